@@ -1,0 +1,1 @@
+"""riskmon alerts package."""

@@ -1,0 +1,79 @@
+"""Alert records and events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from monitor.model import Category, Level
+
+
+class AlertState(StrEnum):
+    """Workflow state.  Whether the condition still holds is the separate ``active`` flag."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"  # condition cleared before anyone closed the alert
+    CLOSED = "closed"  # disposed (消警) by an operator with a reason code
+
+
+class EventKind(StrEnum):
+    OPENED = "opened"
+    ESCALATED = "escalated"
+    DEESCALATED = "de-escalated"
+    RESOLVED = "resolved"
+    ACKNOWLEDGED = "acknowledged"
+    DISPOSED = "disposed"
+
+
+class ReasonCode(StrEnum):
+    """Disposal reason codes (DOMAIN.md §3)."""
+
+    REAL_HAZARD_HANDLED = "real_hazard_handled"
+    PROCESS_FLUCTUATION = "process_fluctuation"
+    MAINTENANCE = "maintenance_calibration"
+    INSTRUMENT_FAULT = "instrument_fault"
+    FALSE_ALARM = "false_alarm"
+    TEST = "test"
+
+
+@dataclass(slots=True)
+class Alert:
+    id: str
+    fingerprint: str
+    rule: str
+    sensor: str | None
+    site: str
+    category: Category
+    level: Level
+    peak_level: Level
+    opened_at: float
+    updated_at: float
+    state: AlertState = AlertState.OPEN
+    active: bool = True
+    value: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    retrospective: bool = False
+    resolved_at: float | None = None
+    acked_at: float | None = None
+    acked_by: str | None = None
+    closed_at: float | None = None
+    closed_by: str | None = None
+    reason_code: ReasonCode | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One transition of one alert; ``alert`` is the alert's state after it."""
+
+    kind: EventKind
+    alert: Alert
+    level: Level
+    previous_level: Level | None
+    ts: float  # event time of the reading (or tick) that caused it
+    at: float  # processing time
+    received: float | None = None  # when the triggering reading arrived
+    actor: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""riskmon ingest package."""

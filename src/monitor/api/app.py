@@ -1,0 +1,51 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from monitor.api import alerts, catalog, readings, rules
+from monitor.app import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="riskmon",
+        description="Risk monitoring and early warning: sensors, rules, graded alerts.",
+        version="0.1.0",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.runtime = runtime
+    for module in (catalog, readings, rules, alerts):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(response: Response) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            async with runtime.db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as err:  # any failure means not ready
+            checks["database"] = f"error: {err.__class__.__name__}"
+        if runtime.mqtt is not None:
+            checks["mqtt"] = "ok" if runtime.mqtt.connected else "disconnected"
+        checks["queue"] = runtime.pipeline.queue.qsize()
+        ready = all(v == "ok" for k, v in checks.items() if k != "queue")
+        response.status_code = 200 if ready else 503
+        return {"ready": ready, "checks": checks}
+
+    @app.get("/metrics", tags=["health"])
+    async def metrics() -> Response:
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,63 @@
+"""Reading ingest over HTTP, rejects, and reading queries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from ingest.raw import RawMessage
+from monitor.api.deps import parse_time, runtime
+from monitor.app import Runtime
+from monitor.clock import to_datetime
+from monitor.store.readings import query_readings
+from monitor.store.rejects import list_rejects
+
+router = APIRouter(prefix="/api/v1", tags=["readings"])
+Rt = Annotated[Runtime, Depends(runtime)]
+
+
+@router.post("/readings")
+async def ingest_readings(request: Request, rt: Rt) -> dict[str, Any]:
+    """Take one reading or an array of them (the MQTT payload format).  Answers once the
+    valid readings are stored, with the count accepted and a reason for each rejected one."""
+    body = await request.body()
+    outcome = await rt.pipeline.submit_and_wait(
+        RawMessage(body, "http", rt.clock.now(), topic=None)
+    )
+    return {
+        "accepted": outcome.accepted,
+        "rejected": len(outcome.rejects),
+        "rejects": [
+            {"reason": r.reason, "detail": r.detail, "raw": r.raw} for r in outcome.rejects
+        ],
+    }
+
+
+@router.get("/rejects")
+async def rejects(
+    rt: Rt, since: str | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 500
+) -> list[dict[str, Any]]:
+    async with rt.db.connect() as conn:
+        return await list_rejects(conn, parse_time(since, "since"), limit)
+
+
+@router.get("/sensors/{sensor_id}/readings")
+async def sensor_readings(
+    sensor_id: str,
+    rt: Rt,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> dict[str, Any]:
+    key = rt.registry.keys.get(sensor_id)
+    if key is None:
+        raise HTTPException(404, f"sensor {sensor_id!r} not found")
+    end = parse_time(to, "to") or to_datetime(rt.clock.now())
+    start = parse_time(from_, "from") or end - timedelta(hours=24)
+    if start >= end:
+        raise HTTPException(422, "from must be before to")
+    async with rt.db.connect() as conn:
+        rows = await query_readings(conn, key, start, end, limit)
+    return {"sensor": sensor_id, "from": start, "to": end, "readings": rows}

@@ -1,0 +1,199 @@
+"""Composition root: builds every part from Settings and runs them.
+
+Every client is entered through one AsyncExitStack; loops run in a TaskGroup.  On SIGTERM or
+SIGINT the HTTP server stops, sources stop taking input, the pipeline drains what it holds and
+stores it, then everything closes, within ``shutdown_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+import yaml
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alerts.tracker import AlertTracker
+from ingest.mqtt import MqttConfig, MqttSource
+from monitor.clock import Clock, SystemClock
+from monitor.config import Settings
+from monitor.errors import ConfigError
+from monitor.metrics import Metrics
+from monitor.pipeline import Pipeline
+from monitor.registry import Registry
+from monitor.schemas import ConfigFile
+from monitor.service import Service
+from monitor.store import alerts as alert_store
+from monitor.store import catalog
+from monitor.store import rules as rule_store
+from monitor.store.db import ensure_database, open_engine
+from monitor.store.migrations import migrate, uses_timescale
+from monitor.store.readings import PartitionKeeper
+from monitor.store.writer import StoreWriter
+from rules.engine import RuleEngine, load_pack
+from rules.spec import RULES_ADAPTER
+
+log = logging.getLogger("riskmon")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: AsyncEngine
+    registry: Registry
+    engine: RuleEngine
+    tracker: AlertTracker
+    pipeline: Pipeline
+    service: Service
+    metrics: Metrics
+    clock: Clock
+    partitions: PartitionKeeper
+    mqtt: MqttSource | None = None
+
+
+async def load_config_file(db: AsyncEngine, path: Path) -> None:
+    """Upsert the sites, sensors and rules of a RISKMON_CONFIG file.
+
+    A rule from the file replaces the stored one only if nobody changed it through the API
+    since (its last writer is ``config``), so a restart never undoes an operator's tuning."""
+    if not path.is_file():
+        raise ConfigError(f"RISKMON_CONFIG {str(path)!r} does not exist")
+    try:
+        doc = ConfigFile.model_validate(yaml.safe_load(path.read_text()) or {})
+        rules = RULES_ADAPTER.validate_python(doc.rules)
+    except (yaml.YAMLError, ValueError) as err:
+        raise ConfigError(f"{path}: {err}") from err
+    async with db.begin() as conn:
+        for site in doc.sites:
+            await catalog.upsert_site(conn, site.to_model())
+        for sensor in doc.sensors:
+            await catalog.upsert_sensor(conn, sensor.to_model())
+        versions = await rule_store.rule_versions(conn)
+        for rule in rules:
+            writer = versions.get(rule.id, {}).get("updated_by")
+            if writer in (None, "config"):
+                await rule_store.save_rule(conn, rule.model_dump(mode="json"), "config")
+
+
+async def prepare_database(settings: Settings, db: AsyncEngine) -> None:
+    """Create the database if needed, migrate, load packs and the config file."""
+    await migrate(db)
+    async with db.begin() as conn:
+        for pack in settings.rule_packs:
+            for rule in load_pack(pack):
+                await rule_store.save_rule(
+                    conn, rule.model_dump(mode="json"), f"pack:{pack}", only_if_new=True
+                )
+    if settings.config is not None:
+        await load_config_file(db, settings.config)
+
+
+@contextlib.asynccontextmanager
+async def build_runtime(
+    settings: Settings, *, clock: Clock | None = None, metrics: Metrics | None = None
+) -> AsyncIterator[Runtime]:
+    clock = clock or SystemClock()
+    metrics = metrics or Metrics()
+    await ensure_database(settings.database_url)
+    async with open_engine(settings.database_url) as db:
+        await prepare_database(settings, db)
+        registry = Registry()
+        engine = RuleEngine(registry, clock.now())
+        tracker = AlertTracker()
+        async with db.connect() as conn:
+            await catalog.load_registry(conn, registry)
+            for spec in await rule_store.load_rules(conn):
+                engine.upsert(RULES_ADAPTER.validate_python([spec])[0], clock.now())
+            active = await alert_store.load_active(conn)
+        tracker.restore(active)
+        for alert in active:
+            if alert.sensor in registry.keys:
+                engine.restore(alert.rule, registry.keys[alert.sensor], int(alert.level))
+        partitions = PartitionKeeper(enabled=not await uses_timescale(db))
+        async with db.begin() as conn:
+            await partitions.ensure_ahead(conn, clock.now(), settings.partition_days_ahead)
+        pipeline = Pipeline(
+            registry=registry,
+            engine=engine,
+            tracker=tracker,
+            persist=StoreWriter(db, partitions, metrics),
+            metrics=metrics,
+            clock=clock,
+            batch_max=settings.batch_max_readings,
+            linger_s=settings.batch_linger_ms / 1000.0,
+            queue_max=settings.queue_max_messages,
+            max_future_s=settings.max_future_s,
+        )
+        service = Service(db, registry, engine, pipeline, clock)
+        runtime = Runtime(
+            settings, db, registry, engine, tracker, pipeline, service, metrics, clock, partitions
+        )
+        hp = settings.mqtt_host_port
+        if hp is not None:
+            runtime.mqtt = MqttSource(
+                MqttConfig(
+                    hp[0],
+                    hp[1],
+                    settings.mqtt_client_id,
+                    settings.mqtt_topic,
+                    settings.mqtt_username,
+                    settings.mqtt_password,
+                ),
+                pipeline.submit,
+                lambda up: metrics.source_up.labels("mqtt").set(1 if up else 0),
+            )
+        log.info(
+            "riskmon ready: %d sites, %d sensors, %d rules, %d active alerts",
+            len(registry.sites),
+            len(registry.sensors),
+            len(engine.rules),
+            len(active),
+        )
+        yield runtime
+
+
+async def _ticker(runtime: Runtime) -> None:
+    while True:
+        await asyncio.sleep(runtime.settings.tick_interval_s)
+        try:
+            await runtime.pipeline.tick()
+            async with runtime.db.begin() as conn:
+                await runtime.partitions.ensure_ahead(
+                    conn, runtime.clock.now(), runtime.settings.partition_days_ahead
+                )
+        except Exception:
+            log.exception("timer tick failed; will retry")
+
+
+async def run_service(runtime: Runtime, server: uvicorn.Server) -> None:
+    """Run sources, pipeline, timers and the HTTP server until the server is told to exit."""
+    loop = asyncio.get_running_loop()
+
+    def request_stop(*_: object) -> None:
+        loop.call_soon_threadsafe(setattr, server, "should_exit", True)
+
+    # uvicorn restores these handlers after it stops and re-raises the signal to them.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, request_stop)
+    async with asyncio.TaskGroup() as tg:
+        worker = tg.create_task(runtime.pipeline.run(), name="pipeline")
+        ticker = tg.create_task(_ticker(runtime), name="ticker")
+        source = tg.create_task(runtime.mqtt.run(), name="mqtt") if runtime.mqtt else None
+        await server.serve()
+        log.info("stopping: sources first, then draining the pipeline")
+        for task in (source, ticker):
+            if task is not None:
+                task.cancel()
+        runtime.pipeline.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(worker), runtime.settings.shutdown_timeout_s)
+        except TimeoutError:
+            log.error("pipeline did not drain within %.0fs", runtime.settings.shutdown_timeout_s)
+            worker.cancel()
+    log.info("riskmon stopped")

@@ -1,0 +1,150 @@
+"""The ``riskmon`` command: serve, migrate, simulate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import uvicorn
+
+from monitor.config import Settings
+from monitor.errors import RiskmonError
+
+log = logging.getLogger("riskmon")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+async def _serve(settings: Settings) -> None:
+    from monitor.api.app import create_app
+    from monitor.app import build_runtime, run_service
+
+    async with build_runtime(settings) as runtime:
+        config = uvicorn.Config(
+            create_app(runtime),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            lifespan="off",
+        )
+        await run_service(runtime, uvicorn.Server(config))
+
+
+async def _migrate(settings: Settings) -> None:
+    from monitor.app import prepare_database
+    from monitor.store.db import ensure_database, open_engine
+    from monitor.store.migrations import MIGRATIONS
+
+    await ensure_database(settings.database_url)
+    async with open_engine(settings.database_url) as db:
+        await prepare_database(settings, db)
+    print(f"schema at version {MIGRATIONS[-1].version}")
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from simulators.basic import SimOptions, run
+
+    host, _, port = args.mqtt.removeprefix("mqtt://").partition(":")
+    opts = SimOptions(
+        host=host,
+        port=int(port or 1883),
+        interval_s=args.interval,
+        duration_s=args.duration,
+        leak_at_s=args.leak_at,
+        overfill_at_s=args.overfill_at,
+        seed=args.seed,
+    )
+    sent = asyncio.run(run(Path(args.config), opts))
+    print(f"published {sent} readings")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from monitor import devservices
+    from simulators.basic import SimOptions
+    from simulators.basic import run as simulate
+
+    root = Path(__file__).resolve().parents[2]
+    config = root / "deploy" / "demo" / "config.yaml"
+    work = Path(tempfile.mkdtemp(prefix="riskmon-demo-"))
+    with devservices.postgres(work) as pg, devservices.mosquitto() as (mhost, mport):
+        os.environ.setdefault("RISKMON_DATABASE_URL", f"{pg}/riskmon_demo")
+        os.environ.setdefault("RISKMON_MQTT_URL", f"mqtt://{mhost}:{mport}")
+        os.environ.setdefault("RISKMON_CONFIG", str(config))
+        os.environ.setdefault("RISKMON_HTTP_PORT", str(args.port))
+        settings = Settings()
+        base = f"http://{settings.http_host}:{settings.http_port}"
+        print(
+            "\nriskmon demo is starting\n"
+            f"  database   {settings.database_url}\n"
+            f"  mqtt       {settings.mqtt_url}\n"
+            f"  API docs   {base}/docs\n"
+            f"  alerts     {base}/api/v1/alerts?state=active\n"
+            f"  rules      {base}/api/v1/rules\n"
+            f"  rejects    {base}/api/v1/rejects\n"
+            f"  metrics    {base}/metrics\n"
+            "A gas leak starts at tf-01 after 10 s and tank tf-01-lvl-01 overfills after 20 s.\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+
+        async def main() -> None:
+            opts = SimOptions(host=mhost, port=mport, duration_s=args.duration)
+            async with asyncio.TaskGroup() as tg:
+                service = tg.create_task(_serve(settings))
+                await asyncio.sleep(3)
+                sim = tg.create_task(simulate(config, opts))
+                if args.duration > 0:
+                    await sim
+                    os.kill(os.getpid(), 15)
+                await service
+
+        asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="riskmon", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the service (settings from RISKMON_* variables)")
+    sub.add_parser("migrate", help="create or upgrade the database schema and load rule packs")
+    sim = sub.add_parser("simulate", help="publish simulated gas detectors and tanks over MQTT")
+    sim.add_argument(
+        "--config", default="deploy/demo/config.yaml", help="YAML with sites and sensors"
+    )
+    sim.add_argument("--mqtt", default=os.environ.get("RISKMON_MQTT_URL", "mqtt://127.0.0.1:1883"))
+    sim.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
+    sim.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until stopped")
+    sim.add_argument("--leak-at", type=float, default=10.0)
+    sim.add_argument("--overfill-at", type=float, default=20.0)
+    sim.add_argument("--seed", type=int, default=7)
+    demo = sub.add_parser("demo", help="start services, the service and the simulators")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+        _setup_logging(settings.log_level)
+        if args.command == "serve":
+            asyncio.run(_serve(settings))
+        elif args.command == "migrate":
+            asyncio.run(_migrate(settings))
+        elif args.command == "simulate":
+            _simulate(args)
+        elif args.command == "demo":
+            _demo(args)
+    except RiskmonError as err:
+        print(f"riskmon: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Settings: one frozen object, read once at the entry point.
+
+Sources, highest priority first: keyword arguments, ``RISKMON_*`` environment variables, the
+YAML file named by ``RISKMON_SETTINGS_FILE``, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from monitor.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RISKMON_", frozen=True, extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/riskmon",
+        description="PostgreSQL (or TimescaleDB) URL; postgresql:// or postgresql+psycopg://",
+    )
+    mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883", description="mqtt://host:port; empty turns MQTT off"
+    )
+    mqtt_client_id: str = Field(
+        default="riskmon", description="MQTT client id; fixed so the broker keeps the session"
+    )
+    mqtt_topic: str = Field(
+        default="riskmon/v1/+/+/readings", description="MQTT subscription filter"
+    )
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    kafka_bootstrap_servers: str = Field(default="", description="empty turns Kafka off")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    config: Path | None = Field(
+        default=None, description="YAML of sites, sensors and rules loaded at start"
+    )
+    rule_packs: tuple[str, ...] = Field(
+        default=("defaults",), description="shipped rule packs loaded before RISKMON_CONFIG"
+    )
+    batch_max_readings: int = Field(default=20_000, gt=0)
+    batch_linger_ms: float = Field(default=20.0, ge=0)
+    queue_max_messages: int = Field(default=10_000, gt=0)
+    tick_interval_s: float = Field(default=1.0, gt=0)
+    max_future_s: float = Field(default=300.0, ge=0)
+    partition_days_ahead: int = Field(default=3, ge=1)
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt(cls, value: str) -> str:
+        if value and urlparse(value).scheme not in ("mqtt", "mqtts", "tcp"):
+            raise ValueError("RISKMON_MQTT_URL must look like mqtt://host:port")
+        return value
+
+    @property
+    def mqtt_host_port(self) -> tuple[str, int] | None:
+        if not self.mqtt_url:
+            return None
+        parsed = urlparse(self.mqtt_url)
+        return parsed.hostname or "127.0.0.1", parsed.port or 1883
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get("RISKMON_SETTINGS_FILE")
+        if path:
+            if not Path(path).is_file():
+                raise ConfigError(f"RISKMON_SETTINGS_FILE {path!r} does not exist")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)

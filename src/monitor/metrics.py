@@ -1,0 +1,60 @@
+"""Prometheus metrics, registered on an injected CollectorRegistry.
+
+Names follow ``riskmon_<subsystem>_<noun>_<unit>``; no per-sensor labels (cardinality).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.readings_accepted = Counter(
+            "riskmon_ingest_readings_accepted", "Readings accepted", ["source"], registry=r
+        )
+        self.readings_rejected = Counter(
+            "riskmon_ingest_readings_rejected", "Input rejected", ["source", "reason"], registry=r
+        )
+        self.messages = Counter(
+            "riskmon_ingest_messages", "Transport messages received", ["source"], registry=r
+        )
+        self.event_to_alert = Histogram(
+            "riskmon_alerts_event_to_alert_seconds",
+            "From the arrival of the reading that caused an alert change to the change stored",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.alerts_opened = Counter(
+            "riskmon_alerts_opened", "Alerts opened", ["level", "category"], registry=r
+        )
+        self.alert_events = Counter("riskmon_alerts_events", "Alert events", ["kind"], registry=r)
+        self.flush_duration = Histogram(
+            "riskmon_store_flush_duration_seconds",
+            "Store flush duration",
+            ["table"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_readings = Histogram(
+            "riskmon_pipeline_batch_readings",
+            "Readings per pipeline batch",
+            buckets=(1, 10, 100, 1000, 5000, 20000, 100000),
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "riskmon_pipeline_queue_messages", "Messages waiting for the pipeline", registry=r
+        )
+        self.source_up = Gauge(
+            "riskmon_ingest_source_up", "1 when a source is connected", ["source"], registry=r
+        )
+        self.errors = Counter(
+            "riskmon_pipeline_errors",
+            "Batches that failed and were retried",
+            ["stage"],
+            registry=r,
+        )

@@ -1,0 +1,211 @@
+"""The pipeline: raw messages -> normalize -> store + rules -> alert tracker -> store -> ack.
+
+One worker drains the bounded input queue in micro-batches (bounded by count and linger
+time).  Checkpoint order: readings, rejects and alert changes are written in one transaction,
+then the transport messages are acknowledged.  A batch that fails to store is retried; its
+messages are not acknowledged until it succeeds (at-least-once, writes are idempotent).
+
+State mutation (rules, tracker) and its persistence run under one lock, which operator actions
+(acknowledge, dispose, rule changes) take too, so the store always sees events in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from alerts.model import AlertEvent, EventKind
+from alerts.tracker import AlertTracker
+from ingest.normalize import normalize
+from ingest.raw import RawMessage
+from monitor.clock import Clock
+from monitor.metrics import Metrics
+from monitor.model import ReadingBatch, Reject, Signal
+from monitor.registry import Registry
+from rules.engine import RuleEngine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Outcome:
+    accepted: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+
+EventListener = Callable[[list[AlertEvent]], None]
+
+
+def dedupe_and_sort(batch: ReadingBatch) -> ReadingBatch:
+    """Drop in-batch duplicates of (sensor, ts at microsecond precision); order by event time."""
+    if len(batch) < 2:
+        return batch
+    micros = np.rint(batch.ts * 1e6).astype(np.int64)
+    keys = np.rec.fromarrays([batch.sensor, micros])
+    _, first = np.unique(keys, return_index=True)
+    batch = batch.take(np.sort(first)) if first.shape[0] != len(batch) else batch
+    return batch.take(np.argsort(batch.ts, kind="stable"))
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        engine: RuleEngine,
+        tracker: AlertTracker,
+        persist: Callable[[ReadingBatch, list[Reject], list[AlertEvent]], Awaitable[None]],
+        metrics: Metrics,
+        clock: Clock,
+        batch_max: int = 20_000,
+        linger_s: float = 0.02,
+        queue_max: int = 10_000,
+        max_future_s: float = 300.0,
+    ) -> None:
+        self.registry = registry
+        self.engine = engine
+        self.tracker = tracker
+        self.persist = persist
+        self.metrics = metrics
+        self.clock = clock
+        self.batch_max = batch_max
+        self.linger_s = linger_s
+        self.max_future_s = max_future_s
+        self.queue: asyncio.Queue[RawMessage] = asyncio.Queue(queue_max)
+        self.lock = asyncio.Lock()
+        self.listeners: list[EventListener] = []
+        self.processed_messages = 0
+        self._stopping = False
+
+    async def submit(self, msg: RawMessage) -> None:
+        """Queue a message; waits when the queue is full (backpressure on the source)."""
+        await self.queue.put(msg)
+        self.metrics.queue_depth.set(self.queue.qsize())
+
+    async def submit_and_wait(self, msg: RawMessage) -> Outcome:
+        """Queue a message and wait until it is stored (HTTP ingest)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Outcome] = loop.create_future()
+        msg.done = lambda outcome: done.done() or done.set_result(outcome)  # type: ignore[func-returns-value]
+        await self.submit(msg)
+        return await done
+
+    async def run(self) -> None:
+        """Process micro-batches until ``stop()``; then drain what is queued and return."""
+        while not (self._stopping and self.queue.empty()):
+            try:
+                first = await asyncio.wait_for(self.queue.get(), 0.2)
+            except TimeoutError:
+                continue
+            await self._process_with_retry(await self._next_batch(first))
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def _next_batch(self, first: RawMessage) -> list[RawMessage]:
+        msgs = [first]
+        deadline = time.monotonic() + self.linger_s
+        while len(msgs) < self.batch_max:
+            msgs = self._take_ready(msgs)
+            remaining = deadline - time.monotonic()
+            if len(msgs) >= self.batch_max or remaining <= 0:
+                break
+            try:
+                msgs.append(await asyncio.wait_for(self.queue.get(), remaining))
+            except TimeoutError:
+                break
+        return msgs
+
+    def _take_ready(self, msgs: list[RawMessage]) -> list[RawMessage]:
+        while len(msgs) < self.batch_max and not self.queue.empty():
+            msgs.append(self.queue.get_nowait())
+        return msgs
+
+    async def _process_with_retry(self, msgs: list[RawMessage]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.process(msgs)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.metrics.errors.labels("persist").inc()
+                log.exception("storing a batch of %d messages failed; retrying", len(msgs))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def process(self, msgs: list[RawMessage]) -> None:
+        """Normalize, evaluate and store one micro-batch; then acknowledge its messages."""
+        self.metrics.queue_depth.set(self.queue.qsize())
+        outcomes: list[Outcome] = []
+        batches: list[ReadingBatch] = []
+        rejects: list[Reject] = []
+        for msg in msgs:
+            self.metrics.messages.labels(msg.source).inc()
+            batch, bad = normalize(msg, self.registry, max_future_s=self.max_future_s)
+            outcomes.append(Outcome(len(batch), bad))
+            batches.append(batch)
+            rejects.extend(bad)
+        batch = dedupe_and_sort(ReadingBatch.concat(batches))
+        async with self.lock:
+            signals = self.engine.evaluate(batch, self.clock.now())
+            events = self._observe(signals)
+            await self.persist(batch, rejects, events)
+        self._account(msgs, outcomes, events)
+        self.processed_messages += len(msgs)
+        self.metrics.batch_readings.observe(len(batch))
+        for msg, outcome in zip(msgs, outcomes, strict=True):
+            if msg.done is not None:
+                msg.done(outcome)
+
+    async def tick(self) -> None:
+        """Timer-driven rules (data interruption)."""
+        async with self.lock:
+            events = self._observe(self.engine.tick(self.clock.now()))
+            if events:
+                await self.persist(ReadingBatch.empty(), [], events)
+        self._publish(events)
+
+    def _observe(self, signals: list[Signal]) -> list[AlertEvent]:
+        now = self.clock.now()
+        events: list[AlertEvent] = []
+        for signal in signals:
+            events.extend(self.tracker.observe(signal, now))
+        return events
+
+    def _account(
+        self, msgs: list[RawMessage], outcomes: list[Outcome], events: list[AlertEvent]
+    ) -> None:
+        m = self.metrics
+        for msg, outcome in zip(msgs, outcomes, strict=True):
+            if outcome.accepted:
+                m.readings_accepted.labels(msg.source).inc(outcome.accepted)
+            for reject in outcome.rejects:
+                m.readings_rejected.labels(reject.source, reject.reason).inc()
+        now = self.clock.now()
+        for event in events:
+            if event.received is not None:
+                m.event_to_alert.observe(max(0.0, now - event.received))
+        self._publish(events)
+
+    def _publish(self, events: list[AlertEvent]) -> None:
+        for event in events:
+            self.metrics.alert_events.labels(event.kind.value).inc()
+            if event.kind == EventKind.OPENED:
+                self.metrics.alerts_opened.labels(
+                    str(int(event.level)), event.alert.category.value
+                ).inc()
+        if events:
+            for listener in self.listeners:
+                listener(events)
+
+    async def record_action(self, event: AlertEvent) -> None:
+        """Persist an operator action (acknowledge, dispose).  The caller holds ``lock``."""
+        await self.persist(ReadingBatch.empty(), [], [event])
+        self._publish([event])

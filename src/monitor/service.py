@@ -1,0 +1,87 @@
+"""Operator-facing operations on the running system (used by the API and the CLI).
+
+Each operation writes the store and updates the in-memory state under the pipeline lock, so a
+change takes effect at once and in order with the readings being processed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alerts.model import Alert, ReasonCode
+from alerts.tracker import acknowledge, dispose
+from monitor.clock import Clock
+from monitor.errors import ConfigError, NotFoundError
+from monitor.model import Sensor, Site
+from monitor.pipeline import Pipeline
+from monitor.registry import Registry
+from monitor.store import alerts as alert_store
+from monitor.store import catalog
+from monitor.store import rules as rule_store
+from rules.engine import AnyRule, RuleEngine
+from rules.spec import parse_rule
+
+
+class Service:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        registry: Registry,
+        engine: RuleEngine,
+        pipeline: Pipeline,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.engine = engine
+        self.pipeline = pipeline
+        self.clock = clock
+
+    async def add_site(self, site: Site) -> None:
+        async with self.pipeline.lock:
+            async with self.db.begin() as conn:
+                await catalog.upsert_site(conn, site)
+            self.registry.add_site(site)
+
+    async def add_sensor(self, sensor: Sensor) -> None:
+        if sensor.site not in self.registry.sites:
+            raise NotFoundError("site", sensor.site)
+        async with self.pipeline.lock:
+            async with self.db.begin() as conn:
+                key = await catalog.upsert_sensor(conn, sensor)
+            self.registry.add_sensor(sensor, key)
+
+    async def put_rule(self, spec: dict[str, Any], actor: str) -> AnyRule:
+        """Validate, store with an audit record, and apply at once."""
+        rule = parse_rule(spec)
+        current = self.engine.rules.get(rule.id)
+        if current is not None and current.type != rule.type:
+            raise ConfigError(f"rule {rule.id!r} is a {current.type} rule; its type cannot change")
+        async with self.pipeline.lock:
+            async with self.db.begin() as conn:
+                await rule_store.save_rule(conn, rule.model_dump(mode="json"), actor)
+            self.engine.upsert(rule, self.clock.now())
+        return rule
+
+    async def _load_alert(self, alert_id: str) -> Alert:
+        async with self.db.connect() as conn:
+            stored = await alert_store.get_alert(conn, alert_id)
+        if stored is None:
+            raise NotFoundError("alert", alert_id)
+        return self.pipeline.tracker.live(stored)
+
+    async def acknowledge(self, alert_id: str, actor: str, note: str | None) -> Alert:
+        async with self.pipeline.lock:
+            alert = await self._load_alert(alert_id)
+            event = acknowledge(alert, actor, self.clock.now(), note)
+            await self.pipeline.record_action(event)
+        return alert
+
+    async def dispose(self, alert_id: str, actor: str, reason: ReasonCode, note: str) -> Alert:
+        async with self.pipeline.lock:
+            alert = await self._load_alert(alert_id)
+            event = dispose(alert, actor, reason, note, self.clock.now())
+            await self.pipeline.record_action(event)
+        return alert

@@ -1,0 +1,185 @@
+"""Alerts and their event history in the store."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerts.model import Alert, AlertEvent, AlertState, ReasonCode
+from monitor.clock import to_datetime, to_epoch
+from monitor.model import Category, Level
+
+_COLUMNS = (
+    "id, fingerprint, rule, sensor, site, category, level, peak_level, state, active, "
+    "retrospective, value, evidence, opened_at, updated_at, resolved_at, acked_at, acked_by, "
+    "closed_at, closed_by, reason_code, note"
+)
+_UPSERT = text(
+    f"""INSERT INTO alerts ({_COLUMNS}) VALUES (:id, :fingerprint, :rule, :sensor, :site,
+        :category, :level, :peak_level, :state, :active, :retrospective, :value,
+        CAST(:evidence AS jsonb), :opened_at, :updated_at, :resolved_at, :acked_at, :acked_by,
+        :closed_at, :closed_by, :reason_code, :note)
+    ON CONFLICT (id) DO UPDATE SET level = EXCLUDED.level, peak_level = EXCLUDED.peak_level,
+        state = EXCLUDED.state, active = EXCLUDED.active, value = EXCLUDED.value,
+        evidence = EXCLUDED.evidence, updated_at = EXCLUDED.updated_at,
+        resolved_at = EXCLUDED.resolved_at, acked_at = EXCLUDED.acked_at,
+        acked_by = EXCLUDED.acked_by, closed_at = EXCLUDED.closed_at,
+        closed_by = EXCLUDED.closed_by, reason_code = EXCLUDED.reason_code, note = EXCLUDED.note"""
+)
+_EVENT = text(
+    """INSERT INTO alert_events (alert_id, kind, level, previous_level, ts, at, actor, detail)
+       VALUES (:alert_id, :kind, :level, :previous_level, :ts, :at, :actor,
+               CAST(:detail AS jsonb))"""
+)
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else to_datetime(value)
+
+
+def _row(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "fingerprint": alert.fingerprint,
+        "rule": alert.rule,
+        "sensor": alert.sensor,
+        "site": alert.site,
+        "category": alert.category.value,
+        "level": int(alert.level),
+        "peak_level": int(alert.peak_level),
+        "state": alert.state.value,
+        "active": alert.active,
+        "retrospective": alert.retrospective,
+        "value": alert.value,
+        "evidence": json.dumps(alert.evidence, default=str),
+        "opened_at": to_datetime(alert.opened_at),
+        "updated_at": to_datetime(alert.updated_at),
+        "resolved_at": _dt(alert.resolved_at),
+        "acked_at": _dt(alert.acked_at),
+        "acked_by": alert.acked_by,
+        "closed_at": _dt(alert.closed_at),
+        "closed_by": alert.closed_by,
+        "reason_code": alert.reason_code.value if alert.reason_code else None,
+        "note": alert.note,
+    }
+
+
+async def write_events(conn: AsyncConnection, events: list[AlertEvent]) -> None:
+    """Persist alert changes: the latest row of every alert touched, then the events."""
+    if not events:
+        return
+    latest = {e.alert.id: e.alert for e in events}
+    await conn.execute(_UPSERT, [_row(a) for a in latest.values()])
+    await conn.execute(
+        _EVENT,
+        [
+            {
+                "alert_id": e.alert.id,
+                "kind": e.kind.value,
+                "level": int(e.level),
+                "previous_level": None if e.previous_level is None else int(e.previous_level),
+                "ts": to_datetime(e.ts),
+                "at": to_datetime(e.at),
+                "actor": e.actor,
+                "detail": json.dumps(e.detail, default=str),
+            }
+            for e in events
+        ],
+    )
+
+
+def alert_from_row(m: Any) -> Alert:
+    return Alert(
+        id=m["id"],
+        fingerprint=m["fingerprint"],
+        rule=m["rule"],
+        sensor=m["sensor"],
+        site=m["site"],
+        category=Category(m["category"]),
+        level=Level(m["level"]),
+        peak_level=Level(m["peak_level"]),
+        opened_at=to_epoch(m["opened_at"]),
+        updated_at=to_epoch(m["updated_at"]),
+        state=AlertState(m["state"]),
+        active=m["active"],
+        value=m["value"],
+        evidence=m["evidence"] or {},
+        retrospective=m["retrospective"],
+        resolved_at=_epoch(m["resolved_at"]),
+        acked_at=_epoch(m["acked_at"]),
+        acked_by=m["acked_by"],
+        closed_at=_epoch(m["closed_at"]),
+        closed_by=m["closed_by"],
+        reason_code=ReasonCode(m["reason_code"]) if m["reason_code"] else None,
+        note=m["note"],
+    )
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else to_epoch(value)
+
+
+async def load_active(conn: AsyncConnection) -> list[Alert]:
+    result = await conn.execute(text(f"SELECT {_COLUMNS} FROM alerts WHERE active"))
+    return [alert_from_row(r._mapping) for r in result]
+
+
+async def get_alert(conn: AsyncConnection, alert_id: str) -> Alert | None:
+    row = (
+        await conn.execute(text(f"SELECT {_COLUMNS} FROM alerts WHERE id = :id"), {"id": alert_id})
+    ).first()
+    return None if row is None else alert_from_row(row._mapping)
+
+
+async def list_alerts(
+    conn: AsyncConnection,
+    *,
+    states: list[str] | None,
+    level: int | None,
+    site: str | None,
+    since: datetime | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    where, params = ["TRUE"], {"n": limit}
+    if states:
+        where.append("state = ANY(:states)")
+        params["states"] = states  # type: ignore[assignment]
+    if level is not None:
+        where.append("level = :level")
+        params["level"] = level
+    if site:
+        where.append("site = :site")
+        params["site"] = site  # type: ignore[assignment]
+    if since is not None:
+        where.append("updated_at >= :since")
+        params["since"] = since  # type: ignore[assignment]
+    result = await conn.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM alerts WHERE {' AND '.join(where)} "
+            "ORDER BY active DESC, level ASC, opened_at DESC LIMIT :n"
+        ),
+        params,
+    )
+    return [dict(r._mapping) for r in result]
+
+
+async def alert_history(conn: AsyncConnection, alert_id: str) -> list[dict[str, Any]]:
+    result = await conn.execute(
+        text(
+            "SELECT kind, level, previous_level, ts, at, actor, detail FROM alert_events "
+            "WHERE alert_id = :id ORDER BY id"
+        ),
+        {"id": alert_id},
+    )
+    return [dict(r._mapping) for r in result]
+
+
+async def list_alerts_by_id(conn: AsyncConnection, alert_id: str) -> list[dict[str, Any]]:
+    result = await conn.execute(
+        text(f"SELECT {_COLUMNS} FROM alerts WHERE id = :id"), {"id": alert_id}
+    )
+    return [dict(r._mapping) for r in result]

@@ -1,0 +1,176 @@
+"""Versioned schema migrations, applied by ``riskmon migrate`` and at start.
+
+Each migration is a list of SQL statements; the readings table differs between TimescaleDB
+(hypertable) and plain PostgreSQL (native range partitions, created ahead by the service).
+Migrations run under an advisory lock so that several processes can start at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.store.db import has_timescaledb
+
+log = logging.getLogger(__name__)
+LOCK_ID = 0x5249534B  # "RISK"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: Callable[[bool], list[str]]
+
+
+def _init(timescale: bool) -> list[str]:
+    readings = [
+        """CREATE TABLE readings (
+            sensor_key integer NOT NULL,
+            ts timestamptz NOT NULL,
+            value double precision NOT NULL,
+            quality smallint NOT NULL DEFAULT 0,
+            received_at timestamptz NOT NULL,
+            PRIMARY KEY (sensor_key, ts)
+        )"""
+        + ("" if timescale else " PARTITION BY RANGE (ts)")
+    ]
+    if timescale:
+        readings = [
+            "CREATE EXTENSION IF NOT EXISTS timescaledb",
+            *readings,
+            "SELECT create_hypertable('readings', 'ts', chunk_time_interval => interval '1 day')",
+        ]
+    return [
+        """CREATE TABLE sites (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            tenant text NOT NULL,
+            kind text NOT NULL,
+            hazard_grade smallint,
+            location jsonb,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        """CREATE TABLE sensors (
+            key serial UNIQUE,
+            id text PRIMARY KEY,
+            site text NOT NULL REFERENCES sites(id),
+            kind text NOT NULL,
+            unit text NOT NULL,
+            expected_interval_s double precision NOT NULL DEFAULT 60,
+            tags text[] NOT NULL DEFAULT '{}',
+            location jsonb,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        *readings,
+        """CREATE TABLE rejects (
+            id bigserial PRIMARY KEY,
+            received_at timestamptz NOT NULL,
+            source text NOT NULL,
+            topic text,
+            reason text NOT NULL,
+            detail text,
+            raw text NOT NULL
+        )""",
+        "CREATE INDEX rejects_received ON rejects (received_at)",
+        """CREATE TABLE rules (
+            id text PRIMARY KEY,
+            type text NOT NULL,
+            spec jsonb NOT NULL,
+            version integer NOT NULL DEFAULT 1,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            updated_by text NOT NULL
+        )""",
+        """CREATE TABLE rule_changes (
+            id bigserial PRIMARY KEY,
+            rule_id text NOT NULL,
+            changed_at timestamptz NOT NULL DEFAULT now(),
+            changed_by text NOT NULL,
+            old jsonb,
+            new jsonb NOT NULL
+        )""",
+        """CREATE TABLE alerts (
+            id text PRIMARY KEY,
+            fingerprint text NOT NULL,
+            rule text NOT NULL,
+            sensor text,
+            site text NOT NULL,
+            category text NOT NULL,
+            level smallint NOT NULL,
+            peak_level smallint NOT NULL,
+            state text NOT NULL,
+            active boolean NOT NULL,
+            retrospective boolean NOT NULL DEFAULT false,
+            value double precision,
+            evidence jsonb NOT NULL DEFAULT '{}',
+            opened_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            resolved_at timestamptz,
+            acked_at timestamptz,
+            acked_by text,
+            closed_at timestamptz,
+            closed_by text,
+            reason_code text,
+            note text
+        )""",
+        "CREATE UNIQUE INDEX alerts_one_active ON alerts (fingerprint) WHERE active",
+        "CREATE INDEX alerts_state_level ON alerts (state, level)",
+        "CREATE INDEX alerts_site_opened ON alerts (site, opened_at)",
+        """CREATE TABLE alert_events (
+            id bigserial PRIMARY KEY,
+            alert_id text NOT NULL REFERENCES alerts(id),
+            kind text NOT NULL,
+            level smallint NOT NULL,
+            previous_level smallint,
+            ts timestamptz NOT NULL,
+            at timestamptz NOT NULL,
+            actor text,
+            detail jsonb NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX alert_events_alert ON alert_events (alert_id, id)",
+    ]
+
+
+MIGRATIONS: list[Migration] = [Migration(1, "initial schema", _init)]
+
+
+async def migrate(engine: AsyncEngine) -> list[int]:
+    """Apply pending migrations; returns the versions applied."""
+    applied: list[int] = []
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+        await conn.execute(
+            text(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY,
+                    name text NOT NULL,
+                    timescale boolean NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+        )
+        done = {r[0] for r in await conn.execute(text("SELECT version FROM schema_migrations"))}
+        timescale = await has_timescaledb(conn)
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            log.info("applying migration %s (%s)", migration.version, migration.name)
+            for statement in migration.statements(timescale):
+                await conn.execute(text(statement))
+            await conn.execute(
+                text(
+                    "INSERT INTO schema_migrations (version, name, timescale) VALUES (:v, :n, :t)"
+                ),
+                {"v": migration.version, "n": migration.name, "t": timescale},
+            )
+            applied.append(migration.version)
+    return applied
+
+
+async def uses_timescale(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        row = (await conn.execute(text("SELECT bool_or(timescale) FROM schema_migrations"))).first()
+    return bool(row and row[0])

@@ -1,0 +1,1 @@
+"""riskmon rules package."""

@@ -1,0 +1,95 @@
+"""Rule engine: compiles rule specs into evaluators and runs them over batches.
+
+``evaluate(batch)`` and ``tick(now)`` are pure in-memory steps; the caller persists what they
+return.  Rules can be replaced at any time; evaluator state (active levels, timers) is kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from monitor.model import ReadingBatch, Signal
+from monitor.registry import Registry
+from rules.errors import RuleError
+from rules.interruption import InterruptionEvaluator
+from rules.spec import RULES_ADAPTER, InterruptionRule, ThresholdRule
+from rules.threshold import ThresholdEvaluator
+
+AnyRule = ThresholdRule | InterruptionRule
+
+PACKS_DIR = Path(__file__).parent / "packs"
+
+
+def load_pack(name: str) -> list[AnyRule]:
+    """Load a shipped domain pack (``rules/packs/<name>.yaml``)."""
+    path = PACKS_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise RuleError(f"no rule pack named {name!r}")
+    return load_rules_file(path)
+
+
+def load_rules_file(path: Path) -> list[AnyRule]:
+    data = yaml.safe_load(path.read_text()) or []
+    if isinstance(data, dict):
+        data = data.get("rules", [])
+    return RULES_ADAPTER.validate_python(data)
+
+
+class RuleEngine:
+    def __init__(self, registry: Registry, now: float) -> None:
+        self.registry = registry
+        self.started = now
+        self.thresholds: dict[str, ThresholdEvaluator] = {}
+        self.interruptions: dict[str, InterruptionEvaluator] = {}
+        self._registry_version = registry.version
+
+    @property
+    def rules(self) -> dict[str, AnyRule]:
+        out: dict[str, AnyRule] = {k: v.rule for k, v in self.thresholds.items()}
+        out.update({k: v.rule for k, v in self.interruptions.items()})
+        return out
+
+    def upsert(self, rule: AnyRule, now: float | None = None) -> None:
+        if rule.id in self.rules and type(self.rules[rule.id]) is not type(rule):
+            raise RuleError(f"rule {rule.id!r} cannot change its type", rule=rule.id)
+        if isinstance(rule, ThresholdRule):
+            if rule.id in self.thresholds:
+                self.thresholds[rule.id].configure(rule, self.registry)
+            else:
+                self.thresholds[rule.id] = ThresholdEvaluator(rule, self.registry)
+        elif rule.id in self.interruptions:
+            self.interruptions[rule.id].configure(rule, self.registry, now)
+        else:
+            self.interruptions[rule.id] = InterruptionEvaluator(rule, self.registry, self.started)
+
+    def restore(self, rule_id: str, sensor_key: int, level: int) -> None:
+        """Re-arm state from the store (an alert that is still active)."""
+        if rule_id in self.thresholds:
+            self.thresholds[rule_id].restore(sensor_key, level)
+        elif rule_id in self.interruptions:
+            self.interruptions[rule_id].restore(sensor_key, level)
+
+    def _refresh(self, now: float) -> None:
+        if self.registry.version != self._registry_version:
+            self._registry_version = self.registry.version
+            for rule in list(self.rules.values()):
+                self.upsert(rule, now)
+
+    def evaluate(self, batch: ReadingBatch, now: float) -> list[Signal]:
+        """Evaluate a batch sorted by event time; ``now`` is processing time."""
+        self._refresh(now)
+        signals: list[Signal] = []
+        for threshold in self.thresholds.values():
+            signals.extend(threshold.evaluate(batch, self.registry))
+        for interruption in self.interruptions.values():
+            signals.extend(interruption.evaluate(batch, self.registry))
+        return signals
+
+    def tick(self, now: float) -> list[Signal]:
+        self._refresh(now)
+        signals: list[Signal] = []
+        for interruption in self.interruptions.values():
+            signals.extend(interruption.tick(now, self.registry))
+        return signals

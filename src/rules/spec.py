@@ -1,0 +1,114 @@
+"""Rule specifications (the rule language), validated by pydantic.
+
+Rules are written in YAML or JSON.  A rule has an ``id``, a ``type`` and a ``selector`` that
+picks the sensors it applies to; thresholds can be overridden per site, per sensor or per tag
+inside the same rule, so a tuned sensor keeps its alert fingerprint (rule id + sensor).
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from monitor.model import Category, Sensor
+
+LevelKey = Literal[1, 2, 3, 4]
+
+
+class Selector(BaseModel):
+    """Which sensors a rule (or an override) applies to.  Every given field must match."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str | None = None
+    site: str | None = None
+    sensor: str | None = None
+    tags: tuple[str, ...] = ()
+
+    def matches(self, sensor: Sensor) -> bool:
+        return (
+            (self.kind is None or self.kind == sensor.kind)
+            and (self.site is None or self.site == sensor.site)
+            and (self.sensor is None or self.sensor == sensor.id)
+            and all(tag in sensor.tags for tag in self.tags)
+        )
+
+    @property
+    def specificity(self) -> int:
+        """Overrides apply from least to most specific: tags < site < sensor."""
+        return (4 if self.sensor else 0) + (2 if self.site else 0) + (1 if self.tags else 0)
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    description: str = ""
+    enabled: bool = True
+    selector: Selector = Selector()
+
+
+class ThresholdOverride(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    selector: Selector
+    levels: dict[LevelKey, float] | None = None
+    deadband: float | None = Field(default=None, ge=0)
+    on_delay_s: float | None = Field(default=None, ge=0)
+    off_delay_s: float | None = Field(default=None, ge=0)
+
+
+class ThresholdRule(_Base):
+    """Graded set-points on one side (high or low) with hysteresis and delays.
+
+    A reading is at level L when it is at or beyond ``levels[L]`` (>= for high, <= for low);
+    the most severe level reached wins.  An active level holds until the value comes back
+    past the set-point by more than ``deadband``.  A raise must hold ``on_delay_s`` and a
+    lowering or clearing must hold ``off_delay_s`` (event time) before it takes effect.
+    """
+
+    type: Literal["threshold"] = "threshold"
+    direction: Literal["high", "low"] = "high"
+    levels: dict[LevelKey, float] = Field(min_length=1)
+    deadband: float = Field(default=0.0, ge=0)
+    on_delay_s: float = Field(default=0.0, ge=0)
+    off_delay_s: float = Field(default=0.0, ge=0)
+    category: Category = Category.PROCESS
+    overrides: tuple[ThresholdOverride, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_order(self) -> ThresholdRule:
+        check_level_order(self.levels, self.direction)
+        for override in self.overrides:
+            if override.levels:
+                check_level_order(override.levels, self.direction)
+        return self
+
+
+class InterruptionRule(_Base):
+    """Data interruption (数据中断): a sensor silent for ``factor`` x its expected interval."""
+
+    type: Literal["interruption"] = "interruption"
+    factor: float = Field(default=3.0, gt=0)
+    level: LevelKey = 4
+
+
+def check_level_order(levels: dict[LevelKey, float], direction: str) -> None:
+    """More severe levels must sit further out: red >= orange >= yellow >= blue for high."""
+    ordered = [levels[k] for k in sorted(levels)]
+    pairs = list(pairwise(ordered))
+    ok = all(a >= b for a, b in pairs) if direction == "high" else all(a <= b for a, b in pairs)
+    if not ok:
+        side = "decrease" if direction == "high" else "increase"
+        raise ValueError(f"levels must {side} from level 1 (red) to level 4 (blue): {levels}")
+
+
+Rule = Annotated[ThresholdRule | InterruptionRule, Field(discriminator="type")]
+RULE_ADAPTER: TypeAdapter[ThresholdRule | InterruptionRule] = TypeAdapter(Rule)
+RULES_ADAPTER: TypeAdapter[list[ThresholdRule | InterruptionRule]] = TypeAdapter(list[Rule])
+
+
+def parse_rule(data: object) -> ThresholdRule | InterruptionRule:
+    return RULE_ADAPTER.validate_python(data)

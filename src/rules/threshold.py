@@ -1,0 +1,188 @@
+"""Vectorized evaluator for graded threshold rules with deadband, on-delay and off-delay.
+
+Per-sensor parameters and state live in numpy arrays indexed by sensor key.  For a batch the
+raw level of every reading is computed at once; only readings of sensors that are, or become,
+non-normal go through the per-reading state machine (hysteresis and delays are sequential).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from monitor.model import FloatArray, Level, ReadingBatch, Signal
+from monitor.registry import Registry
+from rules.spec import ThresholdRule
+
+_NO_TIME = -np.inf
+
+
+class ThresholdEvaluator:
+    def __init__(self, rule: ThresholdRule, registry: Registry) -> None:
+        cap = registry.capacity
+        self.active = np.zeros(cap, np.int8)
+        self.pending = np.zeros(cap, np.int8)
+        self.since = np.full(cap, _NO_TIME)
+        self.last_ts = np.full(cap, _NO_TIME)
+        self.rule = rule
+        self.configure(rule, registry)
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+    def configure(self, rule: ThresholdRule, registry: Registry) -> None:
+        """(Re)compile parameters; state is kept, so a live threshold change needs no restart."""
+        self.rule = rule
+        cap = registry.capacity
+        if cap > self.active.shape[0]:
+            self._grow(cap)
+        self.applies = np.zeros(cap, bool)
+        self.thr = np.full((cap, 4), np.nan)
+        self.deadband = np.zeros(cap)
+        self.on_delay = np.zeros(cap)
+        self.off_delay = np.zeros(cap)
+        if not rule.enabled:
+            return
+        overrides = sorted(rule.overrides, key=lambda o: o.selector.specificity)
+        for sensor in registry.sensors.values():
+            if not rule.selector.matches(sensor):
+                continue
+            key = registry.keys[sensor.id]
+            levels, db, on, off = (
+                dict(rule.levels),
+                rule.deadband,
+                rule.on_delay_s,
+                rule.off_delay_s,
+            )
+            for o in overrides:
+                if o.selector.matches(sensor):
+                    levels = dict(o.levels) if o.levels else levels
+                    db = o.deadband if o.deadband is not None else db
+                    on = o.on_delay_s if o.on_delay_s is not None else on
+                    off = o.off_delay_s if o.off_delay_s is not None else off
+            self.applies[key] = True
+            for level, value in levels.items():
+                self.thr[key, level - 1] = value
+            self.deadband[key], self.on_delay[key], self.off_delay[key] = db, on, off
+
+    def _grow(self, cap: int) -> None:
+        def grow(a: np.ndarray, fill: float) -> np.ndarray:
+            out = np.full(cap, fill, a.dtype)
+            out[: a.shape[0]] = a
+            return out
+
+        self.active = grow(self.active, 0)
+        self.pending = grow(self.pending, 0)
+        self.since = grow(self.since, _NO_TIME)
+        self.last_ts = grow(self.last_ts, _NO_TIME)
+
+    def restore(self, key: int, level: int) -> None:
+        if key < self.active.shape[0]:
+            self.active[key] = level
+
+    def raw_levels(self, keys: np.ndarray, values: FloatArray) -> np.ndarray:
+        """Level each value reaches without hysteresis (0 = normal)."""
+        thr = self.thr[keys]
+        with np.errstate(invalid="ignore"):
+            hit = (
+                values[:, None] >= thr if self.rule.direction == "high" else values[:, None] <= thr
+            )
+        first = np.argmax(hit, axis=1)
+        return np.where(hit.any(axis=1), first + 1, 0).astype(np.int8)
+
+    def evaluate(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
+        """Evaluate a batch sorted by event time.  Readings not newer than the sensor's last
+        evaluated reading (duplicates, out-of-order) are not evaluated again."""
+        if not len(batch):
+            return []
+        keys = batch.sensor
+        mask = self.applies[keys]
+        if not mask.any():
+            return []
+        keys, ts, values = keys[mask], batch.ts[mask], batch.value[mask]
+        received = batch.received[mask]
+        raw = self.raw_levels(keys, values)
+        busy = (raw != 0) | (self.active[keys] != 0) | (self.pending[keys] != 0)
+        touched = np.isin(keys, np.unique(keys[busy])) if busy.any() else busy
+        calm = ~touched
+        if calm.any():
+            np.maximum.at(self.last_ts, keys[calm], ts[calm])
+        signals: list[Signal] = []
+        for j in np.flatnonzero(touched):
+            signal = self._step(
+                int(keys[j]),
+                float(ts[j]),
+                float(values[j]),
+                int(raw[j]),
+                float(received[j]),
+                registry,
+            )
+            if signal is not None:
+                signals.append(signal)
+        return signals
+
+    def _target(self, key: int, value: float, raw: int) -> int:
+        active = int(self.active[key])
+        if active == 0 or (raw and raw <= active):
+            return raw
+        db = self.deadband[key]
+        high = self.rule.direction == "high"
+        for level in range(1, 5):
+            thr = self.thr[key, level - 1]
+            if np.isnan(thr):
+                continue
+            if level >= active:
+                thr = thr - db if high else thr + db
+            if (value >= thr) if high else (value <= thr):
+                return level
+        return 0
+
+    def _step(
+        self, key: int, ts: float, value: float, raw: int, received: float, registry: Registry
+    ) -> Signal | None:
+        if ts <= self.last_ts[key]:
+            return None
+        self.last_ts[key] = ts
+        active = int(self.active[key])
+        target = self._target(key, value, raw)
+        if target == active:
+            self.pending[key] = 0
+            self.since[key] = _NO_TIME
+            return None
+        raising = active == 0 or (target != 0 and target < active)
+        # pending: 0 = nothing pending, -1 = a pending clear, else the pending level.
+        pending = int(self.pending[key])
+        if pending == 0:
+            restart = True
+        else:
+            pending_raising = pending != -1 and (active == 0 or pending < active)
+            restart = pending_raising != raising
+        # Keep the timer while the change goes on in the same direction.
+        if restart:
+            self.since[key] = ts
+        self.pending[key] = target if target else -1
+        delay = self.on_delay[key] if raising else self.off_delay[key]
+        if ts - self.since[key] < delay:
+            return None
+        self.active[key] = target
+        self.pending[key] = 0
+        self.since[key] = _NO_TIME
+        sensor = registry.by_key[key]
+        threshold = float(self.thr[key, (target or active) - 1])
+        return Signal(
+            rule=self.rule.id,
+            sensor=sensor.id,
+            site=sensor.site,
+            level=Level(target),
+            category=self.rule.category,
+            ts=ts,
+            received=received,
+            value=value,
+            evidence={
+                "type": "threshold",
+                "direction": self.rule.direction,
+                "threshold": threshold,
+                "deadband": float(self.deadband[key]),
+                "value": value,
+            },
+        )
