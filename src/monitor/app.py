@@ -179,8 +179,16 @@ async def run_service(runtime: Runtime, server: uvicorn.Server) -> None:
         loop.call_soon_threadsafe(setattr, server, "should_exit", True)
 
     # uvicorn restores these handlers after it stops and re-raises the signal to them.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, request_stop)
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        await _run_until_stopped(runtime, server)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("riskmon stopped")
+
+
+async def _run_until_stopped(runtime: Runtime, server: uvicorn.Server) -> None:
     async with asyncio.TaskGroup() as tg:
         worker = tg.create_task(runtime.pipeline.run(), name="pipeline")
         ticker = tg.create_task(_ticker(runtime), name="ticker")
@@ -196,4 +204,3 @@ async def run_service(runtime: Runtime, server: uvicorn.Server) -> None:
         except TimeoutError:
             log.error("pipeline did not drain within %.0fs", runtime.settings.shutdown_timeout_s)
             worker.cancel()
-    log.info("riskmon stopped")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from monitor.model import Category, Sensor
 
-LevelKey = Literal[1, 2, 3, 4]
+LevelKey = Annotated[int, Field(ge=1, le=4)]
 
 
 class Selector(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Response
-from fastapi.responses import ORJSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -18,7 +17,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="riskmon",
         description="Risk monitoring and early warning: sensors, rules, graded alerts.",
         version="0.1.0",
-        default_response_class=ORJSONResponse,
     )
     app.state.runtime = runtime
     for module in (catalog, readings, rules, alerts):

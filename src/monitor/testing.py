@@ -1,0 +1,95 @@
+"""Test doubles and helpers shipped with riskmon (ARCHITECTURE.md §5.7).
+
+- ``ListPersist``: a persist step that records what the pipeline would store.
+- ``running_service``: the real service (HTTP, MQTT, pipeline) in this event loop, on a free
+  port, stopped on exit.
+- ``temporary_database``: a fresh database on a server, dropped on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import psycopg
+import uvicorn
+
+from alerts.model import AlertEvent
+from monitor.app import Runtime, build_runtime, run_service
+from monitor.clock import Clock
+from monitor.config import Settings
+from monitor.devservices import free_port, port_open
+from monitor.model import ReadingBatch, Reject
+
+
+@dataclass
+class ListPersist:
+    batches: list[ReadingBatch] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    events: list[AlertEvent] = field(default_factory=list)
+
+    async def __call__(
+        self, batch: ReadingBatch, rejects: list[Reject], events: list[AlertEvent]
+    ) -> None:
+        self.batches.append(batch)
+        self.rejects.extend(rejects)
+        self.events.extend(events)
+
+
+@contextlib.asynccontextmanager
+async def temporary_database(server_url: str, prefix: str = "riskmon_t") -> AsyncIterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    async with await psycopg.AsyncConnection.connect(
+        f"{server_url}/postgres", autocommit=True
+    ) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server_url}/{name}"
+    finally:
+        async with await psycopg.AsyncConnection.connect(
+            f"{server_url}/postgres", autocommit=True
+        ) as conn:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class RunningService:
+    runtime: Runtime
+    base_url: str
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    settings: Settings, *, clock: Clock | None = None
+) -> AsyncIterator[RunningService]:
+    port = free_port()
+    settings = settings.model_copy(update={"http_port": port, "http_host": "127.0.0.1"})
+    async with build_runtime(settings, clock=clock) as runtime:
+        from monitor.api.app import create_app
+
+        config = uvicorn.Config(
+            create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(run_service(runtime, server))
+        for _ in range(200):
+            if port_open("127.0.0.1", port) or task.done():
+                break
+            await asyncio.sleep(0.05)
+        if task.done():
+            task.result()
+        if runtime.mqtt is not None:
+            for _ in range(100):
+                if runtime.mqtt.connected:
+                    break
+                await asyncio.sleep(0.05)
+        try:
+            yield RunningService(runtime, f"http://127.0.0.1:{port}", server, task)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 30)
