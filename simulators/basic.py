@@ -14,7 +14,7 @@ import aiomqtt
 import orjson
 import yaml
 
-from simulators.devices import Device, GasDetector, Steady, TankLevel
+from simulators.devices import BASELINES, Device, GasDetector, Steady, TankLevel
 
 log = logging.getLogger("riskmon.simulate")
 
@@ -31,27 +31,26 @@ class SimOptions:
 
 
 def build_devices(config: dict[str, object], opts: SimOptions) -> list[tuple[str, str, Device]]:
-    """(tenant, site, device) for each sensor; the first gas detector of each site leaks and
+    """(tenant, site, device) for each sensor; the first combustible-gas detector leaks and
     the first tank overfills."""
     sites = {s["id"]: s for s in config.get("sites", [])}  # type: ignore[attr-defined]
     rng = random.Random(opts.seed)
     out: list[tuple[str, str, Device]] = []
-    leaked: set[str] = set()
-    overfilled: set[str] = set()
+    leaked = overfilled = False
     for sensor in config.get("sensors", []):  # type: ignore[attr-defined]
         sid, site, kind = sensor["id"], sensor["site"], sensor["kind"]
         sub = random.Random(rng.random())
         device: Device
         if kind == "gas_combustible":
-            leak = opts.leak_at_s if site not in leaked else None
-            leaked.add(site)
-            device = GasDetector(sid, leak_at=leak, rng=sub)
+            device = GasDetector(sid, leak_at=None if leaked else opts.leak_at_s, rng=sub)
+            leaked = True
         elif kind == "tank_level":
-            over = opts.overfill_at_s if site not in overfilled else None
-            overfilled.add(site)
+            over = None if overfilled else opts.overfill_at_s
             device = TankLevel(sid, overfill_at=over, rng=sub)
+            overfilled = True
         else:
-            device = Steady(sid, rng=sub)
+            mean, noise = BASELINES.get(kind, (20.0, 0.2))
+            device = Steady(sid, mean, noise, rng=sub)
         out.append((sites[site]["tenant"], site, device))
     return out
 

@@ -16,7 +16,7 @@ class GasDetector:
     sensor: str
     leak_at: float | None = None
     peak: float = 60.0
-    rise_s: float = 20.0
+    rise_s: float = 10.0
     rng: random.Random = field(default_factory=lambda: random.Random(1))
 
     def value(self, t: float) -> float:
@@ -38,11 +38,24 @@ class TankLevel:
     period_s: float = 600.0
     rng: random.Random = field(default_factory=lambda: random.Random(2))
 
+    climb_per_s: float = 4.0
+
     def value(self, t: float) -> float:
         level = 50 + 25 * math.sin(2 * math.pi * t / self.period_s) + self.rng.gauss(0, 0.2)
         if self.overfill_at is not None and t >= self.overfill_at:
-            level = min(99.5, level + (t - self.overfill_at) * 1.5)
+            level = min(99.5, level + (t - self.overfill_at) * self.climb_per_s)
         return round(level, 2)
+
+
+# Quiet operating points per sensor kind, far from every default threshold.
+BASELINES: dict[str, tuple[float, float]] = {
+    "gas_toxic": (0.3, 0.05),
+    "oxygen": (20.9, 0.05),
+    "tank_temperature": (24.0, 0.3),
+    "tank_pressure": (180.0, 1.0),
+    "methane_well": (0.5, 0.1),
+    "pipe_pressure": (350.0, 2.0),
+}
 
 
 @dataclass

@@ -89,13 +89,16 @@ def _demo(args: argparse.Namespace) -> None:
             f"  rules      {base}/api/v1/rules\n"
             f"  rejects    {base}/api/v1/rejects\n"
             f"  metrics    {base}/metrics\n"
-            "A gas leak starts at tf-01 after 10 s and tank tf-01-lvl-01 overfills after 20 s.\n"
+            f"A gas leak starts at tf-01-gas-01 after {args.leak_at:g} s and tank tf-01-lvl-01"
+            f" overfills after {args.overfill_at:g} s.\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
 
         async def main() -> None:
-            opts = SimOptions(host=mhost, port=mport, duration_s=args.duration)
+            target = settings.mqtt_host_port or (mhost, mport)
+            opts = SimOptions(host=target[0], port=target[1], duration_s=args.duration,
+                              leak_at_s=args.leak_at, overfill_at_s=args.overfill_at)
             async with asyncio.TaskGroup() as tg:
                 service = tg.create_task(_serve(settings))
                 await asyncio.sleep(3)
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="start services, the service and the simulators")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
+    demo.add_argument("--leak-at", type=float, default=10.0, help="seconds until the gas leak")
+    demo.add_argument("--overfill-at", type=float, default=20.0, help="seconds until overfill")
     args = parser.parse_args(argv)
     try:
         settings = Settings()
