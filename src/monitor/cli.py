@@ -97,8 +97,13 @@ def _demo(args: argparse.Namespace) -> None:
 
         async def main() -> None:
             target = settings.mqtt_host_port or (mhost, mport)
-            opts = SimOptions(host=target[0], port=target[1], duration_s=args.duration,
-                              leak_at_s=args.leak_at, overfill_at_s=args.overfill_at)
+            opts = SimOptions(
+                host=target[0],
+                port=target[1],
+                duration_s=args.duration,
+                leak_at_s=args.leak_at,
+                overfill_at_s=args.overfill_at,
+            )
             async with asyncio.TaskGroup() as tg:
                 service = tg.create_task(_serve(settings))
                 await asyncio.sleep(3)

@@ -30,8 +30,13 @@ def env(**extra: str) -> dict[str, str]:
 
 async def run(*args: str, environ: dict[str, str], timeout: float = 60) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        *RISKMON, *args, env=environ, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        *RISKMON,
+        *args,
+        env=environ,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode()
 
@@ -50,20 +55,29 @@ async def test_migrate_is_idempotent(database_url: str) -> None:
 async def test_bad_config_gives_clear_error(database_url: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - {id: x, type: threshold, levels: {4: 1, 1: 9}, direction: low}\n")
-    code, out = await run("migrate", environ=env(RISKMON_DATABASE_URL=database_url,
-                                                 RISKMON_CONFIG=str(bad)))
+    code, out = await run(
+        "migrate", environ=env(RISKMON_DATABASE_URL=database_url, RISKMON_CONFIG=str(bad))
+    )
     assert code == 2 and "levels must" in out
 
 
 async def test_serve_stops_gracefully_on_sigterm(database_url: str, mqtt_port: int) -> None:
     port = free_port()
-    environ = env(RISKMON_DATABASE_URL=database_url, RISKMON_HTTP_PORT=str(port),
-                  RISKMON_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
-                  RISKMON_MQTT_CLIENT_ID="riskmon-sigterm",
-                  RISKMON_CONFIG=str(ROOT / "tests" / "data" / "spine.yaml"))
+    environ = env(
+        RISKMON_DATABASE_URL=database_url,
+        RISKMON_HTTP_PORT=str(port),
+        RISKMON_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
+        RISKMON_MQTT_CLIENT_ID="riskmon-sigterm",
+        RISKMON_CONFIG=str(ROOT / "tests" / "data" / "spine.yaml"),
+    )
     proc = await asyncio.create_subprocess_exec(
-        *RISKMON, "serve", env=environ, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        *RISKMON,
+        "serve",
+        env=environ,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as api:
 
@@ -75,9 +89,10 @@ async def test_serve_stops_gracefully_on_sigterm(database_url: str, mqtt_port: i
 
             await wait_for(ready, timeout=20)
             t = now()
-            r = await api.post("/api/v1/readings",
-                               json=[{"sensor": "gas-1", "ts": t + i * 0.01, "value": 1.0}
-                                     for i in range(100)])
+            r = await api.post(
+                "/api/v1/readings",
+                json=[{"sensor": "gas-1", "ts": t + i * 0.01, "value": 1.0} for i in range(100)],
+            )
             assert r.json()["accepted"] == 100
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -95,20 +110,35 @@ async def test_serve_stops_gracefully_on_sigterm(database_url: str, mqtt_port: i
 
 async def test_demo_raises_graded_alerts(database_url: str, mqtt_port: int) -> None:
     port = free_port()
-    environ = env(RISKMON_DATABASE_URL=database_url,
-                  RISKMON_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
-                  RISKMON_MQTT_CLIENT_ID="riskmon-demo-test")
+    environ = env(
+        RISKMON_DATABASE_URL=database_url,
+        RISKMON_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
+        RISKMON_MQTT_CLIENT_ID="riskmon-demo-test",
+    )
     proc = await asyncio.create_subprocess_exec(
-        *RISKMON, "demo", "--port", str(port), "--duration", "20", "--leak-at", "1",
-        "--overfill-at", "1", env=environ, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        *RISKMON,
+        "demo",
+        "--port",
+        str(port),
+        "--duration",
+        "20",
+        "--leak-at",
+        "1",
+        "--overfill-at",
+        "1",
+        env=environ,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as api:
 
             async def leak_and_overfill() -> list[dict[str, Any]]:
                 try:
                     rows: list[dict[str, Any]] = (
-                        await api.get("/api/v1/alerts", params={"state": "open"})).json()
+                        await api.get("/api/v1/alerts", params={"state": "open"})
+                    ).json()
                 except httpx.TransportError:
                     return []
                 got = {(a["sensor"], a["level"]) for a in rows}
