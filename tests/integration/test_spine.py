@@ -277,3 +277,30 @@ async def test_acknowledge_and_dispose(settings: Settings) -> None:
         assert [h["kind"] for h in body["history"]] == ["opened", "acknowledged", "disposed"]
         assert body["history"][1]["actor"] == "op-zhao"
         assert (await api.post("/api/v1/alerts/nope/ack")).status_code == 404
+
+
+async def test_sites_and_sensors_managed_through_api(settings: Settings) -> None:
+    settings = settings.model_copy(update={"mqtt_url": ""})
+    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+        site = {"id": "zone-9", "name": "Old town", "tenant": "city-gas", "kind": "gas_network_zone"}
+        assert (await api.post("/api/v1/sites", json=site)).status_code == 201
+        sensor = {"id": "well-9", "site": "zone-9", "kind": "methane_well", "unit": "%LEL",
+                  "expected_interval_s": 300}
+        assert (await api.post("/api/v1/sensors", json=sensor)).status_code == 201
+        orphan = {**sensor, "id": "x", "site": "nowhere"}
+        assert (await api.post("/api/v1/sensors", json=orphan)).status_code == 422
+        bad_kind = {**site, "kind": "volcano"}
+        assert (await api.post("/api/v1/sites", json=bad_kind)).status_code == 422
+        assert "zone-9" in {s["id"] for s in (await api.get("/api/v1/sites")).json()}
+        listed = (await api.get("/api/v1/sensors", params={"site": "zone-9"})).json()
+        assert [s["id"] for s in listed] == ["well-9"]
+        # the new sensor is judged at once by the default rules for its kind
+        r = await api.post("/api/v1/readings", json={"sensor": "well-9", "ts": now(), "value": 55})
+        assert r.json()["accepted"] == 1
+        found = await alerts(api, site="zone-9")
+        assert [(a["rule"], a["level"]) for a in found] == [("methane_well.high", 1)]
+        metrics = (await api.get("/metrics")).text
+        assert 'riskmon_ingest_readings_accepted_total{source="http"} 1.0' in metrics
+        assert 'riskmon_alerts_opened_total{category="process",level="1"} 1.0' in metrics
+        assert "riskmon_alerts_event_to_alert_seconds_count 1.0" in metrics
+        assert 'riskmon_store_flush_duration_seconds_count{table="readings"}' in metrics
