@@ -45,3 +45,23 @@ def settings(database_url: str, mqtt_port: int, tmp_path: Path) -> Settings:
         batch_linger_ms=5,
         tick_interval_s=0.2,
     )
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    with devservices.tansu() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture
+async def kafka_topics(kafka_bootstrap: str) -> AsyncIterator[tuple[str, str]]:
+    """A fresh readings topic (4 partitions) and its DLQ; removed after the test."""
+    import uuid
+
+    readings = f"riskmon.readings.{uuid.uuid4().hex[:8]}"
+    dlq = f"{readings}.dlq"
+    await devservices.create_topics(kafka_bootstrap, {readings: 4, dlq: 1})
+    try:
+        yield readings, dlq
+    finally:
+        await devservices.delete_topics(kafka_bootstrap, [readings, dlq])

@@ -13,13 +13,17 @@ from alerts.errors import AlertStateError
 from alerts.model import Alert, AlertEvent, AlertState, EventKind, ReasonCode
 from monitor.model import Level, Signal
 
+_NAMESPACE = uuid.UUID("5f1b1d0e-6c1a-4c36-9a53-7269736b6d6e")
 
-def new_id() -> str:
-    return uuid.uuid4().hex
+
+def alert_id(fingerprint: str, opened_at: float) -> str:
+    """Deterministic: replaying the same input after a crash or a rebalance yields the same
+    alert, so idempotent writes turn the replay into a no-op."""
+    return uuid.uuid5(_NAMESPACE, f"{fingerprint}|{opened_at:.6f}").hex
 
 
 class AlertTracker:
-    def __init__(self, id_factory: Callable[[], str] = new_id) -> None:
+    def __init__(self, id_factory: Callable[[str, float], str] = alert_id) -> None:
         self.active: dict[str, Alert] = {}
         self._new_id = id_factory
 
@@ -27,6 +31,11 @@ class AlertTracker:
         for alert in alerts:
             if alert.active:
                 self.active[alert.fingerprint] = alert
+
+    def drop_sites(self, sites: set[str]) -> None:
+        """Forget the alerts of sites this process no longer owns (they are in the store)."""
+        for fp in [fp for fp, a in self.active.items() if a.site in sites]:
+            del self.active[fp]
 
     def observe(self, signal: Signal, now: float) -> list[AlertEvent]:
         fp = signal.fingerprint
@@ -58,7 +67,7 @@ class AlertTracker:
 
     def _open(self, signal: Signal, now: float) -> AlertEvent:
         alert = Alert(
-            id=self._new_id(),
+            id=self._new_id(signal.fingerprint, signal.ts),
             fingerprint=signal.fingerprint,
             rule=signal.rule,
             sensor=signal.sensor,

@@ -57,10 +57,10 @@ class MqttSource:
             try:
                 await self._session()
                 delay = 0.5
-            except aiomqtt.MqttError as err:
+            except Exception as err:  # any failure: reconnect; unacked input is redelivered
                 self._set_connected(False)
                 log.warning(
-                    "MQTT %s:%s unavailable (%s); retrying in %.1fs",
+                    "MQTT %s:%s session ended (%s); reconnecting in %.1fs",
                     self.config.host,
                     self.config.port,
                     err,

@@ -20,10 +20,14 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.tracker import AlertTracker
+from ingest.forward import KafkaForwarder
+from ingest.kafka import KafkaConfig, KafkaSource, KafkaStats
 from ingest.mqtt import MqttConfig, MqttSource
+from ingest.raw import RawMessage
 from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
 from monitor.errors import ConfigError
+from monitor.handover import PartitionState
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
@@ -55,6 +59,13 @@ class Runtime:
     clock: Clock
     partitions: PartitionKeeper
     mqtt: MqttSource | None = None
+    kafka: KafkaSource | None = None
+    forwarder: KafkaForwarder | None = None
+    partition_state: PartitionState | None = None
+
+    @property
+    def role(self) -> str:
+        return self.settings.role
 
 
 async def load_config_file(db: AsyncEngine, path: Path) -> None:
@@ -134,28 +145,95 @@ async def build_runtime(
         runtime = Runtime(
             settings, db, registry, engine, tracker, pipeline, service, metrics, clock, partitions
         )
-        hp = settings.mqtt_host_port
-        if hp is not None:
-            runtime.mqtt = MqttSource(
-                MqttConfig(
-                    hp[0],
-                    hp[1],
-                    settings.mqtt_client_id,
-                    settings.mqtt_topic,
-                    settings.mqtt_username,
-                    settings.mqtt_password,
-                ),
-                pipeline.submit,
-                lambda up: metrics.source_up.labels("mqtt").set(1 if up else 0),
-            )
+        _attach_sources(runtime)
         log.info(
-            "riskmon ready: %d sites, %d sensors, %d rules, %d active alerts",
+            "riskmon %s ready: %d sites, %d sensors, %d rules, %d active alerts",
+            settings.role,
             len(registry.sites),
             len(registry.sensors),
             len(engine.rules),
             len(active),
         )
         yield runtime
+
+
+def kafka_config(settings: Settings) -> KafkaConfig:
+    return KafkaConfig(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.kafka_topic,
+        dlq_topic=settings.kafka_dlq_topic,
+        group_id=settings.kafka_group_id,
+        client_id=settings.kafka_client_id,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        security_protocol=settings.kafka_security_protocol,
+        sasl_mechanism=settings.kafka_sasl_mechanism,
+        sasl_username=settings.kafka_sasl_username,
+        sasl_password=settings.kafka_sasl_password,
+    )
+
+
+def _attach_sources(rt: Runtime) -> None:
+    """Wire transports by role: all = everything into the local pipeline; gateway = MQTT and
+    HTTP into Kafka; processor = Kafka into the pipeline, with state following partitions."""
+    settings, metrics = rt.settings, rt.metrics
+    if settings.role in ("gateway", "processor") and not settings.kafka_bootstrap_servers:
+        raise ConfigError(f"role {settings.role} needs RISKMON_KAFKA_BOOTSTRAP_SERVERS")
+    kcfg = kafka_config(settings)
+    submit = rt.pipeline.submit
+    if settings.role == "gateway":
+        forwarder = KafkaForwarder(
+            kcfg,
+            lambda sensor: s.site if (s := rt.registry.sensors.get(sensor)) else None,
+            lambda source, n: metrics.kafka_forwarded.labels(source).inc(n),
+        )
+        rt.forwarder = forwarder
+
+        async def forward(msg: RawMessage) -> None:
+            await forwarder.forward(msg)
+
+        submit = forward
+    hp = settings.mqtt_host_port
+    if hp is not None and settings.role != "processor":
+        rt.mqtt = MqttSource(
+            MqttConfig(
+                hp[0],
+                hp[1],
+                settings.mqtt_client_id,
+                settings.mqtt_topic,
+                settings.mqtt_username,
+                settings.mqtt_password,
+            ),
+            submit,
+            lambda up: metrics.source_up.labels("mqtt").set(1 if up else 0),
+        )
+    if settings.kafka_bootstrap_servers and settings.role != "gateway":
+        stats = KafkaStats(
+            on_commit=metrics.kafka_commits.inc,
+            on_dlq=lambda reason: metrics.kafka_dlq.labels(reason).inc(),
+            on_rebalance=metrics.kafka_rebalances.inc,
+            on_lag=lambda p, lag: metrics.kafka_lag.labels(str(p)).set(lag),
+        )
+        kafka = KafkaSource(kcfg, rt.pipeline.submit, rt.pipeline.queue.qsize, stats=stats)
+        rt.kafka = kafka
+        if settings.role == "processor":
+
+            def partition_count() -> int:
+                parts = kafka.consumer.partitions_for_topic(kcfg.topic) if kafka.consumer else None
+                return len(parts or {0})
+
+            rt.partition_state = PartitionState(
+                db=rt.db,
+                registry=rt.registry,
+                engine=rt.engine,
+                tracker=rt.tracker,
+                pipeline=rt.pipeline,
+                metrics=metrics,
+                clock=rt.clock,
+                topic=kcfg.topic,
+                partition_count=partition_count,
+                processed_offsets=kafka.processed_offsets,
+            )
+            kafka.hooks = rt.partition_state
 
 
 async def _ticker(runtime: Runtime) -> None:
@@ -188,19 +266,54 @@ async def run_service(runtime: Runtime, server: uvicorn.Server) -> None:
     log.info("riskmon stopped")
 
 
-async def _run_until_stopped(runtime: Runtime, server: uvicorn.Server) -> None:
+async def _mqtt_after_kafka(rt: Runtime) -> None:
+    """Gateway: take MQTT input only once Kafka answers, so nothing is taken and dropped."""
+    assert rt.forwarder is not None and rt.mqtt is not None
+    while not rt.forwarder.ready:
+        await asyncio.sleep(0.2)
+    await rt.mqtt.run()
+
+
+async def _run_until_stopped(rt: Runtime, server: uvicorn.Server) -> None:
+    timeout = rt.settings.shutdown_timeout_s
     async with asyncio.TaskGroup() as tg:
-        worker = tg.create_task(runtime.pipeline.run(), name="pipeline")
-        ticker = tg.create_task(_ticker(runtime), name="ticker")
-        source = tg.create_task(runtime.mqtt.run(), name="mqtt") if runtime.mqtt else None
+        sources: list[asyncio.Task[None]] = []
+        worker = None
+        if rt.forwarder is not None:
+            sources.append(tg.create_task(rt.forwarder.run(), name="forwarder"))
+            if rt.mqtt is not None:
+                sources.insert(0, tg.create_task(_mqtt_after_kafka(rt), name="mqtt"))
+        else:
+            worker = tg.create_task(rt.pipeline.run(), name="pipeline")
+            sources.append(tg.create_task(_ticker(rt), name="ticker"))
+            if rt.mqtt is not None:
+                sources.append(tg.create_task(rt.mqtt.run(), name="mqtt"))
+            if rt.kafka is not None:
+                sources.append(tg.create_task(rt.kafka.run(), name="kafka"))
+            if rt.partition_state is not None:
+                sources.append(
+                    tg.create_task(
+                        rt.partition_state.run_periodic(rt.settings.snapshot_interval_s),
+                        name="snapshots",
+                    )
+                )
         await server.serve()
         log.info("stopping: sources first, then draining the pipeline")
-        for task in (source, ticker):
-            if task is not None:
-                task.cancel()
-        runtime.pipeline.stop()
-        try:
-            await asyncio.wait_for(asyncio.shield(worker), runtime.settings.shutdown_timeout_s)
-        except TimeoutError:
-            log.error("pipeline did not drain within %.0fs", runtime.settings.shutdown_timeout_s)
-            worker.cancel()
+        if rt.kafka is not None:
+            rt.kafka.stop_fetching()
+        if rt.forwarder is not None:
+            await asyncio.sleep(0.2)  # let in-flight Kafka acknowledgements reach MQTT
+        for task in sources:
+            task.cancel()
+        if worker is not None:
+            try:
+                await asyncio.wait_for(rt.pipeline.idle(), timeout)
+                if rt.kafka is not None:
+                    await asyncio.wait_for(rt.kafka.close(), timeout)
+            except TimeoutError:
+                log.error("pipeline did not drain within %.0fs", timeout)
+            rt.pipeline.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(worker), timeout)
+            except TimeoutError:
+                worker.cancel()

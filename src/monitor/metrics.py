@@ -52,6 +52,34 @@ class Metrics:
         self.source_up = Gauge(
             "riskmon_ingest_source_up", "1 when a source is connected", ["source"], registry=r
         )
+        self.kafka_lag = Gauge(
+            "riskmon_kafka_consumer_lag_messages", "Consumer lag", ["partition"], registry=r
+        )
+        self.kafka_commits = Counter("riskmon_kafka_commits", "Offset commits", registry=r)
+        self.kafka_dlq = Counter(
+            "riskmon_kafka_dead_letters", "Records sent to the DLQ", ["reason"], registry=r
+        )
+        self.kafka_rebalances = Counter(
+            "riskmon_kafka_rebalances", "Partition revocations seen", registry=r
+        )
+        self.kafka_forwarded = Counter(
+            "riskmon_gateway_forwarded_records",
+            "Records produced by the gateway",
+            ["source"],
+            registry=r,
+        )
+        self.snapshot_duration = Histogram(
+            "riskmon_state_snapshot_duration_seconds",
+            "Partition state snapshot",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.restore_duration = Histogram(
+            "riskmon_state_restore_duration_seconds",
+            "Partition state restore",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.errors = Counter(
             "riskmon_pipeline_errors",
             "Batches that failed and were retried",

@@ -81,6 +81,7 @@ class Pipeline:
         self.listeners: list[EventListener] = []
         self.processed_messages = 0
         self._stopping = False
+        self._busy = False
 
     async def submit(self, msg: RawMessage) -> None:
         """Queue a message; waits when the queue is full (backpressure on the source)."""
@@ -102,7 +103,11 @@ class Pipeline:
                 first = await asyncio.wait_for(self.queue.get(), 0.2)
             except TimeoutError:
                 continue
-            await self._process_with_retry(await self._next_batch(first))
+            self._busy = True
+            try:
+                await self._process_with_retry(await self._next_batch(first))
+            finally:
+                self._busy = False
 
     def stop(self) -> None:
         self._stopping = True
@@ -125,6 +130,11 @@ class Pipeline:
         while len(msgs) < self.batch_max and not self.queue.empty():
             msgs.append(self.queue.get_nowait())
         return msgs
+
+    async def idle(self) -> None:
+        """Wait until every queued message is processed and stored."""
+        while self._busy or not self.queue.empty():
+            await asyncio.sleep(0.01)
 
     async def _process_with_retry(self, msgs: list[RawMessage]) -> None:
         delay = 0.2

@@ -6,8 +6,10 @@ return.  Rules can be replaced at any time; evaluator state (active levels, time
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from monitor.model import ReadingBatch, Signal
@@ -44,6 +46,8 @@ class RuleEngine:
         self.thresholds: dict[str, ThresholdEvaluator] = {}
         self.interruptions: dict[str, InterruptionEvaluator] = {}
         self._registry_version = registry.version
+        # Sensors whose state this process owns (Kafka partitions); None means all of them.
+        self.owned: np.ndarray | None = None
 
     @property
     def rules(self) -> dict[str, AnyRule]:
@@ -90,6 +94,45 @@ class RuleEngine:
     def tick(self, now: float) -> list[Signal]:
         self._refresh(now)
         signals: list[Signal] = []
+        owned = self.owned
+        if owned is not None and owned.shape[0] < self.registry.capacity:
+            owned = np.concatenate([owned, np.zeros(self.registry.capacity - owned.shape[0], bool)])
         for interruption in self.interruptions.values():
-            signals.extend(interruption.tick(now, self.registry))
+            signals.extend(interruption.tick(now, self.registry, owned))
         return signals
+
+    def _evaluators(self) -> dict[str, ThresholdEvaluator | InterruptionEvaluator]:
+        return {**self.thresholds, **self.interruptions}
+
+    def export_state(self, keys: np.ndarray) -> bytes:
+        """Serialize the state of the given sensors (npz, no pickle)."""
+        arrays: dict[str, np.ndarray] = {"keys": np.asarray(keys, np.int64)}
+        for rule_id, evaluator in self._evaluators().items():
+            for name, values in evaluator.export_state(keys).items():
+                arrays[f"{rule_id}|{name}"] = values
+        buffer = io.BytesIO()
+        np.savez(buffer, allow_pickle=False, **arrays)
+        return buffer.getvalue()
+
+    def import_state(self, data: bytes, now: float) -> int:
+        """Restore what ``export_state`` wrote; rules that no longer exist are skipped.
+        Returns the number of sensors restored."""
+        self._refresh(now)
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            keys = npz["keys"]
+            keys = keys[keys < self.registry.capacity]
+            grouped: dict[str, dict[str, np.ndarray]] = {}
+            for name in npz.files:
+                if "|" in name:
+                    rule_id, field = name.split("|", 1)
+                    grouped.setdefault(rule_id, {})[field] = npz[name][: keys.shape[0]]
+        evaluators = self._evaluators()
+        for rule_id, state in grouped.items():
+            if rule_id in evaluators:
+                evaluators[rule_id].import_state(keys, state)
+        return int(keys.shape[0])
+
+    def reset(self, keys: np.ndarray, now: float) -> None:
+        self._refresh(now)
+        for evaluator in self._evaluators().values():
+            evaluator.reset(keys, now)

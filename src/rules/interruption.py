@@ -55,6 +55,20 @@ class InterruptionEvaluator:
         if key < self.flagged.shape[0]:
             self.flagged[key] = level != 0
 
+    STATE = ("last_rx", "last_ts", "flagged")
+
+    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name)[keys] for name in self.STATE}
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        for name in self.STATE:
+            if name in state:
+                getattr(self, name)[keys] = state[name]
+
+    def reset(self, keys: np.ndarray, now: float) -> None:
+        """Forget sensors; if they come back, their silence clock starts at ``now``."""
+        self.last_rx[keys], self.last_ts[keys], self.flagged[keys] = now, np.nan, False
+
     def evaluate(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
         if not len(batch):
             return []
@@ -68,8 +82,10 @@ class InterruptionEvaluator:
             signals.append(self._signal(int(key), Level.CLEAR, float(self.last_rx[key]), registry))
         return signals
 
-    def tick(self, now: float, registry: Registry) -> list[Signal]:
+    def tick(self, now: float, registry: Registry, owned: np.ndarray | None = None) -> list[Signal]:
         silent = self.applies & ~self.flagged & (now - self.last_rx > self.limit)
+        if owned is not None:
+            silent &= owned[: silent.shape[0]]
         signals = []
         for key in np.flatnonzero(silent):
             self.flagged[key] = True

@@ -80,6 +80,20 @@ class ThresholdEvaluator:
         if key < self.active.shape[0]:
             self.active[key] = level
 
+    STATE = ("active", "pending", "since", "last_ts")
+
+    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name)[keys] for name in self.STATE}
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        for name in self.STATE:
+            if name in state:
+                getattr(self, name)[keys] = state[name]
+
+    def reset(self, keys: np.ndarray, now: float) -> None:
+        self.active[keys], self.pending[keys] = 0, 0
+        self.since[keys], self.last_ts[keys] = _NO_TIME, _NO_TIME
+
     def raw_levels(self, keys: np.ndarray, values: FloatArray) -> np.ndarray:
         """Level each value reaches without hysteresis (0 = normal)."""
         thr = self.thr[keys]

@@ -282,10 +282,20 @@ async def test_acknowledge_and_dispose(settings: Settings) -> None:
 async def test_sites_and_sensors_managed_through_api(settings: Settings) -> None:
     settings = settings.model_copy(update={"mqtt_url": ""})
     async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
-        site = {"id": "zone-9", "name": "Old town", "tenant": "city-gas", "kind": "gas_network_zone"}
+        site = {
+            "id": "zone-9",
+            "name": "Old town",
+            "tenant": "city-gas",
+            "kind": "gas_network_zone",
+        }
         assert (await api.post("/api/v1/sites", json=site)).status_code == 201
-        sensor = {"id": "well-9", "site": "zone-9", "kind": "methane_well", "unit": "%LEL",
-                  "expected_interval_s": 300}
+        sensor = {
+            "id": "well-9",
+            "site": "zone-9",
+            "kind": "methane_well",
+            "unit": "%LEL",
+            "expected_interval_s": 300,
+        }
         assert (await api.post("/api/v1/sensors", json=sensor)).status_code == 201
         orphan = {**sensor, "id": "x", "site": "nowhere"}
         assert (await api.post("/api/v1/sensors", json=orphan)).status_code == 422

@@ -20,7 +20,7 @@ def sig(level: int, ts: float = 0.0, rule: str = "r", sensor: str = "a") -> Sign
 
 def tracker() -> AlertTracker:
     counter = itertools.count(1)
-    return AlertTracker(lambda: f"A{next(counter)}")
+    return AlertTracker(lambda fp, ts: f"A{next(counter)}")
 
 
 def kinds(events: list) -> list[str]:  # type: ignore[type-arg]

@@ -37,8 +37,17 @@ def create_app(runtime: Runtime) -> FastAPI:
             checks["database"] = f"error: {err.__class__.__name__}"
         if runtime.mqtt is not None:
             checks["mqtt"] = "ok" if runtime.mqtt.connected else "disconnected"
+        if runtime.forwarder is not None:
+            checks["kafka"] = (
+                "ok"
+                if runtime.forwarder.ready
+                else (f"refusing input: {runtime.forwarder.last_error}")
+            )
+        if runtime.kafka is not None:
+            checks["kafka"] = "ok" if runtime.kafka.connected else "not connected"
+        checks["role"] = runtime.role
         checks["queue"] = runtime.pipeline.queue.qsize()
-        ready = all(v == "ok" for k, v in checks.items() if k != "queue")
+        ready = all(v == "ok" for k, v in checks.items() if k not in ("queue", "role"))
         response.status_code = 200 if ready else 503
         return {"ready": ready, "checks": checks}
 

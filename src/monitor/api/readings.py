@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from ingest.raw import RawMessage
@@ -21,11 +22,22 @@ Rt = Annotated[Runtime, Depends(runtime)]
 @router.post("/readings")
 async def ingest_readings(request: Request, rt: Rt) -> dict[str, Any]:
     """Take one reading or an array of them (the MQTT payload format).  Answers once the
-    valid readings are stored, with the count accepted and a reason for each rejected one."""
+    valid readings are stored, with the count accepted and a reason for each rejected one.
+    On a gateway it answers once Kafka has acknowledged the readings (validation then happens
+    on the processors: rejects go to the rejects table and the dead-letter topic)."""
     body = await request.body()
-    outcome = await rt.pipeline.submit_and_wait(
-        RawMessage(body, "http", rt.clock.now(), topic=None)
-    )
+    msg = RawMessage(body, "http", rt.clock.now(), topic=None)
+    if rt.role == "processor":
+        raise HTTPException(409, "this node is a processor; send readings to a gateway")
+    if rt.forwarder is not None:
+        if not rt.forwarder.ready:
+            raise HTTPException(503, f"input refused: {rt.forwarder.last_error}")
+        try:
+            forwarded = await rt.forwarder.forward_and_wait(msg)
+        except (KafkaError, TimeoutError) as err:
+            raise HTTPException(503, f"input refused: Kafka did not acknowledge ({err})") from err
+        return {"forwarded": forwarded.readings, "records": forwarded.records}
+    outcome = await rt.pipeline.submit_and_wait(msg)
     return {
         "accepted": outcome.accepted,
         "rejected": len(outcome.rejects),

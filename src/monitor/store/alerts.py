@@ -23,17 +23,27 @@ _UPSERT = text(
         :category, :level, :peak_level, :state, :active, :retrospective, :value,
         CAST(:evidence AS jsonb), :opened_at, :updated_at, :resolved_at, :acked_at, :acked_by,
         :closed_at, :closed_by, :reason_code, :note)
-    ON CONFLICT (id) DO UPDATE SET level = EXCLUDED.level, peak_level = EXCLUDED.peak_level,
-        state = EXCLUDED.state, active = EXCLUDED.active, value = EXCLUDED.value,
+    ON CONFLICT (id) DO UPDATE SET level = EXCLUDED.level,
+        peak_level = LEAST(alerts.peak_level, EXCLUDED.peak_level),
+        state = CASE
+            WHEN alerts.state = 'closed' OR EXCLUDED.state = 'closed' THEN 'closed'
+            WHEN EXCLUDED.state = 'open' AND alerts.acked_at IS NOT NULL THEN 'acknowledged'
+            ELSE EXCLUDED.state END,
+        active = EXCLUDED.active, value = EXCLUDED.value,
         evidence = EXCLUDED.evidence, updated_at = EXCLUDED.updated_at,
-        resolved_at = EXCLUDED.resolved_at, acked_at = EXCLUDED.acked_at,
-        acked_by = EXCLUDED.acked_by, closed_at = EXCLUDED.closed_at,
-        closed_by = EXCLUDED.closed_by, reason_code = EXCLUDED.reason_code, note = EXCLUDED.note"""
+        resolved_at = EXCLUDED.resolved_at,
+        acked_at = COALESCE(alerts.acked_at, EXCLUDED.acked_at),
+        acked_by = COALESCE(alerts.acked_by, EXCLUDED.acked_by),
+        closed_at = COALESCE(alerts.closed_at, EXCLUDED.closed_at),
+        closed_by = COALESCE(alerts.closed_by, EXCLUDED.closed_by),
+        reason_code = COALESCE(alerts.reason_code, EXCLUDED.reason_code),
+        note = COALESCE(alerts.note, EXCLUDED.note)"""
 )
 _EVENT = text(
     """INSERT INTO alert_events (alert_id, kind, level, previous_level, ts, at, actor, detail)
        VALUES (:alert_id, :kind, :level, :previous_level, :ts, :at, :actor,
-               CAST(:detail AS jsonb))"""
+               CAST(:detail AS jsonb))
+       ON CONFLICT (alert_id, kind, ts, level) DO NOTHING"""
 )
 
 
@@ -123,8 +133,15 @@ def _epoch(value: datetime | None) -> float | None:
     return None if value is None else to_epoch(value)
 
 
-async def load_active(conn: AsyncConnection) -> list[Alert]:
-    result = await conn.execute(text(f"SELECT {_COLUMNS} FROM alerts WHERE active"))
+async def load_active(conn: AsyncConnection, sites: list[str] | None = None) -> list[Alert]:
+    """Alerts whose condition still holds; of the given sites only, when given."""
+    if sites is None:
+        result = await conn.execute(text(f"SELECT {_COLUMNS} FROM alerts WHERE active"))
+    else:
+        result = await conn.execute(
+            text(f"SELECT {_COLUMNS} FROM alerts WHERE active AND site = ANY(:sites)"),
+            {"sites": sites},
+        )
     return [alert_from_row(r._mapping) for r in result]
 
 

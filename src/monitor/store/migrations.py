@@ -135,7 +135,26 @@ def _init(timescale: bool) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [Migration(1, "initial schema", _init)]
+def _partition_state(timescale: bool) -> list[str]:
+    return [
+        # Replays after a crash or a rebalance must not duplicate history.
+        "CREATE UNIQUE INDEX alert_events_once ON alert_events (alert_id, kind, ts, level)",
+        """CREATE TABLE state_snapshots (
+            topic text NOT NULL,
+            partition integer NOT NULL,
+            next_offset bigint NOT NULL,
+            taken_at timestamptz NOT NULL DEFAULT now(),
+            sensors integer NOT NULL,
+            state bytea NOT NULL,
+            PRIMARY KEY (topic, partition)
+        )""",
+    ]
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "initial schema", _init),
+    Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
+]
 
 
 async def migrate(engine: AsyncEngine) -> list[int]:

@@ -1,0 +1,172 @@
+"""State follows the partition (processor role).
+
+Sites map to Kafka partitions by the producer's default partitioner (murmur2 of the site id,
+as in the Java client), so a processor can tell which sensors' state it owns.  When partitions
+are revoked it waits for the pipeline to store what it holds, snapshots the rule state of their
+sensors with the next offset that state corresponds to, and forgets them.  When partitions are
+assigned it restores the last snapshot and asks the source to replay from the snapshot's offset
+(replayed writes are idempotent: readings by (sensor, ts), alerts by deterministic ids, events
+by a unique key), and loads the partitions' active alerts from the store.  Snapshots are also
+taken periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+from aiokafka.partitioner import murmur2
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alerts.tracker import AlertTracker
+from monitor.clock import Clock
+from monitor.metrics import Metrics
+from monitor.pipeline import Pipeline
+from monitor.registry import Registry
+from monitor.store import alerts as alert_store
+from rules.engine import RuleEngine
+
+log = logging.getLogger(__name__)
+
+
+def partition_of(site: str, partitions: int) -> int:
+    return int(murmur2(site.encode()) & 0x7FFFFFFF) % partitions
+
+
+class PartitionState:
+    def __init__(
+        self,
+        *,
+        db: AsyncEngine,
+        registry: Registry,
+        engine: RuleEngine,
+        tracker: AlertTracker,
+        pipeline: Pipeline,
+        metrics: Metrics,
+        clock: Clock,
+        topic: str,
+        partition_count: Callable[[], int],
+        processed_offsets: Callable[[list[int]], dict[int, int]],
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.engine = engine
+        self.tracker = tracker
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.clock = clock
+        self.topic = topic
+        self.partition_count = partition_count
+        self.processed_offsets = processed_offsets
+        self.owned: set[int] = set()
+        self._snapshot_offsets: dict[int, int] = {}
+        engine.owned = np.zeros(registry.capacity, bool)
+
+    def members(self, partitions: set[int] | list[int]) -> tuple[np.ndarray, list[str]]:
+        """Sensor keys and site ids that hash to the given partitions."""
+        n = self.partition_count()
+        wanted = set(partitions)
+        sites = [s for s in self.registry.sites if partition_of(s, n) in wanted]
+        site_set = set(sites)
+        keys = [k for k, sensor in self.registry.by_key.items() if sensor.site in site_set]
+        return np.array(sorted(keys), np.int64), sites
+
+    def _set_owned(self) -> None:
+        keys, _ = self.members(self.owned)
+        owned = np.zeros(self.registry.capacity, bool)
+        owned[keys] = True
+        self.engine.owned = owned
+
+    async def on_revoked(self, partitions: list[int]) -> None:
+        await self.pipeline.idle()
+        async with self.pipeline.lock:
+            await self._snapshot(partitions)
+            keys, sites = self.members(partitions)
+            self.engine.reset(keys, self.clock.now())
+            self.tracker.drop_sites(set(sites))
+            self.owned -= set(partitions)
+            self._set_owned()
+
+    async def on_assigned(self, partitions: list[int]) -> dict[int, int]:
+        started = time.perf_counter()
+        replay: dict[int, int] = {}
+        async with self.pipeline.lock:
+            now = self.clock.now()
+            keys, sites = self.members(partitions)
+            self.engine.reset(keys, now)
+            async with self.db.connect() as conn:
+                rows = await conn.execute(
+                    text(
+                        "SELECT partition, next_offset, state FROM state_snapshots "
+                        "WHERE topic = :t AND partition = ANY(:p)"
+                    ),
+                    {"t": self.topic, "p": list(partitions)},
+                )
+                snapshots = {r.partition: (r.next_offset, bytes(r.state)) for r in rows}
+                active = await alert_store.load_active(conn, sites)
+            restored: set[int] = set()
+            for partition, (offset, state) in snapshots.items():
+                self.engine.import_state(state, now)
+                replay[partition] = offset
+                restored |= set(self.members([partition])[0].tolist())
+            self.tracker.restore(active)
+            for alert in active:
+                key = self.registry.keys.get(alert.sensor or "")
+                if key is not None and key not in restored:
+                    self.engine.restore(alert.rule, key, int(alert.level))
+            self.owned |= set(partitions)
+            self._set_owned()
+        self.metrics.restore_duration.observe(time.perf_counter() - started)
+        log.info(
+            "restored partitions %s: %d snapshots, %d active alerts",
+            partitions,
+            len(snapshots),
+            len(active),
+        )
+        return replay
+
+    async def snapshot_all(self) -> None:
+        async with self.pipeline.lock:
+            await self._snapshot(sorted(self.owned))
+
+    async def _snapshot(self, partitions: list[int]) -> None:
+        """Write the state of the partitions' sensors with the offsets it corresponds to.
+        The caller holds the pipeline lock, so the state matches the processed offsets."""
+        offsets = self.processed_offsets(partitions)
+        if not offsets:
+            return
+        started = time.perf_counter()
+        async with self.db.begin() as conn:
+            for partition, offset in offsets.items():
+                if self._snapshot_offsets.get(partition) == offset:
+                    continue  # nothing new since the last snapshot
+                keys, _ = self.members([partition])
+                await conn.execute(
+                    text("""INSERT INTO state_snapshots
+                              (topic, partition, next_offset, sensors, state)
+                            VALUES (:t, :p, :o, :n, :s)
+                            ON CONFLICT (topic, partition) DO UPDATE SET
+                              next_offset = EXCLUDED.next_offset, sensors = EXCLUDED.sensors,
+                              state = EXCLUDED.state, taken_at = now()"""),
+                    {
+                        "t": self.topic,
+                        "p": partition,
+                        "o": offset,
+                        "n": int(keys.shape[0]),
+                        "s": self.engine.export_state(keys),
+                    },
+                )
+                self._snapshot_offsets[partition] = offset
+        self.metrics.snapshot_duration.observe(time.perf_counter() - started)
+
+    async def run_periodic(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.snapshot_all()
+            except Exception:
+                log.exception("periodic snapshot failed; will retry")
