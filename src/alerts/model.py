@@ -62,6 +62,7 @@ class Alert:
     closed_by: str | None = None
     reason_code: ReasonCode | None = None
     note: str | None = None
+    last_ts: float | None = None  # event time of the last transition (restores rule state)
 
 
 @dataclass(frozen=True, slots=True)

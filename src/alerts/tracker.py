@@ -88,6 +88,7 @@ class AlertTracker:
     def _event(
         kind: EventKind, alert: Alert, signal: Signal, now: float, previous: Level | None
     ) -> AlertEvent:
+        alert.last_ts = signal.ts
         return AlertEvent(
             kind=kind,
             alert=alert,

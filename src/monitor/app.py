@@ -125,7 +125,9 @@ async def build_runtime(
         tracker.restore(active)
         for alert in active:
             if alert.sensor in registry.keys:
-                engine.restore(alert.rule, registry.keys[alert.sensor], int(alert.level))
+                engine.restore(
+                    alert.rule, registry.keys[alert.sensor], int(alert.level), alert.last_ts
+                )
         partitions = PartitionKeeper(enabled=not await uses_timescale(db))
         async with db.begin() as conn:
             await partitions.ensure_ahead(conn, clock.now(), settings.partition_days_ahead)

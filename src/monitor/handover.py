@@ -117,7 +117,7 @@ class PartitionState:
             for alert in active:
                 key = self.registry.keys.get(alert.sensor or "")
                 if key is not None and key not in restored:
-                    self.engine.restore(alert.rule, key, int(alert.level))
+                    self.engine.restore(alert.rule, key, int(alert.level), alert.last_ts)
             self.owned |= set(partitions)
             self._set_owned()
         self.metrics.restore_duration.observe(time.perf_counter() - started)

@@ -68,10 +68,14 @@ class RuleEngine:
         else:
             self.interruptions[rule.id] = InterruptionEvaluator(rule, self.registry, self.started)
 
-    def restore(self, rule_id: str, sensor_key: int, level: int) -> None:
-        """Re-arm state from the store (an alert that is still active)."""
+    def restore(
+        self, rule_id: str, sensor_key: int, level: int, last_ts: float | None = None
+    ) -> None:
+        """Re-arm state from the store (an alert that is still active).  ``last_ts``, the
+        event time of the alert's last transition, keeps replayed older readings from being
+        judged against the newer state."""
         if rule_id in self.thresholds:
-            self.thresholds[rule_id].restore(sensor_key, level)
+            self.thresholds[rule_id].restore(sensor_key, level, last_ts)
         elif rule_id in self.interruptions:
             self.interruptions[rule_id].restore(sensor_key, level)
 

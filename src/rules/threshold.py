@@ -76,9 +76,11 @@ class ThresholdEvaluator:
         self.since = grow(self.since, _NO_TIME)
         self.last_ts = grow(self.last_ts, _NO_TIME)
 
-    def restore(self, key: int, level: int) -> None:
+    def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         if key < self.active.shape[0]:
             self.active[key] = level
+            if last_ts is not None:
+                self.last_ts[key] = max(self.last_ts[key], last_ts)
 
     STATE = ("active", "pending", "since", "last_ts")
 

@@ -126,6 +126,7 @@ def alert_from_row(m: Any) -> Alert:
         closed_by=m["closed_by"],
         reason_code=ReasonCode(m["reason_code"]) if m["reason_code"] else None,
         note=m["note"],
+        last_ts=_epoch(m.get("last_ts")),
     )
 
 
@@ -135,11 +136,12 @@ def _epoch(value: datetime | None) -> float | None:
 
 async def load_active(conn: AsyncConnection, sites: list[str] | None = None) -> list[Alert]:
     """Alerts whose condition still holds; of the given sites only, when given."""
+    last = "(SELECT max(e.ts) FROM alert_events e WHERE e.alert_id = alerts.id) AS last_ts"
     if sites is None:
-        result = await conn.execute(text(f"SELECT {_COLUMNS} FROM alerts WHERE active"))
+        result = await conn.execute(text(f"SELECT {_COLUMNS}, {last} FROM alerts WHERE active"))
     else:
         result = await conn.execute(
-            text(f"SELECT {_COLUMNS} FROM alerts WHERE active AND site = ANY(:sites)"),
+            text(f"SELECT {_COLUMNS}, {last} FROM alerts WHERE active AND site = ANY(:sites)"),
             {"sites": sites},
         )
     return [alert_from_row(r._mapping) for r in result]
