@@ -1,6 +1,6 @@
 """The pipeline: raw messages -> normalize -> store + rules -> alert tracker -> store -> ack.
 
-One worker drains the bounded input queue in micro-batches (bounded by count and linger
+One worker drains the bounded input queue in micro-batches (bounded by readings and linger
 time).  Checkpoint order: readings, rejects and alert changes are written in one transaction,
 then the transport messages are acknowledged.  A batch that fails to store is retried; its
 messages are not acknowledged until it succeeds (at-least-once, writes are idempotent).
@@ -36,6 +36,13 @@ log = logging.getLogger(__name__)
 class Outcome:
     accepted: int = 0
     rejects: list[Reject] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Normalized:
+    msg: RawMessage
+    batch: ReadingBatch
+    rejects: list[Reject]
 
 
 EventListener = Callable[[list[AlertEvent]], None]
@@ -112,67 +119,67 @@ class Pipeline:
     def stop(self) -> None:
         self._stopping = True
 
-    async def _next_batch(self, first: RawMessage) -> list[RawMessage]:
-        msgs = [first]
-        deadline = time.monotonic() + self.linger_s
-        while len(msgs) < self.batch_max:
-            msgs = self._take_ready(msgs)
-            remaining = deadline - time.monotonic()
-            if len(msgs) >= self.batch_max or remaining <= 0:
-                break
-            try:
-                msgs.append(await asyncio.wait_for(self.queue.get(), remaining))
-            except TimeoutError:
-                break
-        return msgs
-
-    def _take_ready(self, msgs: list[RawMessage]) -> list[RawMessage]:
-        while len(msgs) < self.batch_max and not self.queue.empty():
-            msgs.append(self.queue.get_nowait())
-        return msgs
-
     async def idle(self) -> None:
         """Wait until every queued message is processed and stored."""
         while self._busy or not self.queue.empty():
             await asyncio.sleep(0.01)
 
-    async def _process_with_retry(self, msgs: list[RawMessage]) -> None:
+    def _normalize(self, msg: RawMessage) -> Normalized:
+        self.metrics.messages.labels(msg.source).inc()
+        batch, rejects = normalize(msg, self.registry, max_future_s=self.max_future_s)
+        return Normalized(msg, batch, rejects)
+
+    async def _next_batch(self, first: RawMessage) -> list[Normalized]:
+        """Collect messages until the batch holds ``batch_max`` readings or the linger time
+        is up.  Messages are normalized as they are taken."""
+        items = [self._normalize(first)]
+        readings = len(items[0].batch) + len(items[0].rejects)
+        deadline = time.monotonic() + self.linger_s
+        while readings < self.batch_max:
+            if self.queue.empty():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    msg = await asyncio.wait_for(self.queue.get(), remaining)
+                except TimeoutError:
+                    break
+            else:
+                msg = self.queue.get_nowait()
+            item = self._normalize(msg)
+            items.append(item)
+            readings += len(item.batch) + len(item.rejects)
+        return items
+
+    async def _process_with_retry(self, items: list[Normalized]) -> None:
         delay = 0.2
         while True:
             try:
-                await self.process(msgs)
+                await self.process(items)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
                 self.metrics.errors.labels("persist").inc()
-                log.exception("storing a batch of %d messages failed; retrying", len(msgs))
+                log.exception("storing a batch of %d messages failed; retrying", len(items))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def process(self, msgs: list[RawMessage]) -> None:
-        """Normalize, evaluate and store one micro-batch; then acknowledge its messages."""
+    async def process(self, items: list[Normalized]) -> None:
+        """Evaluate and store one micro-batch; then acknowledge its messages."""
         self.metrics.queue_depth.set(self.queue.qsize())
-        outcomes: list[Outcome] = []
-        batches: list[ReadingBatch] = []
-        rejects: list[Reject] = []
-        for msg in msgs:
-            self.metrics.messages.labels(msg.source).inc()
-            batch, bad = normalize(msg, self.registry, max_future_s=self.max_future_s)
-            outcomes.append(Outcome(len(batch), bad))
-            batches.append(batch)
-            rejects.extend(bad)
-        batch = dedupe_and_sort(ReadingBatch.concat(batches))
+        rejects = [r for item in items for r in item.rejects]
+        batch = dedupe_and_sort(ReadingBatch.concat([item.batch for item in items]))
         async with self.lock:
             signals = self.engine.evaluate(batch, self.clock.now())
             events = self._observe(signals)
             await self.persist(batch, rejects, events)
-        self._account(msgs, outcomes, events)
-        self.processed_messages += len(msgs)
+        self._account(items, events)
+        self.processed_messages += len(items)
         self.metrics.batch_readings.observe(len(batch))
-        for msg, outcome in zip(msgs, outcomes, strict=True):
-            if msg.done is not None:
-                msg.done(outcome)
+        for item in items:
+            if item.msg.done is not None:
+                item.msg.done(Outcome(len(item.batch), item.rejects))
 
     async def tick(self) -> None:
         """Timer-driven rules (data interruption)."""
@@ -189,14 +196,12 @@ class Pipeline:
             events.extend(self.tracker.observe(signal, now))
         return events
 
-    def _account(
-        self, msgs: list[RawMessage], outcomes: list[Outcome], events: list[AlertEvent]
-    ) -> None:
+    def _account(self, items: list[Normalized], events: list[AlertEvent]) -> None:
         m = self.metrics
-        for msg, outcome in zip(msgs, outcomes, strict=True):
-            if outcome.accepted:
-                m.readings_accepted.labels(msg.source).inc(outcome.accepted)
-            for reject in outcome.rejects:
+        for item in items:
+            if len(item.batch):
+                m.readings_accepted.labels(item.msg.source).inc(len(item.batch))
+            for reject in item.rejects:
                 m.readings_rejected.labels(reject.source, reject.reason).inc()
         now = self.clock.now()
         for event in events:
