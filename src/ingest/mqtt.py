@@ -34,7 +34,8 @@ class MqttConfig:
     username: str | None = None
     password: str | None = None
     session_expiry_s: int = 86_400
-    receive_maximum: int = 65_535
+    # MQTT v5 Receive Maximum: messages in flight to us awaiting our (after-store) PUBACK.
+    receive_maximum: int = 1000
     backoff_max_s: float = 30.0
 
 

@@ -17,11 +17,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-import aiomqtt
+import httpx
 import numpy as np
 import orjson
 import psycopg
@@ -37,25 +35,48 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def config(path: Path, sites: int, per_site: int) -> list[tuple[str, str]]:
-    site_rows = [{"id": f"z{i:04d}", "name": f"z{i}", "tenant": "city", "kind": "gas_network_zone"}
-                 for i in range(sites)]
+    site_rows = [
+        {"id": f"z{i:04d}", "name": f"z{i}", "tenant": "city", "kind": "gas_network_zone"}
+        for i in range(sites)
+    ]
     sensors = [(f"z{i:04d}", f"z{i:04d}-w{j:02d}") for i in range(sites) for j in range(per_site)]
-    path.write_text(yaml.safe_dump({"sites": site_rows, "sensors": [
-        {"id": s, "site": site, "kind": "methane_well", "unit": "%LEL",
-         "expected_interval_s": 1e6} for site, s in sensors]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "sites": site_rows,
+                "sensors": [
+                    {
+                        "id": s,
+                        "site": site,
+                        "kind": "methane_well",
+                        "unit": "%LEL",
+                        "expected_interval_s": 1e6,
+                    }
+                    for site, s in sensors
+                ],
+            }
+        )
+    )
     return sensors
 
 
-def kafka_records(sensors: list[tuple[str, str]], total: int, per_msg: int,
-                  t0: float) -> list[tuple[bytes, bytes]]:
+def kafka_records(
+    sensors: list[tuple[str, str]], total: int, per_msg: int, t0: float
+) -> list[tuple[bytes, bytes]]:
     by_site: dict[str, list[str]] = {}
     for site, s in sensors:
         by_site.setdefault(site, []).append(s)
     out, n, k = [], 0, 0
     while n < total:
         for site, ids in by_site.items():
-            batch = [{"sensor": ids[(k + j) % len(ids)], "ts": t0 + k + j * 1e-3,
-                      "value": 1.0 + (j % 7) * 0.1} for j in range(per_msg)]
+            batch = [
+                {
+                    "sensor": ids[(k + j) % len(ids)],
+                    "ts": t0 + k + j * 1e-3,
+                    "value": 1.0 + (j % 7) * 0.1,
+                }
+                for j in range(per_msg)
+            ]
             out.append((site.encode(), orjson.dumps(batch)))
             n += per_msg
             if n >= total:
@@ -66,8 +87,11 @@ def kafka_records(sensors: list[tuple[str, str]], total: int, per_msg: int,
 
 def riskmon_env(**kv: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("RISKMON_")}
-    return {**base, "RISKMON_LOG_LEVEL": "WARNING", **{f"RISKMON_{k.upper()}": v
-                                                       for k, v in kv.items()}}
+    return {
+        **base,
+        "RISKMON_LOG_LEVEL": "WARNING",
+        **{f"RISKMON_{k.upper()}": v for k, v in kv.items()},
+    }
 
 
 async def count(db: str) -> int:
@@ -86,14 +110,21 @@ async def wait_count(db: str, n: int, timeout: float = 300) -> float:
 
 
 async def migrate(environ: dict[str, str]) -> None:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "monitor.cli", "migrate",
-                                                env=environ, stdout=asyncio.subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor.cli",
+        "migrate",
+        env=environ,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
     assert await proc.wait() == 0
 
 
 async def serve(environ: dict[str, str], role: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "serve", "--role", role, env=environ, cwd=ROOT)
+        sys.executable, "-m", "monitor.cli", "serve", "--role", role, env=environ, cwd=ROOT
+    )
 
 
 async def stop(proc: asyncio.subprocess.Process) -> None:
@@ -106,28 +137,42 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
 
 # --- raw limits ---------------------------------------------------------------------------
 
+
 async def raw_copy(db: str, n: int) -> float:
     """Binary COPY of n readings into a table shaped like ``readings`` (readings/s)."""
-    batch = ReadingBatch(np.arange(n, dtype=np.int32) % 10_000,
-                         1.7e9 + np.arange(n, dtype=np.float64), np.ones(n), np.zeros(n, np.int16),
-                         np.full(n, 1.7e9))
+    batch = ReadingBatch(
+        np.arange(n, dtype=np.int32) % 10_000,
+        1.7e9 + np.arange(n, dtype=np.float64),
+        np.ones(n),
+        np.zeros(n, np.int16),
+        np.full(n, 1.7e9),
+    )
     payload = encode_copy(batch)
     async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-        await conn.execute("CREATE TABLE IF NOT EXISTS bench_copy (sensor_key int4, ts timestamptz,"
-                           " value float8, quality int2, received_at timestamptz,"
-                           " PRIMARY KEY (sensor_key, ts))")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_copy (sensor_key int4, ts timestamptz,"
+            " value float8, quality int2, received_at timestamptz,"
+            " PRIMARY KEY (sensor_key, ts))"
+        )
         await conn.execute("TRUNCATE bench_copy")
         started = time.perf_counter()
-        async with conn.cursor() as cur, cur.copy(
-                "COPY bench_copy FROM STDIN (FORMAT BINARY)") as copy:
+        async with (
+            conn.cursor() as cur,
+            cur.copy("COPY bench_copy FROM STDIN (FORMAT BINARY)") as copy,
+        ):
             await copy.write(payload)
         return n / (time.perf_counter() - started)
 
 
 async def raw_kafka(bootstrap: str, topic: str, readings: int) -> float:
     """Consume the pre-produced topic with a plain consumer (readings/s)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4()}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         got, started = 0, None
@@ -144,56 +189,78 @@ async def raw_kafka(bootstrap: str, topic: str, readings: int) -> float:
         await consumer.stop()
 
 
+async def mosquitto_pub(port: int, topic: str, lines: list[bytes]) -> None:
+    """Publish one QoS 1 message per line with the C client (a Python publisher would be the
+    bottleneck on this machine)."""
+    proc = await asyncio.create_subprocess_exec(
+        "mosquitto_pub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-q",
+        "1",
+        "-t",
+        topic,
+        "-l",
+        stdin=asyncio.subprocess.PIPE,
+    )
+    await proc.communicate(b"\n".join(lines) + b"\n")
+    assert proc.returncode == 0
+
+
 async def raw_mqtt(port: int, n: int) -> float:
-    """Single-reading QoS 1 messages from one publisher to one subscriber (msg/s)."""
+    """Single-reading QoS 1 messages, mosquitto_pub to mosquitto_sub (msg/s)."""
     topic = f"bench/{uuid.uuid4().hex}"
-    received = 0
-    done = asyncio.Event()
-    async with aiomqtt.Client("127.0.0.1", port, identifier=f"sub-{uuid.uuid4().hex}") as sub:
-        await sub.subscribe(topic, qos=1)
+    sub = await asyncio.create_subprocess_exec(
+        "mosquitto_sub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-q",
+        "1",
+        "-t",
+        topic,
+        "-C",
+        str(n),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(0.5)
+    started = time.perf_counter()
+    await mosquitto_pub(port, topic, [b'{"sensor":"x","ts":%d,"value":1}' % i for i in range(n)])
+    await asyncio.wait_for(sub.wait(), 120)
+    return n / (time.perf_counter() - started)
 
-        async def listen() -> None:
-            nonlocal received
-            async for _ in sub.messages:
-                received += 1
-                if received >= n:
-                    done.set()
+
+async def wait_ready(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                     return
-
-        task = asyncio.create_task(listen())
-        started = time.perf_counter()
-        await publish_singles(port, topic, n, lambda i: b'{"sensor":"x","ts":1,"value":1}')
-        await asyncio.wait_for(done.wait(), 120)
-        task.cancel()
-        return n / (time.perf_counter() - started)
-
-
-async def publish_singles(port: int, topic: str | Callable[[int], str], n: int,
-                          payload: Callable[[int], bytes], rate: float | None = None) -> None:
-    async with aiomqtt.Client("127.0.0.1", port, identifier=f"pub-{uuid.uuid4().hex}",
-                              max_inflight_messages=1000) as pub:
-        started = time.perf_counter()
-        pending: list[Awaitable[None]] = []
-        for i in range(n):
-            t = topic(i) if callable(topic) else topic
-            pending.append(pub.publish(t, payload(i), qos=1))
-            if len(pending) >= 500:
-                await asyncio.gather(*pending)
-                pending = []
-                if rate:
-                    ahead = (i + 1) / rate - (time.perf_counter() - started)
-                    if ahead > 0:
-                        await asyncio.sleep(ahead)
-        await asyncio.gather(*pending)
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("riskmon did not become ready")
+            await asyncio.sleep(0.1)
 
 
 # --- riskmon -----------------------------------------------------------------------------
 
+
 async def riskmon_kafka(pg: str, bootstrap: str, topic: str, cfg: Path, readings: int) -> float:
     async with temporary_database(pg, "riskmon_bench") as db:
-        environ = riskmon_env(database_url=db, kafka_bootstrap_servers=bootstrap,
-                              kafka_topic=topic, kafka_group_id=f"bench-{uuid.uuid4().hex}",
-                              mqtt_url="", config=str(cfg), http_port=str(devservices.free_port()))
+        environ = riskmon_env(
+            database_url=db,
+            kafka_bootstrap_servers=bootstrap,
+            kafka_topic=topic,
+            kafka_group_id=f"bench-{uuid.uuid4().hex}",
+            mqtt_url="",
+            config=str(cfg),
+            http_port=str(devservices.free_port()),
+        )
         await migrate(environ)
         proc = await serve(environ, "processor")
         try:
@@ -207,22 +274,30 @@ async def riskmon_kafka(pg: str, bootstrap: str, topic: str, cfg: Path, readings
             await stop(proc)
 
 
-async def riskmon_mqtt(pg: str, port: int, cfg: Path, sensors: list[tuple[str, str]],
-                       n: int) -> float:
+async def riskmon_mqtt(
+    pg: str, port: int, cfg: Path, sensors: list[tuple[str, str]], n: int
+) -> float:
     async with temporary_database(pg, "riskmon_bench") as db:
-        environ = riskmon_env(database_url=db, mqtt_url=f"mqtt://127.0.0.1:{port}",
-                              mqtt_client_id=f"bench-{uuid.uuid4().hex}", config=str(cfg),
-                              http_port=str(devservices.free_port()))
+        environ = riskmon_env(
+            database_url=db,
+            mqtt_url=f"mqtt://127.0.0.1:{port}",
+            mqtt_client_id=f"bench-{uuid.uuid4().hex}",
+            config=str(cfg),
+            http_port=str(devservices.free_port()),
+        )
         await migrate(environ)
         proc = await serve(environ, "all")
         try:
-            await asyncio.sleep(3)
-            t0 = time.time()
+            await wait_ready(int(environ["RISKMON_HTTP_PORT"]))
+            site, ids = sensors[0][0], [sid for st, sid in sensors if st == sensors[0][0]]
+            t0 = time.time() - 3600
+            lines = [
+                b'{"sensor":"%s","ts":%.3f,"value":1.5}'
+                % (ids[i % len(ids)].encode(), t0 + i * 1e-3)
+                for i in range(n)
+            ]
             started = time.monotonic()
-            await publish_singles(
-                port, lambda i: f"riskmon/v1/city/{sensors[i % len(sensors)][0]}/readings", n,
-                lambda i: b'{"sensor":"%s","ts":%.3f,"value":1.5}' % (
-                    sensors[i % len(sensors)][1].encode(), t0 + i * 1e-3))
+            await mosquitto_pub(port, f"riskmon/v1/city/{site}/readings", lines)
             finished = await wait_count(db, n)
             return n / (finished - started)
         finally:
@@ -236,15 +311,20 @@ async def main(args: argparse.Namespace) -> str:
         results.setdefault(name, []).append(value)
         print(f"  {name}: {value:,.0f}", flush=True)
 
-    with tempfile.TemporaryDirectory() as tmp, devservices.postgres(Path(tmp)) as pg, \
-            devservices.spawn_mosquitto() as mport, devservices.tansu() as bootstrap:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        devservices.postgres(Path(tmp)) as pg,
+        devservices.spawn_mosquitto() as mport,
+        devservices.tansu() as bootstrap,
+    ):
         cfg = Path(tmp) / "bench.yaml"
         sensors = config(cfg, args.sites, args.sensors_per_site)
         topic = f"riskmon.readings.bench.{uuid.uuid4().hex[:6]}"
         await devservices.create_topics(bootstrap, {topic: 4})
         records = kafka_records(sensors, args.kafka_readings, args.per_message, time.time() - 86400)
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                    max_batch_size=1 << 20)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1 << 20
+        )
         await producer.start()
         for f in [await producer.send(topic, v, key=k) for k, v in records]:
             await f
@@ -254,14 +334,20 @@ async def main(args: argparse.Namespace) -> str:
             if args.only != "mqtt":
                 async with temporary_database(pg, "riskmon_bench") as db:
                     record("raw COPY (readings/s)", await raw_copy(db, args.copy_rows))
-                record("raw Kafka consume (readings/s)",
-                       await raw_kafka(bootstrap, topic, args.kafka_readings))
-                record("riskmon via Kafka (readings/s)",
-                       await riskmon_kafka(pg, bootstrap, topic, cfg, args.kafka_readings))
+                record(
+                    "raw Kafka consume (readings/s)",
+                    await raw_kafka(bootstrap, topic, args.kafka_readings),
+                )
+                record(
+                    "riskmon via Kafka (readings/s)",
+                    await riskmon_kafka(pg, bootstrap, topic, cfg, args.kafka_readings),
+                )
             if args.only != "kafka":
                 record("raw MQTT QoS1 (msg/s)", await raw_mqtt(mport, args.mqtt_messages))
-                record("riskmon via MQTT, one reading per message (msg/s)",
-                       await riskmon_mqtt(pg, mport, cfg, sensors, args.mqtt_messages))
+                record(
+                    "riskmon via MQTT, one reading per message (msg/s)",
+                    await riskmon_mqtt(pg, mport, cfg, sensors, args.mqtt_messages),
+                )
         await devservices.delete_topics(bootstrap, [topic])
     med = {k: statistics.median(v) for k, v in results.items()}
     if args.only:
@@ -281,12 +367,18 @@ async def main(args: argparse.Namespace) -> str:
         "|---|---|---|---|---|---|",
     ]
     for name, limit, target in rows:
-        lines.append(f"| {name} | {med[name]:,.0f} | {', '.join(f'{v:,.0f}' for v in results[name])}"
-                     f" | {med[limit]:,.0f} | {med[name] / med[limit]:.2f} | ≥ {target:,} |")
-    lines.append(f"| raw COPY into PostgreSQL (readings/s) | {med['raw COPY (readings/s)']:,.0f} |"
-                 f" {', '.join(f'{v:,.0f}' for v in results['raw COPY (readings/s)'])} | | | |")
-    lines.append(f"| riskmon via Kafka vs raw COPY | | | | "
-                 f"{med[rows[0][0]] / med['raw COPY (readings/s)']:.2f} | |")
+        lines.append(
+            f"| {name} | {med[name]:,.0f} | {', '.join(f'{v:,.0f}' for v in results[name])}"
+            f" | {med[limit]:,.0f} | {med[name] / med[limit]:.2f} | ≥ {target:,} |"
+        )
+    lines.append(
+        f"| raw COPY into PostgreSQL (readings/s) | {med['raw COPY (readings/s)']:,.0f} |"
+        f" {', '.join(f'{v:,.0f}' for v in results['raw COPY (readings/s)'])} | | | |"
+    )
+    lines.append(
+        f"| riskmon via Kafka vs raw COPY | | | | "
+        f"{med[rows[0][0]] / med['raw COPY (readings/s)']:.2f} | |"
+    )
     return "\n".join(lines)
 
 
