@@ -73,7 +73,15 @@ def _demo(args: argparse.Namespace) -> None:
     root = Path(__file__).resolve().parents[2]
     config = root / "deploy" / "demo" / "config.yaml"
     work = Path(tempfile.mkdtemp(prefix="riskmon-demo-"))
-    with devservices.postgres(work) as pg, devservices.mosquitto() as (mhost, mport):
+    with (
+        devservices.postgres(work) as pg,
+        devservices.mosquitto() as (mhost, mport),
+        devservices.tansu() as kafka,
+    ):
+        asyncio.run(
+            devservices.create_topics(kafka, {"riskmon.readings": 4, "riskmon.readings.dlq": 1})
+        )
+        os.environ.setdefault("RISKMON_KAFKA_BOOTSTRAP_SERVERS", kafka)
         os.environ.setdefault("RISKMON_DATABASE_URL", f"{pg}/riskmon_demo")
         os.environ.setdefault("RISKMON_MQTT_URL", f"mqtt://{mhost}:{mport}")
         os.environ.setdefault("RISKMON_CONFIG", str(config))
@@ -83,7 +91,8 @@ def _demo(args: argparse.Namespace) -> None:
         print(
             "\nriskmon demo is starting\n"
             f"  database   {settings.database_url}\n"
-            f"  mqtt       {settings.mqtt_url}\n"
+            f"  mqtt       {settings.mqtt_url}  (topic riskmon/v1/<tenant>/<site>/readings)\n"
+            f"  kafka      {settings.kafka_bootstrap_servers}  (topic {settings.kafka_topic})\n"
             f"  API docs   {base}/docs\n"
             f"  alerts     {base}/api/v1/alerts?state=active\n"
             f"  rules      {base}/api/v1/rules\n"
