@@ -20,8 +20,8 @@ from monitor.registry import Registry
 from monitor.store import alerts as alert_store
 from monitor.store import catalog
 from monitor.store import rules as rule_store
-from rules.engine import AnyRule, RuleEngine
-from rules.spec import parse_rule
+from rules.engine import RuleEngine
+from rules.spec import AnyRule, parse_rule
 
 
 class Service:

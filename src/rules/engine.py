@@ -14,12 +14,11 @@ import yaml
 
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
+from rules.derived import DerivedEvaluator
 from rules.errors import RuleError
 from rules.interruption import InterruptionEvaluator
-from rules.spec import RULES_ADAPTER, InterruptionRule, ThresholdRule
+from rules.spec import RULES_ADAPTER, AnyRule, InterruptionRule, RateRule, WindowRule
 from rules.threshold import ThresholdEvaluator
-
-AnyRule = ThresholdRule | InterruptionRule
 
 PACKS_DIR = Path(__file__).parent / "packs"
 
@@ -58,9 +57,11 @@ class RuleEngine:
     def upsert(self, rule: AnyRule, now: float | None = None) -> None:
         if rule.id in self.rules and type(self.rules[rule.id]) is not type(rule):
             raise RuleError(f"rule {rule.id!r} cannot change its type", rule=rule.id)
-        if isinstance(rule, ThresholdRule):
+        if not isinstance(rule, InterruptionRule):
             if rule.id in self.thresholds:
                 self.thresholds[rule.id].configure(rule, self.registry)
+            elif isinstance(rule, RateRule | WindowRule):
+                self.thresholds[rule.id] = DerivedEvaluator(rule, self.registry)
             else:
                 self.thresholds[rule.id] = ThresholdEvaluator(rule, self.registry)
         elif rule.id in self.interruptions:

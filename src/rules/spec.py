@@ -60,16 +60,15 @@ class ThresholdOverride(BaseModel):
     off_delay_s: float | None = Field(default=None, ge=0)
 
 
-class ThresholdRule(_Base):
-    """Graded set-points on one side (high or low) with hysteresis and delays.
+class _Graded(_Base):
+    """Graded levels on one side (high or low) with hysteresis and delays.
 
-    A reading is at level L when it is at or beyond ``levels[L]`` (>= for high, <= for low);
+    A value is at level L when it is at or beyond ``levels[L]`` (>= for high, <= for low);
     the most severe level reached wins.  An active level holds until the value comes back
     past the set-point by more than ``deadband``.  A raise must hold ``on_delay_s`` and a
     lowering or clearing must hold ``off_delay_s`` (event time) before it takes effect.
     """
 
-    type: Literal["threshold"] = "threshold"
     direction: Literal["high", "low"] = "high"
     levels: dict[LevelKey, float] = Field(min_length=1)
     deadband: float = Field(default=0.0, ge=0)
@@ -79,12 +78,41 @@ class ThresholdRule(_Base):
     overrides: tuple[ThresholdOverride, ...] = ()
 
     @model_validator(mode="after")
-    def _check_order(self) -> ThresholdRule:
+    def _check_order(self) -> _Graded:
         check_level_order(self.levels, self.direction)
         for override in self.overrides:
             if override.levels:
                 check_level_order(override.levels, self.direction)
         return self
+
+
+class ThresholdRule(_Graded):
+    """Set-points on the reading itself."""
+
+    type: Literal["threshold"] = "threshold"
+
+
+class RateRule(_Graded):
+    """Set-points on the rate of change over ``span_s``, in units per ``per_s`` seconds
+    (60: per minute, 3600: per hour, 86400: per day).  ``absolute`` judges |rate|; a low
+    direction with negative levels catches drops (a pipe pressure falling)."""
+
+    type: Literal["rate"] = "rate"
+    span_s: float = Field(gt=0)
+    per_s: float = Field(default=1.0, gt=0)
+    absolute: bool = False
+    min_coverage: float = Field(
+        default=0.5, gt=0, le=1, description="judge only when history covers this share of span"
+    )
+
+
+class WindowRule(_Graded):
+    """Set-points on an aggregate (sum, mean, max, min) over a rolling window of event time,
+    for example 24 h rainfall."""
+
+    type: Literal["window"] = "window"
+    window_s: float = Field(gt=0)
+    agg: Literal["sum", "mean", "max", "min"] = "sum"
 
 
 class InterruptionRule(_Base):
@@ -105,10 +133,12 @@ def check_level_order(levels: dict[LevelKey, float], direction: str) -> None:
         raise ValueError(f"levels must {side} from level 1 (red) to level 4 (blue): {levels}")
 
 
-Rule = Annotated[ThresholdRule | InterruptionRule, Field(discriminator="type")]
-RULE_ADAPTER: TypeAdapter[ThresholdRule | InterruptionRule] = TypeAdapter(Rule)
-RULES_ADAPTER: TypeAdapter[list[ThresholdRule | InterruptionRule]] = TypeAdapter(list[Rule])
+GradedRule = ThresholdRule | RateRule | WindowRule
+AnyRule = ThresholdRule | RateRule | WindowRule | InterruptionRule
+Rule = Annotated[AnyRule, Field(discriminator="type")]
+RULE_ADAPTER: TypeAdapter[AnyRule] = TypeAdapter(Rule)
+RULES_ADAPTER: TypeAdapter[list[AnyRule]] = TypeAdapter(list[Rule])
 
 
-def parse_rule(data: object) -> ThresholdRule | InterruptionRule:
+def parse_rule(data: object) -> AnyRule:
     return RULE_ADAPTER.validate_python(data)

@@ -11,13 +11,13 @@ import numpy as np
 
 from monitor.model import FloatArray, Level, ReadingBatch, Signal
 from monitor.registry import Registry
-from rules.spec import ThresholdRule
+from rules.spec import GradedRule
 
 _NO_TIME = -np.inf
 
 
 class ThresholdEvaluator:
-    def __init__(self, rule: ThresholdRule, registry: Registry) -> None:
+    def __init__(self, rule: GradedRule, registry: Registry) -> None:
         cap = registry.capacity
         self.active = np.zeros(cap, np.int8)
         self.pending = np.zeros(cap, np.int8)
@@ -30,7 +30,7 @@ class ThresholdEvaluator:
     def id(self) -> str:
         return self.rule.id
 
-    def configure(self, rule: ThresholdRule, registry: Registry) -> None:
+    def configure(self, rule: GradedRule, registry: Registry) -> None:
         """(Re)compile parameters; state is kept, so a live threshold change needs no restart."""
         self.rule = rule
         cap = registry.capacity
@@ -82,14 +82,14 @@ class ThresholdEvaluator:
             if last_ts is not None:
                 self.last_ts[key] = max(self.last_ts[key], last_ts)
 
-    STATE = ("active", "pending", "since", "last_ts")
+    STATE: tuple[str, ...] = ("active", "pending", "since", "last_ts")
 
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         return {name: getattr(self, name)[keys] for name in self.STATE}
 
     def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
         for name in self.STATE:
-            if name in state:
+            if name in state and state[name].shape[0] == keys.shape[0]:
                 getattr(self, name)[keys] = state[name]
 
     def reset(self, keys: np.ndarray, now: float) -> None:

@@ -29,11 +29,21 @@ T0 = 1_790_000_000.0
 
 
 def write_config(path: Path) -> None:
-    sites = [{"id": f"z{i:03d}", "name": f"zone {i}", "tenant": "city", "kind": "gas_network_zone"}
-             for i in range(SITES)]
-    sensors = [{"id": f"z{i:03d}-w{j}", "site": f"z{i:03d}", "kind": "methane_well",
-                "unit": "%LEL", "expected_interval_s": 1e7}
-               for i in range(SITES) for j in range(SENSORS_PER_SITE)]
+    sites = [
+        {"id": f"z{i:03d}", "name": f"zone {i}", "tenant": "city", "kind": "gas_network_zone"}
+        for i in range(SITES)
+    ]
+    sensors = [
+        {
+            "id": f"z{i:03d}-w{j}",
+            "site": f"z{i:03d}",
+            "kind": "methane_well",
+            "unit": "%LEL",
+            "expected_interval_s": 1e7,
+        }
+        for i in range(SITES)
+        for j in range(SENSORS_PER_SITE)
+    ]
     path.write_text(yaml.safe_dump({"sites": sites, "sensors": sensors}))
 
 
@@ -49,33 +59,58 @@ def stream() -> list[tuple[str, Any]]:
     records = []
     for k0 in range(0, READINGS_PER_SENSOR, PER_MESSAGE // SENSORS_PER_SITE):
         for i in range(SITES):
-            batch = [{"sensor": f"z{i:03d}-w{j}", "ts": T0 + k, "value": value(i, j, k)}
-                     for k in range(k0, k0 + PER_MESSAGE // SENSORS_PER_SITE)
-                     for j in range(SENSORS_PER_SITE)]
+            batch = [
+                {"sensor": f"z{i:03d}-w{j}", "ts": T0 + k, "value": value(i, j, k)}
+                for k in range(k0, k0 + PER_MESSAGE // SENSORS_PER_SITE)
+                for j in range(SENSORS_PER_SITE)
+            ]
             records.append((f"z{i:03d}", batch))
     return records
 
 
 def env(db: str, bootstrap: str, topic: str, group: str, config: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("RISKMON_")}
-    return {**base, "RISKMON_DATABASE_URL": db, "RISKMON_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "RISKMON_KAFKA_TOPIC": topic, "RISKMON_KAFKA_DLQ_TOPIC": f"{topic}.dlq",
-            "RISKMON_KAFKA_GROUP_ID": group, "RISKMON_MQTT_URL": "",
-            "RISKMON_CONFIG": str(config), "RISKMON_HTTP_PORT": str(free_port()),
-            "RISKMON_KAFKA_SESSION_TIMEOUT_MS": "6000", "RISKMON_SNAPSHOT_INTERVAL_S": "1",
-            "RISKMON_LOG_LEVEL": "WARNING"}
+    return {
+        **base,
+        "RISKMON_DATABASE_URL": db,
+        "RISKMON_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "RISKMON_KAFKA_TOPIC": topic,
+        "RISKMON_KAFKA_DLQ_TOPIC": f"{topic}.dlq",
+        "RISKMON_KAFKA_GROUP_ID": group,
+        "RISKMON_MQTT_URL": "",
+        "RISKMON_CONFIG": str(config),
+        "RISKMON_HTTP_PORT": str(free_port()),
+        "RISKMON_KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "RISKMON_SNAPSHOT_INTERVAL_S": "1",
+        "RISKMON_LOG_LEVEL": "WARNING",
+    }
 
 
 async def start(environ: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "serve", "--role", "processor", env=environ,
-        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "monitor.cli",
+        "serve",
+        "--role",
+        "processor",
+        env=environ,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 async def migrate(environ: dict[str, str]) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "migrate", env=environ, cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "monitor.cli",
+        "migrate",
+        env=environ,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
     assert await proc.wait() == 0
 
 
@@ -96,8 +131,9 @@ async def scalar(db: str, sql: str) -> Any:
 
 async def alert_set(db: str) -> set[tuple[Any, ...]]:
     async with open_engine(db) as engine, engine.connect() as conn:
-        rows = await conn.execute(text(
-            "SELECT id, rule, sensor, opened_at, level, peak_level, state, active FROM alerts"))
+        rows = await conn.execute(
+            text("SELECT id, rule, sensor, opened_at, level, peak_level, state, active FROM alerts")
+        )
         return {tuple(r) for r in rows}
 
 
@@ -147,12 +183,17 @@ async def test_two_processors_one_killed_store_exactly_once(
                     a.kill()
                     await a.wait()
             assert await scalar(db, "SELECT count(*) FROM readings") == total
-            assert await scalar(
-                db, "SELECT count(*) FROM (SELECT DISTINCT sensor_key, ts FROM readings) x") == total
+            assert (
+                await scalar(
+                    db, "SELECT count(*) FROM (SELECT DISTINCT sensor_key, ts FROM readings) x"
+                )
+                == total
+            )
 
             # the same input through one process, from the beginning, in another database
             single = await start(env(ref, kafka_bootstrap, topic, f"ref-{topic}", config))
             try:
+
                 async def ref_done() -> bool:
                     return int(await scalar(ref, "SELECT count(*) FROM readings")) >= total
 

@@ -1,0 +1,120 @@
+"""Graded rules on a value derived from each sensor's recent history: rate of change over a
+span, or an aggregate over a rolling window.  The derived value then goes through the same
+graded state machine (hysteresis, on/off delays) as a threshold.
+
+History is kept per sensor in a small deque of (event time, value); only sensors under such a
+rule keep one.  Per-reading Python is used here because these rules apply to few sensor kinds
+(displacement, rainfall, pressure), not to every reading.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from monitor.model import ReadingBatch, Signal
+from monitor.registry import Registry
+from rules.spec import GradedRule, RateRule, WindowRule
+from rules.threshold import ThresholdEvaluator
+
+
+class DerivedEvaluator(ThresholdEvaluator):
+    rule: RateRule | WindowRule
+
+    def __init__(self, rule: RateRule | WindowRule, registry: Registry) -> None:
+        self.history: dict[int, deque[tuple[float, float]]] = {}
+        self.seen = np.full(registry.capacity, -np.inf)
+        super().__init__(rule, registry)
+
+    @property
+    def horizon(self) -> float:
+        rule = self.rule
+        return rule.span_s if isinstance(rule, RateRule) else rule.window_s
+
+    def configure(self, rule: GradedRule, registry: Registry) -> None:
+        super().configure(rule, registry)
+        if registry.capacity > self.seen.shape[0]:
+            seen = np.full(registry.capacity, -np.inf)
+            seen[: self.seen.shape[0]] = self.seen
+            self.seen = seen
+
+    def derive(self, batch: ReadingBatch) -> ReadingBatch:
+        """Derived value for each applicable reading (NaN where it cannot be judged yet)."""
+        mask = self.applies[batch.sensor]
+        sub = batch.take(mask)
+        out = np.full(len(sub), np.nan)
+        horizon = self.horizon
+        rule = self.rule
+        for j in range(len(sub)):
+            key, ts, value = int(sub.sensor[j]), float(sub.ts[j]), float(sub.value[j])
+            if ts <= self.seen[key]:
+                continue  # duplicate or out of order: already judged
+            self.seen[key] = ts
+            hist = self.history.setdefault(key, deque())
+            hist.append((ts, value))
+            if isinstance(rule, RateRule):
+                while len(hist) > 2 and hist[1][0] <= ts - horizon:
+                    hist.popleft()
+                t0, v0 = hist[0]
+                if t0 < ts and ts - t0 >= rule.min_coverage * horizon:
+                    rate = (value - v0) / (ts - t0) * rule.per_s
+                    out[j] = abs(rate) if rule.absolute else rate
+            else:
+                while hist[0][0] <= ts - horizon:
+                    hist.popleft()
+                values = [v for _, v in hist]
+                if rule.agg == "sum":
+                    out[j] = sum(values)
+                elif rule.agg == "mean":
+                    out[j] = sum(values) / len(values)
+                else:
+                    out[j] = max(values) if rule.agg == "max" else min(values)
+        keep = ~np.isnan(out)
+        derived = sub.take(keep)
+        derived.value = out[keep]
+        return derived
+
+    def evaluate(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
+        if not len(batch) or not self.applies[batch.sensor].any():
+            return []
+        signals = super().evaluate(self.derive(batch), registry)
+        kind = "rate" if isinstance(self.rule, RateRule) else f"window {self.rule.agg}"
+        for signal in signals:
+            signal.evidence.update({"type": kind, "horizon_s": self.horizon})
+        return signals
+
+    STATE: tuple[str, ...] = (*ThresholdEvaluator.STATE, "seen")
+
+    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        state = super().export_state(keys)
+        lengths: list[int] = []
+        times: list[float] = []
+        values: list[float] = []
+        for key in keys.tolist():
+            hist = self.history.get(key, ())
+            lengths.append(len(hist))
+            times.extend(t for t, _ in hist)
+            values.extend(v for _, v in hist)
+        state.update(
+            hist_len=np.array(lengths, np.int64),
+            hist_ts=np.array(times, np.float64),
+            hist_value=np.array(values, np.float64),
+        )
+        return state
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        super().import_state(keys, state)
+        if "hist_len" not in state:
+            return
+        pos = 0
+        for key, n in zip(keys.tolist(), state["hist_len"].tolist(), strict=False):
+            ts, vs = state["hist_ts"][pos : pos + n], state["hist_value"][pos : pos + n]
+            self.history[key] = deque(zip(ts.tolist(), vs.tolist(), strict=True))
+            pos += n
+
+    def reset(self, keys: np.ndarray, now: float) -> None:
+        super().reset(keys, now)
+        self.seen[keys] = -np.inf
+        for key in keys.tolist():
+            self.history.pop(key, None)
