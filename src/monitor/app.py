@@ -124,7 +124,11 @@ async def build_runtime(
             active = await alert_store.load_active(conn)
         tracker.restore(active)
         for alert in active:
-            if alert.sensor in registry.keys:
+            if alert.sensor is None:
+                engine.restore_subject(
+                    alert.rule, alert.fingerprint.split("|", 1)[1], int(alert.level)
+                )
+            elif alert.sensor in registry.keys:
                 engine.restore(
                     alert.rule, registry.keys[alert.sensor], int(alert.level), alert.last_ts
                 )

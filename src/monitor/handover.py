@@ -115,7 +115,12 @@ class PartitionState:
                 restored |= set(self.members([partition])[0].tolist())
             self.tracker.restore(active)
             for alert in active:
-                key = self.registry.keys.get(alert.sensor or "")
+                if alert.sensor is None:
+                    self.engine.restore_subject(
+                        alert.rule, alert.fingerprint.split("|", 1)[1], int(alert.level)
+                    )
+                    continue
+                key = self.registry.keys.get(alert.sensor)
                 if key is not None and key not in restored:
                     self.engine.restore(alert.rule, key, int(alert.level), alert.last_ts)
             self.owned |= set(partitions)

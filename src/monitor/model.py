@@ -158,7 +158,8 @@ class Signal:
     value: float | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     retrospective: bool = False
+    item: str | None = None  # a monitored item or area (group rules), when not one sensor
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.rule}|{self.sensor or self.site}"
+        return f"{self.rule}|{self.sensor or self.item or self.site}"

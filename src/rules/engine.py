@@ -7,6 +7,7 @@ return.  Rules can be replaced at any time; evaluator state (active levels, time
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,11 @@ import yaml
 
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
+from rules.count import CountEvaluator
 from rules.derived import DerivedEvaluator
 from rules.errors import RuleError
 from rules.interruption import InterruptionEvaluator
-from rules.spec import RULES_ADAPTER, AnyRule, InterruptionRule, RateRule, WindowRule
+from rules.spec import RULES_ADAPTER, AnyRule, CountRule, InterruptionRule, RateRule, WindowRule
 from rules.threshold import ThresholdEvaluator
 
 PACKS_DIR = Path(__file__).parent / "packs"
@@ -44,6 +46,7 @@ class RuleEngine:
         self.started = now
         self.thresholds: dict[str, ThresholdEvaluator] = {}
         self.interruptions: dict[str, InterruptionEvaluator] = {}
+        self.counts: dict[str, CountEvaluator] = {}
         self._registry_version = registry.version
         # Sensors whose state this process owns (Kafka partitions); None means all of them.
         self.owned: np.ndarray | None = None
@@ -52,12 +55,18 @@ class RuleEngine:
     def rules(self) -> dict[str, AnyRule]:
         out: dict[str, AnyRule] = {k: v.rule for k, v in self.thresholds.items()}
         out.update({k: v.rule for k, v in self.interruptions.items()})
+        out.update({k: v.rule for k, v in self.counts.items()})
         return out
 
     def upsert(self, rule: AnyRule, now: float | None = None) -> None:
         if rule.id in self.rules and type(self.rules[rule.id]) is not type(rule):
             raise RuleError(f"rule {rule.id!r} cannot change its type", rule=rule.id)
-        if not isinstance(rule, InterruptionRule):
+        if isinstance(rule, CountRule):
+            if rule.id in self.counts:
+                self.counts[rule.id].configure(rule, self.registry)
+            else:
+                self.counts[rule.id] = CountEvaluator(rule, self.registry)
+        elif not isinstance(rule, InterruptionRule):
             if rule.id in self.thresholds:
                 self.thresholds[rule.id].configure(rule, self.registry)
             elif isinstance(rule, RateRule | WindowRule):
@@ -94,7 +103,31 @@ class RuleEngine:
             signals.extend(threshold.evaluate(batch, self.registry))
         for interruption in self.interruptions.values():
             signals.extend(interruption.evaluate(batch, self.registry))
-        return signals
+        return signals + self._count(signals)
+
+    def point_level(self, sources: tuple[str, ...]) -> Callable[[int], int]:
+        evaluators = [self.thresholds[s] for s in sources if s in self.thresholds]
+
+        def level(key: int) -> int:
+            found = [int(e.active[key]) for e in evaluators if key < e.active.shape[0]]
+            return min([lv for lv in found if lv], default=0)
+
+        return level
+
+    def _count(self, signals: list[Signal]) -> list[Signal]:
+        if not signals or not self.counts:
+            return []
+        ts = max(s.ts for s in signals)
+        received = max(s.received for s in signals)
+        out: list[Signal] = []
+        for count in self.counts.values():
+            out.extend(count.evaluate(signals, self.point_level(count.rule.sources), ts, received))
+        return out
+
+    def restore_subject(self, rule_id: str, subject: str, level: int) -> None:
+        """Re-arm a group rule (count) from an active alert of an item or site."""
+        if rule_id in self.counts:
+            self.counts[rule_id].restore(subject, level)
 
     def tick(self, now: float) -> list[Signal]:
         self._refresh(now)
@@ -115,6 +148,10 @@ class RuleEngine:
         for rule_id, evaluator in self._evaluators().items():
             for name, values in evaluator.export_state(keys).items():
                 arrays[f"{rule_id}|{name}"] = values
+        sites = self._sites(keys)
+        for rule_id, count in self.counts.items():
+            for name, values in count.export_state(sites).items():
+                arrays[f"{rule_id}|{name}"] = values
         buffer = io.BytesIO()
         np.savez(buffer, allow_pickle=False, **arrays)
         return buffer.getvalue()
@@ -125,19 +162,29 @@ class RuleEngine:
         self._refresh(now)
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             keys = npz["keys"]
-            keys = keys[keys < self.registry.capacity]
+            if keys.size and int(keys.max()) >= self.registry.capacity:
+                raise RuleError("snapshot names sensors this registry does not know")
             grouped: dict[str, dict[str, np.ndarray]] = {}
             for name in npz.files:
                 if "|" in name:
                     rule_id, field = name.split("|", 1)
-                    grouped.setdefault(rule_id, {})[field] = npz[name][: keys.shape[0]]
+                    grouped.setdefault(rule_id, {})[field] = npz[name]
         evaluators = self._evaluators()
         for rule_id, state in grouped.items():
             if rule_id in evaluators:
                 evaluators[rule_id].import_state(keys, state)
+            elif rule_id in self.counts and "subjects" in state:
+                self.counts[rule_id].import_state(state)
         return int(keys.shape[0])
 
     def reset(self, keys: np.ndarray, now: float) -> None:
         self._refresh(now)
         for evaluator in self._evaluators().values():
             evaluator.reset(keys, now)
+        sites = self._sites(keys)
+        for count in self.counts.values():
+            count.reset_sites(sites)
+
+    def _sites(self, keys: np.ndarray) -> set[str]:
+        by_key = self.registry.by_key
+        return {by_key[k].site for k in keys.tolist() if k in by_key}

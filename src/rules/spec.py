@@ -115,6 +115,37 @@ class WindowRule(_Graded):
     agg: Literal["sum", "mean", "max", "min"] = "sum"
 
 
+class CountStep(BaseModel):
+    """``count`` points (or items) at level ``at`` or more severe make level ``to``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: LevelKey
+    count: int = Field(ge=1)
+    to: LevelKey
+
+
+class CountRule(_Base):
+    """Count escalation (DOMAIN.md 2.2) and corroboration over the levels that ``sources``
+    give each sensor.  Points are grouped into monitored items: by site and sensor kind, or by
+    site and each tag starting with ``tag_prefix`` (an area).  ``steps`` grade an item;
+    ``items_step`` grades the site from its items' levels.  The alert names its points."""
+
+    type: Literal["count"] = "count"
+    sources: tuple[str, ...] = Field(min_length=1)
+    group_by: Literal["kind", "tag"] = "kind"
+    tag_prefix: str | None = None
+    steps: tuple[CountStep, ...] = Field(min_length=1)
+    items_step: CountStep | None = None
+    category: Category = Category.PROCESS
+
+    @model_validator(mode="after")
+    def _check_tag(self) -> CountRule:
+        if self.group_by == "tag" and not self.tag_prefix:
+            raise ValueError("group_by tag needs tag_prefix (for example 'area:')")
+        return self
+
+
 class InterruptionRule(_Base):
     """Data interruption (数据中断): a sensor silent for ``factor`` x its expected interval."""
 
@@ -134,7 +165,7 @@ def check_level_order(levels: dict[LevelKey, float], direction: str) -> None:
 
 
 GradedRule = ThresholdRule | RateRule | WindowRule
-AnyRule = ThresholdRule | RateRule | WindowRule | InterruptionRule
+AnyRule = ThresholdRule | RateRule | WindowRule | InterruptionRule | CountRule
 Rule = Annotated[AnyRule, Field(discriminator="type")]
 RULE_ADAPTER: TypeAdapter[AnyRule] = TypeAdapter(Rule)
 RULES_ADAPTER: TypeAdapter[list[AnyRule]] = TypeAdapter(list[Rule])

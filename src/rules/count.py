@@ -1,0 +1,138 @@
+"""Count escalation and corroboration: levels of monitored items (and sites) from how many of
+their points stand at a level.  A point's level is the most severe active level any source
+rule gives it, read from the source evaluators' state, so there is no second copy to drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from monitor.model import Level, Sensor, Signal
+from monitor.registry import Registry
+from rules.spec import CountRule, CountStep
+
+
+def _grade(levels: list[int], steps: Iterable[CountStep]) -> tuple[int, CountStep | None]:
+    best, fired = 0, None
+    for step in steps:
+        n = sum(1 for lv in levels if 0 < lv <= step.at)
+        if n >= step.count and (best == 0 or step.to < best):
+            best, fired = step.to, step
+    return best, fired
+
+
+class CountEvaluator:
+    def __init__(self, rule: CountRule, registry: Registry) -> None:
+        self.rule = rule
+        self.levels: dict[str, int] = {}  # item or site -> level emitted
+        self.registry = registry
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+    def configure(self, rule: CountRule, registry: Registry) -> None:
+        self.rule, self.registry = rule, registry
+
+    def items_of(self, sensor: Sensor) -> list[str]:
+        if self.rule.group_by == "kind":
+            return [f"{sensor.site}/{sensor.kind}"]
+        prefix = self.rule.tag_prefix or ""
+        return [f"{sensor.site}/{tag}" for tag in sensor.tags if tag.startswith(prefix)]
+
+    def evaluate(
+        self, signals: list[Signal], point_level: Callable[[int], int], ts: float, received: float
+    ) -> list[Signal]:
+        """Re-grade the sites touched by the sources' signals."""
+        sources = set(self.rule.sources)
+        sites = {s.site for s in signals if s.rule in sources}
+        out: list[Signal] = []
+        for site in sorted(sites):
+            out.extend(self._grade_site(site, point_level, ts, received))
+        return out
+
+    def _grade_site(
+        self, site: str, point_level: Callable[[int], int], ts: float, received: float
+    ) -> list[Signal]:
+        if not self.rule.enabled:
+            return []
+        members: dict[str, list[tuple[str, int]]] = {}
+        for sensor in self.registry.sensors.values():
+            if sensor.site != site or not self.rule.selector.matches(sensor):
+                continue
+            level = point_level(self.registry.keys[sensor.id])
+            for item in self.items_of(sensor):
+                members.setdefault(item, []).append((sensor.id, level))
+        out: list[Signal] = []
+        item_levels: dict[str, int] = {}
+        for item, points in sorted(members.items()):
+            level, step = _grade([lv for _, lv in points], self.rule.steps)
+            # an item's own level: its most severe point, or its count level if more severe
+            item_levels[item] = min(
+                [lv for _, lv in points if lv] + ([level] if level else []), default=0
+            )
+            named = [p for p, lv in points if step and 0 < lv <= step.at]
+            out.extend(self._emit(item, site, level, ts, received, named, step))
+        if self.rule.items_step is not None:
+            level, step = _grade(list(item_levels.values()), [self.rule.items_step])
+            named = [i for i, lv in item_levels.items() if step and 0 < lv <= step.at]
+            out.extend(self._emit(site, site, level, ts, received, named, step, items=True))
+        return out
+
+    def _emit(
+        self,
+        subject: str,
+        site: str,
+        level: int,
+        ts: float,
+        received: float,
+        named: list[str],
+        step: CountStep | None,
+        items: bool = False,
+    ) -> list[Signal]:
+        if self.levels.get(subject, 0) == level:
+            return []
+        self.levels[subject] = level
+        if not level:
+            self.levels.pop(subject, None)
+        what = "items" if items else "points"
+        evidence = {"type": "count", what: named}
+        if step is not None:
+            evidence["rule"] = (
+                f"{step.count} {what} at level {step.at} or above make level {step.to}"
+            )
+        return [
+            Signal(
+                rule=self.rule.id,
+                sensor=None,
+                site=site,
+                level=Level(level),
+                category=self.rule.category,
+                ts=ts,
+                received=received,
+                evidence=evidence,
+                item=None if items else subject,
+            )
+        ]
+
+    def restore(self, subject: str, level: int) -> None:
+        self.levels[subject] = level
+
+    def export_state(self, sites: set[str]) -> dict[str, np.ndarray]:
+        pairs = [(k, v) for k, v in self.levels.items() if k.split("/", 1)[0] in sites]
+        return {
+            "subjects": np.array([k for k, _ in pairs], dtype=str),
+            "levels": np.array([v for _, v in pairs], np.int8),
+        }
+
+    def import_state(self, state: dict[str, np.ndarray]) -> None:
+        for subject, level in zip(
+            state["subjects"].tolist(), state["levels"].tolist(), strict=True
+        ):
+            self.levels[str(subject)] = int(level)
+
+    def reset_sites(self, sites: set[str]) -> None:
+        for subject in [k for k in self.levels if k.split("/", 1)[0] in sites]:
+            del self.levels[subject]
