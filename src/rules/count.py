@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-import numpy as np
-
 from monitor.model import Level, Sensor, Signal
 from monitor.registry import Registry
+from rules.group import SubjectLevels
 from rules.spec import CountRule, CountStep
 
 
@@ -23,10 +22,10 @@ def _grade(levels: list[int], steps: Iterable[CountStep]) -> tuple[int, CountSte
     return best, fired
 
 
-class CountEvaluator:
+class CountEvaluator(SubjectLevels):
     def __init__(self, rule: CountRule, registry: Registry) -> None:
+        super().__init__()
         self.rule = rule
-        self.levels: dict[str, int] = {}  # item or site -> level emitted
         self.registry = registry
 
     @property
@@ -92,11 +91,8 @@ class CountEvaluator:
         step: CountStep | None,
         items: bool = False,
     ) -> list[Signal]:
-        if self.levels.get(subject, 0) == level:
+        if not self.changed(subject, level):
             return []
-        self.levels[subject] = level
-        if not level:
-            self.levels.pop(subject, None)
         what = "items" if items else "points"
         evidence = {"type": "count", what: named}
         if step is not None:
@@ -116,23 +112,3 @@ class CountEvaluator:
                 item=None if items else subject,
             )
         ]
-
-    def restore(self, subject: str, level: int) -> None:
-        self.levels[subject] = level
-
-    def export_state(self, sites: set[str]) -> dict[str, np.ndarray]:
-        pairs = [(k, v) for k, v in self.levels.items() if k.split("/", 1)[0] in sites]
-        return {
-            "subjects": np.array([k for k, _ in pairs], dtype=str),
-            "levels": np.array([v for _, v in pairs], np.int8),
-        }
-
-    def import_state(self, state: dict[str, np.ndarray]) -> None:
-        for subject, level in zip(
-            state["subjects"].tolist(), state["levels"].tolist(), strict=True
-        ):
-            self.levels[str(subject)] = int(level)
-
-    def reset_sites(self, sites: set[str]) -> None:
-        for subject in [k for k in self.levels if k.split("/", 1)[0] in sites]:
-            del self.levels[subject]

@@ -15,11 +15,20 @@ import yaml
 
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
+from rules.composite import CompositeEvaluator
 from rules.count import CountEvaluator
 from rules.derived import DerivedEvaluator
 from rules.errors import RuleError
 from rules.interruption import InterruptionEvaluator
-from rules.spec import RULES_ADAPTER, AnyRule, CountRule, InterruptionRule, RateRule, WindowRule
+from rules.spec import (
+    RULES_ADAPTER,
+    AnyRule,
+    CompositeRule,
+    CountRule,
+    InterruptionRule,
+    RateRule,
+    WindowRule,
+)
 from rules.threshold import ThresholdEvaluator
 
 PACKS_DIR = Path(__file__).parent / "packs"
@@ -47,6 +56,7 @@ class RuleEngine:
         self.thresholds: dict[str, ThresholdEvaluator] = {}
         self.interruptions: dict[str, InterruptionEvaluator] = {}
         self.counts: dict[str, CountEvaluator] = {}
+        self.composites: dict[str, CompositeEvaluator] = {}
         self._registry_version = registry.version
         # Sensors whose state this process owns (Kafka partitions); None means all of them.
         self.owned: np.ndarray | None = None
@@ -56,12 +66,18 @@ class RuleEngine:
         out: dict[str, AnyRule] = {k: v.rule for k, v in self.thresholds.items()}
         out.update({k: v.rule for k, v in self.interruptions.items()})
         out.update({k: v.rule for k, v in self.counts.items()})
+        out.update({k: v.rule for k, v in self.composites.items()})
         return out
 
     def upsert(self, rule: AnyRule, now: float | None = None) -> None:
         if rule.id in self.rules and type(self.rules[rule.id]) is not type(rule):
             raise RuleError(f"rule {rule.id!r} cannot change its type", rule=rule.id)
-        if isinstance(rule, CountRule):
+        if isinstance(rule, CompositeRule):
+            if rule.id in self.composites:
+                self.composites[rule.id].configure(rule, self.registry)
+            else:
+                self.composites[rule.id] = CompositeEvaluator(rule, self.registry)
+        elif isinstance(rule, CountRule):
             if rule.id in self.counts:
                 self.counts[rule.id].configure(rule, self.registry)
             else:
@@ -115,19 +131,45 @@ class RuleEngine:
         return level
 
     def _count(self, signals: list[Signal]) -> list[Signal]:
-        if not signals or not self.counts:
+        if not signals or not (self.counts or self.composites):
             return []
         ts = max(s.ts for s in signals)
         received = max(s.received for s in signals)
         out: list[Signal] = []
         for count in self.counts.values():
             out.extend(count.evaluate(signals, self.point_level(count.rule.sources), ts, received))
+        signals = signals + out
+        for composite in self.composites.values():
+            out.extend(composite.evaluate(signals, self.site_level, ts, received))
         return out
+
+    def site_level(self, rule_id: str, site: str) -> int:
+        """The most severe level ``rule_id`` gives any sensor (or item) of ``site``."""
+        if rule_id in self.counts:
+            return min(
+                (
+                    lv
+                    for subject, lv in self.counts[rule_id].levels.items()
+                    if subject.split("/", 1)[0] == site and lv
+                ),
+                default=0,
+            )
+        evaluator = self.thresholds.get(rule_id)
+        if evaluator is None:
+            return 0
+        site_key = self.registry.site_keys.get(site, -1)
+        n = evaluator.active.shape[0]
+        levels = evaluator.active[:n][self.registry.site_of[:n] == site_key]
+        levels = levels[levels > 0]
+        return int(levels.min()) if levels.size else 0
 
     def restore_subject(self, rule_id: str, subject: str, level: int) -> None:
         """Re-arm a group rule (count) from an active alert of an item or site."""
-        if rule_id in self.counts:
-            self.counts[rule_id].restore(subject, level)
+        if rule_id in self._groups():
+            self._groups()[rule_id].restore(subject, level)
+
+    def _groups(self) -> dict[str, CountEvaluator | CompositeEvaluator]:
+        return {**self.counts, **self.composites}
 
     def tick(self, now: float) -> list[Signal]:
         self._refresh(now)
@@ -149,8 +191,8 @@ class RuleEngine:
             for name, values in evaluator.export_state(keys).items():
                 arrays[f"{rule_id}|{name}"] = values
         sites = self._sites(keys)
-        for rule_id, count in self.counts.items():
-            for name, values in count.export_state(sites).items():
+        for rule_id, group in self._groups().items():
+            for name, values in group.export_state(sites).items():
                 arrays[f"{rule_id}|{name}"] = values
         buffer = io.BytesIO()
         np.savez(buffer, allow_pickle=False, **arrays)
@@ -173,8 +215,8 @@ class RuleEngine:
         for rule_id, state in grouped.items():
             if rule_id in evaluators:
                 evaluators[rule_id].import_state(keys, state)
-            elif rule_id in self.counts and "subjects" in state:
-                self.counts[rule_id].import_state(state)
+            elif rule_id in self._groups() and "subjects" in state:
+                self._groups()[rule_id].import_state(state)
         return int(keys.shape[0])
 
     def reset(self, keys: np.ndarray, now: float) -> None:
@@ -182,8 +224,8 @@ class RuleEngine:
         for evaluator in self._evaluators().values():
             evaluator.reset(keys, now)
         sites = self._sites(keys)
-        for count in self.counts.values():
-            count.reset_sites(sites)
+        for group in self._groups().values():
+            group.reset_sites(sites)
 
     def _sites(self, keys: np.ndarray) -> set[str]:
         by_key = self.registry.by_key

@@ -146,6 +146,55 @@ class CountRule(_Base):
         return self
 
 
+class Condition(BaseModel):
+    """Holds when some sensor of the site is at level ``at`` or more severe under ``rule``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: str
+    at: LevelKey = 4
+
+
+class AllOf(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    all: tuple[Expr, ...] = Field(min_length=1)
+
+
+class AnyOf(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    any: tuple[Expr, ...] = Field(min_length=1)
+
+
+class NotOf(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    not_: Expr = Field(alias="not")
+
+
+Expr = Condition | AllOf | AnyOf | NotOf
+
+
+def rules_in(expr: Expr) -> set[str]:
+    if isinstance(expr, Condition):
+        return {expr.rule}
+    if isinstance(expr, NotOf):
+        return rules_in(expr.not_)
+    parts = expr.all if isinstance(expr, AllOf) else expr.any
+    return set().union(*(rules_in(p) for p in parts))
+
+
+class CompositeRule(_Base):
+    """AND/OR/NOT over conditions on the sensors of one site; raises a site alert at
+    ``level`` while ``when`` holds.  ``selector.site`` limits it to one site."""
+
+    type: Literal["composite"] = "composite"
+    when: Expr
+    level: LevelKey = 2
+    category: Category = Category.PROCESS
+
+
 class InterruptionRule(_Base):
     """Data interruption (数据中断): a sensor silent for ``factor`` x its expected interval."""
 
@@ -165,7 +214,7 @@ def check_level_order(levels: dict[LevelKey, float], direction: str) -> None:
 
 
 GradedRule = ThresholdRule | RateRule | WindowRule
-AnyRule = ThresholdRule | RateRule | WindowRule | InterruptionRule | CountRule
+AnyRule = ThresholdRule | RateRule | WindowRule | InterruptionRule | CountRule | CompositeRule
 Rule = Annotated[AnyRule, Field(discriminator="type")]
 RULE_ADAPTER: TypeAdapter[AnyRule] = TypeAdapter(Rule)
 RULES_ADAPTER: TypeAdapter[list[AnyRule]] = TypeAdapter(list[Rule])
