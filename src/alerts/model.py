@@ -25,6 +25,7 @@ class EventKind(StrEnum):
     RESOLVED = "resolved"
     ACKNOWLEDGED = "acknowledged"
     DISPOSED = "disposed"
+    SUSPECT = "marked-suspect"
 
 
 class ReasonCode(StrEnum):
@@ -62,6 +63,7 @@ class Alert:
     closed_by: str | None = None
     reason_code: ReasonCode | None = None
     note: str | None = None
+    suspect: bool = False  # its sensor is in fault (a sensor-health alert is active)
     last_ts: float | None = None  # event time of the last transition (restores rule state)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 from alerts.errors import AlertStateError
 from alerts.model import Alert, AlertEvent, AlertState, EventKind, ReasonCode
-from monitor.model import Level, Signal
+from monitor.model import Category, Level, Signal
 
 _NAMESPACE = uuid.UUID("5f1b1d0e-6c1a-4c36-9a53-7269736b6d6e")
 
@@ -37,7 +37,38 @@ class AlertTracker:
         for fp in [fp for fp, a in self.active.items() if a.site in sites]:
             del self.active[fp]
 
+    def in_fault(self, sensor: str | None) -> bool:
+        return sensor is not None and any(
+            a.sensor == sensor and a.category == Category.SENSOR_HEALTH
+            for a in self.active.values()
+        )
+
+    def _mark_suspects(self, signal: Signal, now: float) -> list[AlertEvent]:
+        """A sensor going into fault makes its active process alerts suspect."""
+        out = []
+        for alert in self.active.values():
+            if (
+                alert.sensor == signal.sensor
+                and alert.category == Category.PROCESS
+                and not alert.suspect
+            ):
+                alert.suspect = True
+                alert.updated_at = now
+                out.append(self._event(EventKind.SUSPECT, alert, signal, now, alert.level))
+        return out
+
     def observe(self, signal: Signal, now: float) -> list[AlertEvent]:
+        events = self._observe(signal, now)
+        if (
+            signal.category == Category.SENSOR_HEALTH
+            and signal.level != Level.CLEAR
+            and events
+            and events[0].kind == EventKind.OPENED
+        ):
+            events += self._mark_suspects(signal, now)
+        return events
+
+    def _observe(self, signal: Signal, now: float) -> list[AlertEvent]:
         fp = signal.fingerprint
         current = self.active.get(fp)
         if signal.level == Level.CLEAR:
@@ -80,6 +111,7 @@ class AlertTracker:
             value=signal.value,
             evidence=signal.evidence,
             retrospective=signal.retrospective,
+            suspect=signal.category == Category.PROCESS and self.in_fault(signal.sensor),
         )
         self.active[alert.fingerprint] = alert
         return self._event(EventKind.OPENED, alert, signal, now, None)

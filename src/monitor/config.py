@@ -60,7 +60,8 @@ class Settings(BaseSettings):
         default=None, description="YAML of sites, sensors and rules loaded at start"
     )
     rule_packs: tuple[str, ...] = Field(
-        default=("defaults",), description="shipped rule packs loaded before RISKMON_CONFIG"
+        default=("common", "hazchem", "tailings", "mine_slope", "city_gas"),
+        description="shipped rule packs loaded before RISKMON_CONFIG",
     )
     batch_max_readings: int = Field(default=20_000, gt=0)
     batch_linger_ms: float = Field(default=20.0, ge=0)

@@ -6,6 +6,7 @@ change takes effect at once and in order with the readings being processed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts.model import Alert, ReasonCode
 from alerts.tracker import acknowledge, dispose
 from monitor.clock import Clock
-from monitor.errors import ConfigError, NotFoundError
+from monitor.errors import ConfigError, ConflictError, NotFoundError
 from monitor.model import Sensor, Site
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
@@ -21,7 +22,15 @@ from monitor.store import alerts as alert_store
 from monitor.store import catalog
 from monitor.store import rules as rule_store
 from rules.engine import RuleEngine
+from rules.governance import needs_approval
 from rules.spec import AnyRule, parse_rule
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    rule: AnyRule
+    applied: bool
+    proposal: int | None = None
 
 
 class Service:
@@ -53,16 +62,43 @@ class Service:
                 key = await catalog.upsert_sensor(conn, sensor)
             self.registry.add_sensor(sensor, key)
 
-    async def put_rule(self, spec: dict[str, Any], actor: str) -> AnyRule:
-        """Validate, store with an audit record, and apply at once."""
+    async def put_rule(self, spec: dict[str, Any], actor: str) -> RuleChange:
+        """Validate, then either apply at once (stored, audited, in force for the next
+        reading) or, for a change to a red or orange set-point, store it as a proposal that a
+        different person must approve."""
         rule = parse_rule(spec)
         current = self.engine.rules.get(rule.id)
         if current is not None and current.type != rule.type:
             raise ConfigError(f"rule {rule.id!r} is a {current.type} rule; its type cannot change")
+        if needs_approval(current, rule):
+            async with self.db.begin() as conn:
+                proposal = await rule_store.add_proposal(conn, rule.model_dump(mode="json"), actor)
+            return RuleChange(rule, applied=False, proposal=proposal)
+        await self._apply(rule, actor)
+        return RuleChange(rule, applied=True)
+
+    async def _apply(self, rule: AnyRule, actor: str) -> None:
         async with self.pipeline.lock:
             async with self.db.begin() as conn:
                 await rule_store.save_rule(conn, rule.model_dump(mode="json"), actor)
             self.engine.upsert(rule, self.clock.now())
+
+    async def decide(self, rule_id: str, proposal_id: int, actor: str, approve: bool) -> AnyRule:
+        """Approve (apply) or reject a pending proposal; the proposer cannot approve."""
+        async with self.db.begin() as conn:
+            proposal = await rule_store.get_proposal(conn, proposal_id)
+            if proposal is None or proposal["rule_id"] != rule_id:
+                raise NotFoundError("proposal", str(proposal_id))
+            if proposal["status"] != "pending":
+                raise ConflictError(f"proposal {proposal_id} is {proposal['status']}")
+            if approve and proposal["proposed_by"] == actor:
+                raise PermissionError("a red or orange change needs a second person to approve")
+            await rule_store.decide_proposal(
+                conn, proposal_id, "approved" if approve else "rejected", actor
+            )
+        rule = parse_rule(proposal["spec"])
+        if approve:
+            await self._apply(rule, f"{proposal['proposed_by']} (approved by {actor})")
         return rule
 
     async def _load_alert(self, alert_id: str) -> Alert:

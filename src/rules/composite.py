@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from monitor.model import Level, Signal
 from monitor.registry import Registry
-from rules.group import SubjectLevels
+from rules.group import GroupState
 from rules.spec import AllOf, AnyOf, CompositeRule, Condition, Expr, NotOf, rules_in
 
 # (rule id, site) -> the most severe level of that rule on any sensor of the site (0: none)
@@ -27,37 +27,40 @@ def holds(expr: Expr, site: str, level_of: SiteLevel, trace: list[str]) -> bool:
     return any([holds(p, site, level_of, trace) for p in expr.any])
 
 
-class CompositeEvaluator(SubjectLevels):
+class CompositeEvaluator(GroupState):
     def __init__(self, rule: CompositeRule, registry: Registry) -> None:
         super().__init__()
         self.rule = rule
         self.registry = registry
 
+    @property
+    def sources(self) -> set[str]:
+        return rules_in(self.rule.when)
+
     def configure(self, rule: CompositeRule, registry: Registry) -> None:
         self.rule, self.registry = rule, registry
 
-    def evaluate(
-        self, signals: list[Signal], level_of: SiteLevel, ts: float, received: float
-    ) -> list[Signal]:
-        sources = rules_in(self.rule.when)
-        sites = sorted({s.site for s in signals if s.rule in sources})
-        out = []
-        for site in sites:
-            if self.rule.selector.site not in (None, site) or not self.rule.enabled:
-                continue
-            trace: list[str] = []
-            level = self.rule.level if holds(self.rule.when, site, level_of, trace) else 0
-            if self.changed(site, level):
-                out.append(
-                    Signal(
-                        rule=self.rule.id,
-                        sensor=None,
-                        site=site,
-                        level=Level(level),
-                        category=self.rule.category,
-                        ts=ts,
-                        received=received,
-                        evidence={"type": "composite", "conditions": trace},
-                    )
-                )
-        return out
+    def observe(self, signal: Signal) -> list[Signal]:
+        """Follow one signal of a referenced rule and re-judge its site."""
+        if signal.rule not in self.sources or not self.rule.enabled:
+            return []
+        self.follow(signal)
+        site = signal.site
+        if self.rule.selector.site not in (None, site):
+            return []
+        trace: list[str] = []
+        level = self.rule.level if holds(self.rule.when, site, self.site_level, trace) else 0
+        if not self.changed(site, level):
+            return []
+        return [
+            Signal(
+                rule=self.rule.id,
+                sensor=None,
+                site=site,
+                level=Level(level),
+                category=self.rule.category,
+                ts=signal.ts,
+                received=signal.received,
+                evidence={"type": "composite", "conditions": trace},
+            )
+        ]

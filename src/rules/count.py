@@ -1,15 +1,13 @@
 """Count escalation and corroboration: levels of monitored items (and sites) from how many of
-their points stand at a level.  A point's level is the most severe active level any source
-rule gives it, read from the source evaluators' state, so there is no second copy to drift.
-"""
+their points stand at a level under the source rules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from monitor.model import Level, Sensor, Signal
 from monitor.registry import Registry
-from rules.group import SubjectLevels
+from rules.group import GroupState
 from rules.spec import CountRule, CountStep
 
 
@@ -22,15 +20,15 @@ def _grade(levels: list[int], steps: Iterable[CountStep]) -> tuple[int, CountSte
     return best, fired
 
 
-class CountEvaluator(SubjectLevels):
+class CountEvaluator(GroupState):
     def __init__(self, rule: CountRule, registry: Registry) -> None:
         super().__init__()
         self.rule = rule
         self.registry = registry
 
     @property
-    def id(self) -> str:
-        return self.rule.id
+    def sources(self) -> set[str]:
+        return set(self.rule.sources)
 
     def configure(self, rule: CountRule, registry: Registry) -> None:
         self.rule, self.registry = rule, registry
@@ -41,27 +39,24 @@ class CountEvaluator(SubjectLevels):
         prefix = self.rule.tag_prefix or ""
         return [f"{sensor.site}/{tag}" for tag in sensor.tags if tag.startswith(prefix)]
 
-    def evaluate(
-        self, signals: list[Signal], point_level: Callable[[int], int], ts: float, received: float
-    ) -> list[Signal]:
-        """Re-grade the sites touched by the sources' signals."""
-        sources = set(self.rule.sources)
-        sites = {s.site for s in signals if s.rule in sources}
-        out: list[Signal] = []
-        for site in sorted(sites):
-            out.extend(self._grade_site(site, point_level, ts, received))
-        return out
-
-    def _grade_site(
-        self, site: str, point_level: Callable[[int], int], ts: float, received: float
-    ) -> list[Signal]:
-        if not self.rule.enabled:
+    def observe(self, signal: Signal) -> list[Signal]:
+        """Follow one source signal and re-grade its site."""
+        if signal.rule not in self.sources or not self.rule.enabled:
             return []
+        self.follow(signal)
+        return self._grade_site(signal.site, signal.ts, signal.received)
+
+    def _point(self, sensor: str) -> int:
+        return min(
+            [lv for r in self.rule.sources if (lv := self.point_level(r, sensor))], default=0
+        )
+
+    def _grade_site(self, site: str, ts: float, received: float) -> list[Signal]:
         members: dict[str, list[tuple[str, int]]] = {}
         for sensor in self.registry.sensors.values():
             if sensor.site != site or not self.rule.selector.matches(sensor):
                 continue
-            level = point_level(self.registry.keys[sensor.id])
+            level = self._point(sensor.id)
             for item in self.items_of(sensor):
                 members.setdefault(item, []).append((sensor.id, level))
         out: list[Signal] = []
@@ -94,7 +89,7 @@ class CountEvaluator(SubjectLevels):
         if not self.changed(subject, level):
             return []
         what = "items" if items else "points"
-        evidence = {"type": "count", what: named}
+        evidence: dict[str, object] = {"type": "count", what: named}
         if step is not None:
             evidence["rule"] = (
                 f"{step.count} {what} at level {step.at} or above make level {step.to}"

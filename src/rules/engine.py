@@ -7,13 +7,12 @@ return.  Rules can be replaced at any time; evaluator state (active levels, time
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from monitor.model import ReadingBatch, Signal
+from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.composite import CompositeEvaluator
 from rules.count import CountEvaluator
@@ -25,6 +24,7 @@ from rules.spec import (
     AnyRule,
     CompositeRule,
     CountRule,
+    GradedRule,
     InterruptionRule,
     RateRule,
     WindowRule,
@@ -47,6 +47,13 @@ def load_rules_file(path: Path) -> list[AnyRule]:
     if isinstance(data, dict):
         data = data.get("rules", [])
     return RULES_ADAPTER.validate_python(data)
+
+
+def graded_evaluator(rule: GradedRule, registry: Registry) -> ThresholdEvaluator:
+    """A fresh evaluator for a threshold, rate or window rule."""
+    if isinstance(rule, RateRule | WindowRule):
+        return DerivedEvaluator(rule, registry)
+    return ThresholdEvaluator(rule, registry)
 
 
 class RuleEngine:
@@ -85,10 +92,8 @@ class RuleEngine:
         elif not isinstance(rule, InterruptionRule):
             if rule.id in self.thresholds:
                 self.thresholds[rule.id].configure(rule, self.registry)
-            elif isinstance(rule, RateRule | WindowRule):
-                self.thresholds[rule.id] = DerivedEvaluator(rule, self.registry)
             else:
-                self.thresholds[rule.id] = ThresholdEvaluator(rule, self.registry)
+                self.thresholds[rule.id] = graded_evaluator(rule, self.registry)
         elif rule.id in self.interruptions:
             self.interruptions[rule.id].configure(rule, self.registry, now)
         else:
@@ -102,6 +107,10 @@ class RuleEngine:
         judged against the newer state."""
         if rule_id in self.thresholds:
             self.thresholds[rule_id].restore(sensor_key, level, last_ts)
+            sensor = self.registry.by_key.get(sensor_key)
+            for group in self._groups().values():
+                if sensor is not None and rule_id in group.sources:
+                    group.follow(self._restored_signal(rule_id, sensor.id, sensor.site, level))
         elif rule_id in self.interruptions:
             self.interruptions[rule_id].restore(sensor_key, level)
 
@@ -121,52 +130,34 @@ class RuleEngine:
             signals.extend(interruption.evaluate(batch, self.registry))
         return signals + self._count(signals)
 
-    def point_level(self, sources: tuple[str, ...]) -> Callable[[int], int]:
-        evaluators = [self.thresholds[s] for s in sources if s in self.thresholds]
-
-        def level(key: int) -> int:
-            found = [int(e.active[key]) for e in evaluators if key < e.active.shape[0]]
-            return min([lv for lv in found if lv], default=0)
-
-        return level
-
     def _count(self, signals: list[Signal]) -> list[Signal]:
-        if not signals or not (self.counts or self.composites):
+        """Group rules (count, composite) follow the other rules' signals one by one in
+        event-time order, so their verdicts do not depend on micro-batch boundaries."""
+        groups = list(self._groups().values())
+        if not signals or not groups:
             return []
-        ts = max(s.ts for s in signals)
-        received = max(s.received for s in signals)
         out: list[Signal] = []
-        for count in self.counts.values():
-            out.extend(count.evaluate(signals, self.point_level(count.rule.sources), ts, received))
-        signals = signals + out
-        for composite in self.composites.values():
-            out.extend(composite.evaluate(signals, self.site_level, ts, received))
+        pending = sorted(signals, key=lambda s: (s.ts, s.site, s.sensor or "", s.rule))
+        while pending:
+            signal = pending.pop(0)
+            produced = [new for group in groups for new in group.observe(signal)]
+            out.extend(produced)
+            pending[:0] = produced  # group verdicts feed composites at once
         return out
-
-    def site_level(self, rule_id: str, site: str) -> int:
-        """The most severe level ``rule_id`` gives any sensor (or item) of ``site``."""
-        if rule_id in self.counts:
-            return min(
-                (
-                    lv
-                    for subject, lv in self.counts[rule_id].levels.items()
-                    if subject.split("/", 1)[0] == site and lv
-                ),
-                default=0,
-            )
-        evaluator = self.thresholds.get(rule_id)
-        if evaluator is None:
-            return 0
-        site_key = self.registry.site_keys.get(site, -1)
-        n = evaluator.active.shape[0]
-        levels = evaluator.active[:n][self.registry.site_of[:n] == site_key]
-        levels = levels[levels > 0]
-        return int(levels.min()) if levels.size else 0
 
     def restore_subject(self, rule_id: str, subject: str, level: int) -> None:
         """Re-arm a group rule (count) from an active alert of an item or site."""
         if rule_id in self._groups():
             self._groups()[rule_id].restore(subject, level)
+        for group in self._groups().values():
+            if rule_id in group.sources:
+                group.follow(self._restored_signal(rule_id, None, subject, level))
+
+    @staticmethod
+    def _restored_signal(rule: str, sensor: str | None, subject: str, level: int) -> Signal:
+        site = subject.split("/", 1)[0]
+        item = subject if sensor is None and "/" in subject else None
+        return Signal(rule, sensor, site, Level(level), Category.PROCESS, 0.0, 0.0, item=item)
 
     def _groups(self) -> dict[str, CountEvaluator | CompositeEvaluator]:
         return {**self.counts, **self.composites}

@@ -1,19 +1,30 @@
-"""Rules: list, read, change (validated, applied at once, audited)."""
+"""Rules: list, read with audit trail, change (validated, applied at once or proposed for a
+second person's approval), proposals, backtest."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException
-from pydantic import ValidationError
+from fastapi import APIRouter, Body, Depends, HTTPException, Response
+from pydantic import BaseModel, ValidationError
 
-from monitor.api.deps import actor, runtime
+from monitor.api.deps import actor, parse_time, runtime
 from monitor.app import Runtime
-from monitor.errors import ConfigError
+from monitor.backtest import run_backtest
+from monitor.errors import ConfigError, ConflictError, NotFoundError
 from monitor.store import rules as rule_store
+from rules.governance import diff
+from rules.spec import parse_rule
 
 router = APIRouter(prefix="/api/v1", tags=["rules"])
 Rt = Annotated[Runtime, Depends(runtime)]
+
+
+def _invalid(err: ValidationError) -> HTTPException:
+    return HTTPException(
+        422,
+        [{"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in err.errors()],
+    )
 
 
 @router.get("/rules")
@@ -33,7 +44,24 @@ async def get_rule(rule_id: str, rt: Rt) -> dict[str, Any]:
         raise HTTPException(404, f"rule {rule_id!r} not found")
     async with rt.db.connect() as conn:
         changes = await rule_store.rule_changes(conn, rule_id)
-    return {**rule.model_dump(mode="json"), "changes": changes}
+        proposals = await rule_store.list_proposals(conn, rule_id)
+    for change in changes:
+        change["diff"] = diff(change["old"], change["new"])
+    return {
+        **rule.model_dump(mode="json"),
+        "changes": changes,
+        "pending": [p for p in proposals if p["status"] == "pending"],
+    }
+
+
+def _with_id(spec: dict[str, Any], rule_id: str, rt: Runtime) -> dict[str, Any]:
+    spec = {**spec, "id": spec.get("id", rule_id)}
+    if spec["id"] != rule_id:
+        raise HTTPException(422, "the body's id differs from the path's")
+    current = rt.engine.rules.get(rule_id)
+    if current is not None and "type" not in spec:
+        spec["type"] = current.type
+    return spec
 
 
 @router.put("/rules/{rule_id}")
@@ -42,25 +70,78 @@ async def put_rule(
     rt: Rt,
     who: Annotated[str, Depends(actor)],
     spec: Annotated[dict[str, Any], Body()],
+    response: Response,
 ) -> dict[str, Any]:
-    """Create or replace a rule.  The body is the rule in the rule language (see README);
-    its ``id`` defaults to the path's and must match it."""
-    spec = {**spec, "id": spec.get("id", rule_id)}
-    if spec["id"] != rule_id:
-        raise HTTPException(422, "the body's id differs from the path's")
-    current = rt.engine.rules.get(rule_id)
-    if current is not None and "type" not in spec:
-        spec["type"] = current.type
+    """Create or replace a rule (the rule language, see README).  A change to a red or orange
+    set-point answers 202 with a proposal that another person approves; the old rule stays in
+    force until then.  Any other change answers 200 and is in force for the next reading."""
     try:
-        rule = await rt.service.put_rule(spec, who)
+        change = await rt.service.put_rule(_with_id(spec, rule_id, rt), who)
     except ValidationError as err:
-        raise HTTPException(
-            422,
-            [
-                {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
-                for e in err.errors()
-            ],
-        ) from err
+        raise _invalid(err) from err
     except ConfigError as err:
         raise HTTPException(422, str(err)) from err
-    return rule.model_dump(mode="json")
+    body = change.rule.model_dump(mode="json")
+    if not change.applied:
+        response.status_code = 202
+        return {
+            "status": "pending_approval",
+            "proposal": change.proposal,
+            "proposed_by": who,
+            "rule": body,
+        }
+    return body
+
+
+async def _decide(rule_id: str, proposal: int, rt: Runtime, who: str, approve: bool) -> Any:
+    try:
+        rule = await rt.service.decide(rule_id, proposal, who, approve)
+    except NotFoundError as err:
+        raise HTTPException(404, str(err)) from err
+    except ConflictError as err:
+        raise HTTPException(409, str(err)) from err
+    except PermissionError as err:
+        raise HTTPException(403, str(err)) from err
+    return {"status": "approved" if approve else "rejected", "rule": rule.model_dump(mode="json")}
+
+
+@router.post("/rules/{rule_id}/proposals/{proposal}/approve")
+async def approve(
+    rule_id: str, proposal: int, rt: Rt, who: Annotated[str, Depends(actor)]
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _decide(rule_id, proposal, rt, who, True)
+    return result
+
+
+@router.post("/rules/{rule_id}/proposals/{proposal}/reject")
+async def reject(
+    rule_id: str, proposal: int, rt: Rt, who: Annotated[str, Depends(actor)]
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _decide(rule_id, proposal, rt, who, False)
+    return result
+
+
+class BacktestIn(BaseModel):
+    rule: dict[str, Any]
+    from_: str
+    to: str
+
+    model_config = {"populate_by_name": True, "alias_generator": lambda n: n.rstrip("_")}
+
+
+@router.post("/rules/backtest")
+async def backtest(body: BacktestIn, rt: Rt) -> dict[str, Any]:
+    """Alerts a proposed rule would have raised on stored readings in [from, to), per level
+    and with their times, next to the rule in force with the same id.  Writes nothing."""
+    try:
+        proposed = parse_rule(body.rule)
+    except ValidationError as err:
+        raise _invalid(err) from err
+    start, end = parse_time(body.from_, "from"), parse_time(body.to, "to")
+    assert start is not None and end is not None
+    try:
+        return await run_backtest(
+            rt.db, rt.registry, proposed, rt.engine.rules.get(proposed.id), start, end
+        )
+    except ConfigError as err:
+        raise HTTPException(422, str(err)) from err

@@ -16,13 +16,13 @@ from monitor.model import Category, Level
 _COLUMNS = (
     "id, fingerprint, rule, sensor, site, category, level, peak_level, state, active, "
     "retrospective, value, evidence, opened_at, updated_at, resolved_at, acked_at, acked_by, "
-    "closed_at, closed_by, reason_code, note"
+    "closed_at, closed_by, reason_code, note, suspect"
 )
 _UPSERT = text(
     f"""INSERT INTO alerts ({_COLUMNS}) VALUES (:id, :fingerprint, :rule, :sensor, :site,
         :category, :level, :peak_level, :state, :active, :retrospective, :value,
         CAST(:evidence AS jsonb), :opened_at, :updated_at, :resolved_at, :acked_at, :acked_by,
-        :closed_at, :closed_by, :reason_code, :note)
+        :closed_at, :closed_by, :reason_code, :note, :suspect)
     ON CONFLICT (id) DO UPDATE SET level = EXCLUDED.level,
         peak_level = LEAST(alerts.peak_level, EXCLUDED.peak_level),
         state = CASE
@@ -37,7 +37,8 @@ _UPSERT = text(
         closed_at = COALESCE(alerts.closed_at, EXCLUDED.closed_at),
         closed_by = COALESCE(alerts.closed_by, EXCLUDED.closed_by),
         reason_code = COALESCE(alerts.reason_code, EXCLUDED.reason_code),
-        note = COALESCE(alerts.note, EXCLUDED.note)"""
+        note = COALESCE(alerts.note, EXCLUDED.note),
+        suspect = alerts.suspect OR EXCLUDED.suspect"""
 )
 _EVENT = text(
     """INSERT INTO alert_events (alert_id, kind, level, previous_level, ts, at, actor, detail)
@@ -75,6 +76,7 @@ def _row(alert: Alert) -> dict[str, Any]:
         "closed_by": alert.closed_by,
         "reason_code": alert.reason_code.value if alert.reason_code else None,
         "note": alert.note,
+        "suspect": alert.suspect,
     }
 
 
@@ -127,6 +129,7 @@ def alert_from_row(m: Any) -> Alert:
         reason_code=ReasonCode(m["reason_code"]) if m["reason_code"] else None,
         note=m["note"],
         last_ts=_epoch(m.get("last_ts")),
+        suspect=m["suspect"],
     )
 
 

@@ -151,9 +151,27 @@ def _partition_state(timescale: bool) -> list[str]:
     ]
 
 
+def _governance(timescale: bool) -> list[str]:
+    return [
+        """CREATE TABLE rule_proposals (
+            id bigserial PRIMARY KEY,
+            rule_id text NOT NULL,
+            spec jsonb NOT NULL,
+            proposed_by text NOT NULL,
+            proposed_at timestamptz NOT NULL DEFAULT now(),
+            status text NOT NULL DEFAULT 'pending',
+            decided_by text,
+            decided_at timestamptz
+        )""",
+        "CREATE INDEX rule_proposals_rule ON rule_proposals (rule_id, id)",
+        "ALTER TABLE alerts ADD COLUMN suspect boolean NOT NULL DEFAULT false",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
+    Migration(3, "rule proposals (two-person approval), suspect alerts", _governance),
 ]
 
 

@@ -68,3 +68,50 @@ async def rule_changes(conn: AsyncConnection, rule_id: str) -> list[dict[str, An
         {"id": rule_id},
     )
     return [dict(r._mapping) for r in result]
+
+
+async def add_proposal(conn: AsyncConnection, spec: dict[str, Any], actor: str) -> int:
+    """Store a pending change; an older pending proposal of the same rule is superseded."""
+    await conn.execute(
+        text(
+            "UPDATE rule_proposals SET status = 'superseded' "
+            "WHERE rule_id = :id AND status = 'pending'"
+        ),
+        {"id": spec["id"]},
+    )
+    row = (
+        await conn.execute(
+            text(
+                "INSERT INTO rule_proposals (rule_id, spec, proposed_by) "
+                "VALUES (:id, CAST(:spec AS jsonb), :actor) RETURNING id"
+            ),
+            {"id": spec["id"], "spec": json.dumps(spec), "actor": actor},
+        )
+    ).one()
+    return int(row[0])
+
+
+async def get_proposal(conn: AsyncConnection, proposal_id: int) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            text("SELECT * FROM rule_proposals WHERE id = :id FOR UPDATE"), {"id": proposal_id}
+        )
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def decide_proposal(conn: AsyncConnection, proposal_id: int, status: str, actor: str) -> None:
+    await conn.execute(
+        text(
+            "UPDATE rule_proposals SET status = :s, decided_by = :a, decided_at = now() "
+            "WHERE id = :id"
+        ),
+        {"s": status, "a": actor, "id": proposal_id},
+    )
+
+
+async def list_proposals(conn: AsyncConnection, rule_id: str) -> list[dict[str, Any]]:
+    result = await conn.execute(
+        text("SELECT * FROM rule_proposals WHERE rule_id = :id ORDER BY id"), {"id": rule_id}
+    )
+    return [dict(r._mapping) for r in result]
