@@ -79,3 +79,19 @@ def test_one_active_alert_per_fingerprint_tracks_the_level(levels: list[int]) ->
         previous = level
     starts = sum(1 for a, b in zip([0, *levels], levels, strict=False) if a == 0 and b != 0)
     assert opened == starts and previous == (levels[-1] if levels else 0)
+
+
+def test_sensor_in_fault_marks_its_process_alerts_suspect() -> None:
+    t = tracker()
+    (process,) = t.observe(sig(3), 0)
+    assert not process.alert.suspect
+    health = Signal("range", "a", "s", Level(3), Category.SENSOR_HEALTH, 1, 1)
+    events = t.observe(health, 1)
+    assert [e.kind for e in events] == [EventKind.OPENED, EventKind.SUSPECT]
+    assert process.alert.suspect
+    # a new process alert of a sensor in fault is suspect from the start
+    (other,) = t.observe(sig(2, rule="r2"), 2)
+    assert other.alert.suspect
+    # another sensor is not affected
+    (clean,) = t.observe(sig(2, sensor="b"), 3)
+    assert not clean.alert.suspect

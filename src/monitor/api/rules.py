@@ -54,7 +54,12 @@ async def get_rule(rule_id: str, rt: Rt) -> dict[str, Any]:
     }
 
 
+READ_ONLY = ("changes", "pending", "version", "updated_at", "updated_by")
+
+
 def _with_id(spec: dict[str, Any], rule_id: str, rt: Runtime) -> dict[str, Any]:
+    """The body as a rule: what GET answers can be sent back (read-only fields dropped)."""
+    spec = {k: v for k, v in spec.items() if k not in READ_ONLY}
     spec = {**spec, "id": spec.get("id", rule_id)}
     if spec["id"] != rule_id:
         raise HTTPException(422, "the body's id differs from the path's")
