@@ -22,7 +22,7 @@ from monitor.errors import ConfigError
 from monitor.model import ReadingBatch
 from monitor.registry import Registry
 from rules.engine import graded_evaluator
-from rules.spec import AnyRule, RateRule, ThresholdRule, WindowRule
+from rules.spec import AnyRule, RateRule, SpikeRule, ThresholdRule, WindowRule
 
 CHUNK = 50_000
 MAX_READINGS = 5_000_000
@@ -38,7 +38,7 @@ async def run_backtest(
 ) -> dict[str, Any]:
     rules = {"proposed": proposed, "current": current}
     for name, rule in rules.items():
-        if rule is not None and not isinstance(rule, ThresholdRule | RateRule | WindowRule):
+        if rule is not None and not isinstance(rule, ThresholdRule | RateRule | WindowRule | SpikeRule):
             raise ConfigError(
                 f"backtest runs threshold, rate and window rules; {name} is a {rule.type} rule"
             )

@@ -15,14 +15,20 @@ import numpy as np
 
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
-from rules.spec import GradedRule, RateRule, WindowRule
+from rules.spec import GradedRule, RateRule, SpikeRule, WindowRule
 from rules.threshold import ThresholdEvaluator
 
 
-class DerivedEvaluator(ThresholdEvaluator):
-    rule: RateRule | WindowRule
+def robust_z(value: float, previous: list[float], min_scale: float) -> float:
+    med = float(np.median(previous))
+    mad = float(np.median(np.abs(np.asarray(previous) - med)))
+    return abs(value - med) / max(1.4826 * mad, min_scale)
 
-    def __init__(self, rule: RateRule | WindowRule, registry: Registry) -> None:
+
+class DerivedEvaluator(ThresholdEvaluator):
+    rule: RateRule | WindowRule | SpikeRule
+
+    def __init__(self, rule: RateRule | WindowRule | SpikeRule, registry: Registry) -> None:
         self.history: dict[int, deque[tuple[float, float]]] = {}
         self.seen = np.full(registry.capacity, -np.inf)
         super().__init__(rule, registry)
@@ -53,7 +59,13 @@ class DerivedEvaluator(ThresholdEvaluator):
             self.seen[key] = ts
             hist = self.history.setdefault(key, deque())
             hist.append((ts, value))
-            if isinstance(rule, RateRule):
+            if isinstance(rule, SpikeRule):
+                while hist[0][0] <= ts - horizon:
+                    hist.popleft()
+                previous = [v for _, v in list(hist)[:-1]]
+                if len(previous) >= rule.min_points:
+                    out[j] = robust_z(value, previous, rule.min_scale)
+            elif isinstance(rule, RateRule):
                 while len(hist) > 2 and hist[1][0] <= ts - horizon:
                     hist.popleft()
                 t0, v0 = hist[0]
@@ -79,7 +91,14 @@ class DerivedEvaluator(ThresholdEvaluator):
         if not len(batch) or not self.applies[batch.sensor].any():
             return []
         signals = super().evaluate(self.derive(batch), registry)
-        kind = "rate" if isinstance(self.rule, RateRule) else f"window {self.rule.agg}"
+        rule = self.rule
+        kind = (
+            "rate"
+            if isinstance(rule, RateRule)
+            else "spike (robust z)"
+            if isinstance(rule, SpikeRule)
+            else f"window {rule.agg}"
+        )
         for signal in signals:
             signal.evidence.update({"type": kind, "horizon_s": self.horizon})
         return signals

@@ -18,15 +18,18 @@ from rules.composite import CompositeEvaluator
 from rules.count import CountEvaluator
 from rules.derived import DerivedEvaluator
 from rules.errors import RuleError
+from rules.flatline import FlatlineEvaluator
 from rules.interruption import InterruptionEvaluator
 from rules.spec import (
     RULES_ADAPTER,
     AnyRule,
     CompositeRule,
     CountRule,
+    FlatlineRule,
     GradedRule,
     InterruptionRule,
     RateRule,
+    SpikeRule,
     WindowRule,
 )
 from rules.threshold import ThresholdEvaluator
@@ -51,7 +54,7 @@ def load_rules_file(path: Path) -> list[AnyRule]:
 
 def graded_evaluator(rule: GradedRule, registry: Registry) -> ThresholdEvaluator:
     """A fresh evaluator for a threshold, rate or window rule."""
-    if isinstance(rule, RateRule | WindowRule):
+    if isinstance(rule, RateRule | WindowRule | SpikeRule):
         return DerivedEvaluator(rule, registry)
     return ThresholdEvaluator(rule, registry)
 
@@ -63,6 +66,7 @@ class RuleEngine:
         self.thresholds: dict[str, ThresholdEvaluator] = {}
         self.interruptions: dict[str, InterruptionEvaluator] = {}
         self.counts: dict[str, CountEvaluator] = {}
+        self.flatlines: dict[str, FlatlineEvaluator] = {}
         self.composites: dict[str, CompositeEvaluator] = {}
         self._registry_version = registry.version
         # Sensors whose state this process owns (Kafka partitions); None means all of them.
@@ -73,13 +77,19 @@ class RuleEngine:
         out: dict[str, AnyRule] = {k: v.rule for k, v in self.thresholds.items()}
         out.update({k: v.rule for k, v in self.interruptions.items()})
         out.update({k: v.rule for k, v in self.counts.items()})
+        out.update({k: v.rule for k, v in self.flatlines.items()})
         out.update({k: v.rule for k, v in self.composites.items()})
         return out
 
     def upsert(self, rule: AnyRule, now: float | None = None) -> None:
         if rule.id in self.rules and type(self.rules[rule.id]) is not type(rule):
             raise RuleError(f"rule {rule.id!r} cannot change its type", rule=rule.id)
-        if isinstance(rule, CompositeRule):
+        if isinstance(rule, FlatlineRule):
+            if rule.id in self.flatlines:
+                self.flatlines[rule.id].configure(rule, self.registry)
+            else:
+                self.flatlines[rule.id] = FlatlineEvaluator(rule, self.registry)
+        elif isinstance(rule, CompositeRule):
             if rule.id in self.composites:
                 self.composites[rule.id].configure(rule, self.registry)
             else:
@@ -113,6 +123,8 @@ class RuleEngine:
                     group.follow(self._restored_signal(rule_id, sensor.id, sensor.site, level))
         elif rule_id in self.interruptions:
             self.interruptions[rule_id].restore(sensor_key, level)
+        elif rule_id in self.flatlines:
+            self.flatlines[rule_id].restore(sensor_key, level)
 
     def _refresh(self, now: float) -> None:
         if self.registry.version != self._registry_version:
@@ -128,6 +140,8 @@ class RuleEngine:
             signals.extend(threshold.evaluate(batch, self.registry))
         for interruption in self.interruptions.values():
             signals.extend(interruption.evaluate(batch, self.registry))
+        for flatline in self.flatlines.values():
+            signals.extend(flatline.evaluate(batch, self.registry))
         return signals + self._count(signals)
 
     def _count(self, signals: list[Signal]) -> list[Signal]:
@@ -172,8 +186,10 @@ class RuleEngine:
             signals.extend(interruption.tick(now, self.registry, owned))
         return signals
 
-    def _evaluators(self) -> dict[str, ThresholdEvaluator | InterruptionEvaluator]:
-        return {**self.thresholds, **self.interruptions}
+    def _evaluators(
+        self,
+    ) -> dict[str, ThresholdEvaluator | InterruptionEvaluator | FlatlineEvaluator]:
+        return {**self.thresholds, **self.interruptions, **self.flatlines}
 
     def export_state(self, keys: np.ndarray) -> bytes:
         """Serialize the state of the given sensors (npz, no pickle)."""

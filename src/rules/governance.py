@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rules.spec import AnyRule, CompositeRule, CountRule, InterruptionRule
+from rules.spec import AnyRule, CompositeRule, CountRule, FlatlineRule, InterruptionRule
 
 SEVERE = (1, 2)
 
@@ -17,7 +17,7 @@ SEVERE = (1, 2)
 def severe_part(rule: AnyRule | None) -> Any:
     if rule is None:
         return None
-    if isinstance(rule, InterruptionRule):
+    if isinstance(rule, InterruptionRule | FlatlineRule):
         return rule.level if rule.level in SEVERE else None
     if isinstance(rule, CompositeRule):
         return (rule.level, rule.when.model_dump(mode="json")) if rule.level in SEVERE else None

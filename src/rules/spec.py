@@ -146,6 +146,28 @@ class CountRule(_Base):
         return self
 
 
+class SpikeRule(_Graded):
+    """Spikes (sensor health): how far a reading stands from the median of the previous
+    ones in ``window_s``, in robust standard deviations (1.4826 x MAD, at least ``min_scale``).
+    Needs ``min_points`` earlier readings."""
+
+    type: Literal["spike"] = "spike"
+    window_s: float = Field(gt=0)
+    min_points: int = Field(default=5, ge=3)
+    min_scale: float = Field(default=1e-6, gt=0)
+    category: Category = Category.SENSOR_HEALTH
+
+
+class FlatlineRule(_Base):
+    """Stuck or flatline values (sensor health): no change beyond ``tolerance`` for
+    ``factor`` x the sensor's expected interval (event time)."""
+
+    type: Literal["flatline"] = "flatline"
+    factor: float = Field(default=10.0, gt=0)
+    tolerance: float = Field(default=0.0, ge=0)
+    level: LevelKey = 4
+
+
 class Condition(BaseModel):
     """Holds when some sensor of the site is at level ``at`` or more severe under ``rule``."""
 
@@ -213,8 +235,17 @@ def check_level_order(levels: dict[LevelKey, float], direction: str) -> None:
         raise ValueError(f"levels must {side} from level 1 (red) to level 4 (blue): {levels}")
 
 
-GradedRule = ThresholdRule | RateRule | WindowRule
-AnyRule = ThresholdRule | RateRule | WindowRule | InterruptionRule | CountRule | CompositeRule
+GradedRule = ThresholdRule | RateRule | WindowRule | SpikeRule
+AnyRule = (
+    ThresholdRule
+    | RateRule
+    | WindowRule
+    | SpikeRule
+    | InterruptionRule
+    | FlatlineRule
+    | CountRule
+    | CompositeRule
+)
 Rule = Annotated[AnyRule, Field(discriminator="type")]
 RULE_ADAPTER: TypeAdapter[AnyRule] = TypeAdapter(Rule)
 RULES_ADAPTER: TypeAdapter[list[AnyRule]] = TypeAdapter(list[Rule])

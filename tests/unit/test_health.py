@@ -1,0 +1,73 @@
+"""Sensor-health rules: flatline (vectorized) and spikes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rules.derived import DerivedEvaluator
+from rules.flatline import FlatlineEvaluator
+from rules.spec import FlatlineRule, SpikeRule
+from tests.unit.factories import batch, registry
+
+CASES = [
+    # (id, [(t, value)], expected [(t, level)]); interval 10 s, factor 3 -> stuck after 30 s
+    ("changing_values", [(0, 1), (10, 2), (20, 3), (30, 4), (40, 5)], []),
+    ("stuck_exactly_at_limit", [(0, 7), (10, 7), (20, 7), (30, 7)], [(30, 4)]),
+    ("stuck_just_short", [(0, 7), (10, 7), (20, 7), (29.9, 7)], []),
+    ("within_tolerance_is_stuck", [(0, 7), (10, 7.005), (20, 6.995), (30, 7.0)], [(30, 4)]),
+    ("recovers", [(0, 7), (30, 7), (40, 8)], [(30, 4), (40, 0)]),
+    ("late_reading_ignored", [(0, 7), (30, 7), (20, 9)], [(30, 4)]),
+]
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["one_by_one", "one_batch"])
+@pytest.mark.parametrize(("rows", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_flatline(
+    rows: list[tuple[float, float]], expected: list[tuple[float, int]], together: bool
+) -> None:
+    reg = registry(("a", "s", "x"), ("b", "s", "x"), interval=10)
+    ev = FlatlineEvaluator(FlatlineRule(id="flat", factor=3, tolerance=0.01), reg)
+    if together:
+        if sorted(rows) != rows:
+            pytest.skip("a batch is sorted by event time before evaluation")
+        # the other sensor changes all the time and interleaves
+        other = [("b", t + 0.5, float(i)) for i, (t, _) in enumerate(rows)]
+        mixed = sorted([("a", t, v) for t, v in rows] + other, key=lambda r: r[1])
+        signals = ev.evaluate(batch(reg, mixed), reg)
+        last = {t for t, _ in rows}
+        # in one batch only the last state per sensor is signalled
+        want = expected[-1:] if expected and expected[-1][1] else []
+        got = [(s.ts, int(s.level)) for s in signals if s.sensor == "a"]
+        assert got == want and all(t in last for t, _ in got)
+        return
+    got = []
+    for t, v in rows:
+        got += [(s.ts, int(s.level)) for s in ev.evaluate(batch(reg, [("a", t, v)]), reg)]
+    assert got == expected
+
+
+def test_flatline_state_round_trip() -> None:
+    reg = registry(("a", "s", "x"), interval=10)
+    rule = FlatlineRule(id="flat", factor=3)
+    first = FlatlineEvaluator(rule, reg)
+    first.evaluate(batch(reg, [("a", 0, 5), ("a", 20, 5)]), reg)
+    keys = np.array([1])
+    second = FlatlineEvaluator(rule, reg)
+    second.import_state(keys, first.export_state(keys))
+    assert [int(s.level) for s in second.evaluate(batch(reg, [("a", 30, 5)]), reg)] == [4]
+
+
+def test_spike_is_flagged_and_a_step_is_only_briefly() -> None:
+    reg = registry(("a", "s", "x"))
+    rule = SpikeRule.model_validate(
+        {"id": "spike", "window_s": 100, "levels": {3: 8}, "min_points": 5, "min_scale": 0.1}
+    )
+    ev = DerivedEvaluator(rule, reg)
+    rng = np.random.default_rng(1)
+    rows = [("a", float(t), 10 + float(rng.normal(0, 0.2))) for t in range(0, 60, 5)]
+    rows.append(("a", 60.0, 30.0))  # spike
+    rows.append(("a", 65.0, 10.1))
+    signals = ev.evaluate(batch(reg, rows), reg)
+    assert [(s.ts, int(s.level)) for s in signals] == [(60.0, 3), (65.0, 0)]
+    assert signals[0].category.value == "sensor_health"
