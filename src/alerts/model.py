@@ -80,3 +80,25 @@ class AlertEvent:
     received: float | None = None  # when the triggering reading arrived
     actor: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+def alert_to_dict(alert: Alert) -> dict[str, Any]:
+    """A JSON-ready copy (state snapshots)."""
+    out = {f: getattr(alert, f) for f in Alert.__dataclass_fields__}
+    out["category"], out["level"], out["peak_level"] = (
+        alert.category.value,
+        int(alert.level),
+        int(alert.peak_level),
+    )
+    out["state"] = alert.state.value
+    out["reason_code"] = alert.reason_code.value if alert.reason_code else None
+    return out
+
+
+def alert_from_dict(data: dict[str, Any]) -> Alert:
+    fields = dict(data)
+    fields["category"] = Category(fields["category"])
+    fields["level"], fields["peak_level"] = Level(fields["level"]), Level(fields["peak_level"])
+    fields["state"] = AlertState(fields["state"])
+    fields["reason_code"] = ReasonCode(fields["reason_code"]) if fields["reason_code"] else None
+    return Alert(**fields)

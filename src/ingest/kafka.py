@@ -133,6 +133,8 @@ class KafkaSource:
         self.dlq: AIOKafkaProducer | None = None
         self.connected = False
         self.assigned: set[int] = set()
+        self.revoking: set[int] = set()
+        self._epoch = 0  # bumped by every rebalance
         self._processed: dict[int, int] = {}  # partition -> next offset to commit
         self._committed: dict[int, int] = {}
         self._dlq_pending: list[asyncio.Future[Any]] = []
@@ -203,8 +205,14 @@ class KafkaSource:
         while not self._stopping:
             self._flow_control()
             batches = await consumer.getmany(timeout_ms=200, max_records=self.config.max_records)
+            epoch = self._epoch
             for tp, records in batches.items():
                 for record in records:
+                    if epoch != self._epoch or tp.partition in self.revoking:
+                        # A rebalance came between the fetch and now: positions were reset
+                        # to the committed or snapshot offsets, so these are read again, in
+                        # order.  Submitting them now would reorder the partition.
+                        break
                     await self.submit(to_raw(record, self._done_callback(tp.partition, record)))
             for tp in consumer.assignment():
                 high = consumer.highwater(tp)
@@ -281,15 +289,23 @@ class KafkaSource:
 
     async def revoked(self, partitions: list[int]) -> None:
         self.stats.on_rebalance()
-        await self.hooks.on_revoked(partitions)
-        await self.commit()
-        for p in partitions:
-            self.assigned.discard(p)
-            self._processed.pop(p, None)
-            self._committed.pop(p, None)
+        self._epoch += 1
+        # Records already fetched for these partitions are not submitted any more; what the
+        # pipeline holds is stored before the state is handed over.
+        self.revoking.update(partitions)
+        try:
+            await self.hooks.on_revoked(partitions)
+            await self.commit()
+        finally:
+            for p in partitions:
+                self.assigned.discard(p)
+                self.revoking.discard(p)
+                self._processed.pop(p, None)
+                self._committed.pop(p, None)
 
     async def assigned_partitions(self, partitions: list[int]) -> None:
         assert self.consumer is not None
+        self._epoch += 1
         self.assigned.update(partitions)
         replay = await self.hooks.on_assigned(partitions)
         for p in partitions:
@@ -297,7 +313,7 @@ class KafkaSource:
             committed = await self.consumer.committed(tp)
             if committed is not None:
                 self._committed[p] = committed
-            if p in replay and (committed is None or replay[p] < committed):
+            if p in replay and replay[p] != committed:
                 log.info(
                     "partition %d: replaying from snapshot offset %d (committed %s)",
                     p,

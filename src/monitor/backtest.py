@@ -22,7 +22,7 @@ from monitor.errors import ConfigError
 from monitor.model import ReadingBatch
 from monitor.registry import Registry
 from rules.engine import graded_evaluator
-from rules.spec import AnyRule, RateRule, SpikeRule, ThresholdRule, WindowRule
+from rules.spec import AnyRule, CompositeRule, CountRule, FlatlineRule, InterruptionRule
 
 CHUNK = 50_000
 MAX_READINGS = 5_000_000
@@ -38,9 +38,12 @@ async def run_backtest(
 ) -> dict[str, Any]:
     rules = {"proposed": proposed, "current": current}
     for name, rule in rules.items():
-        if rule is not None and not isinstance(rule, ThresholdRule | RateRule | WindowRule | SpikeRule):
+        if rule is not None and isinstance(
+            rule, InterruptionRule | FlatlineRule | CountRule | CompositeRule
+        ):
             raise ConfigError(
-                f"backtest runs threshold, rate and window rules; {name} is a {rule.type} rule"
+                f"backtest runs graded rules (threshold, rate, window, spike, leak); {name} "
+                f"is a {rule.type} rule"
             )
     keys = sorted(
         registry.keys[s.id]

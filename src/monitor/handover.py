@@ -13,6 +13,7 @@ taken periodically.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from aiokafka.partitioner import murmur2
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.model import alert_from_dict, alert_to_dict
 from alerts.tracker import AlertTracker
 from monitor.clock import Clock
 from monitor.metrics import Metrics
@@ -101,18 +103,24 @@ class PartitionState:
             async with self.db.connect() as conn:
                 rows = await conn.execute(
                     text(
-                        "SELECT partition, next_offset, state FROM state_snapshots "
+                        "SELECT partition, next_offset, state, alerts FROM state_snapshots "
                         "WHERE topic = :t AND partition = ANY(:p)"
                     ),
                     {"t": self.topic, "p": list(partitions)},
                 )
-                snapshots = {r.partition: (r.next_offset, bytes(r.state)) for r in rows}
+                snapshots = {r.partition: (r.next_offset, bytes(r.state), r.alerts) for r in rows}
                 active = await alert_store.load_active(conn, sites)
             restored: set[int] = set()
-            for partition, (offset, state) in snapshots.items():
+            snapshot_sites: set[str] = set()
+            for partition, (offset, state, alerts) in snapshots.items():
                 self.engine.import_state(state, now)
+                # the open alerts as they were at the snapshot: the replay that follows
+                # re-creates what came after, with the same ids
+                self.tracker.restore(alert_from_dict(a) for a in alerts)
                 replay[partition] = offset
                 restored |= set(self.members([partition])[0].tolist())
+                snapshot_sites |= set(self.members([partition])[1])
+            active = [a for a in active if a.site not in snapshot_sites]
             self.tracker.restore(active)
             for alert in active:
                 if alert.sensor is None:
@@ -149,20 +157,26 @@ class PartitionState:
             for partition, offset in offsets.items():
                 if self._snapshot_offsets.get(partition) == offset:
                     continue  # nothing new since the last snapshot
-                keys, _ = self.members([partition])
+                keys, site_list = self.members([partition])
+                sites = set(site_list)
+                open_alerts = [
+                    alert_to_dict(a) for a in self.tracker.active.values() if a.site in sites
+                ]
                 await conn.execute(
                     text("""INSERT INTO state_snapshots
-                              (topic, partition, next_offset, sensors, state)
-                            VALUES (:t, :p, :o, :n, :s)
+                              (topic, partition, next_offset, sensors, state, alerts)
+                            VALUES (:t, :p, :o, :n, :s, CAST(:a AS jsonb))
                             ON CONFLICT (topic, partition) DO UPDATE SET
                               next_offset = EXCLUDED.next_offset, sensors = EXCLUDED.sensors,
-                              state = EXCLUDED.state, taken_at = now()"""),
+                              state = EXCLUDED.state, alerts = EXCLUDED.alerts,
+                              taken_at = now()"""),
                     {
                         "t": self.topic,
                         "p": partition,
                         "o": offset,
                         "n": int(keys.shape[0]),
                         "s": self.engine.export_state(keys),
+                        "a": json.dumps(open_alerts),
                     },
                 )
                 self._snapshot_offsets[partition] = offset

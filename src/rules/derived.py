@@ -132,6 +132,11 @@ class DerivedEvaluator(ThresholdEvaluator):
             self.history[key] = deque(zip(ts.tolist(), vs.tolist(), strict=True))
             pos += n
 
+    def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
+        super().restore(key, level, last_ts)
+        if last_ts is not None and key < self.seen.shape[0]:
+            self.seen[key] = max(self.seen[key], last_ts)
+
     def reset(self, keys: np.ndarray, now: float) -> None:
         super().reset(keys, now)
         self.seen[keys] = -np.inf

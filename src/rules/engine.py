@@ -20,6 +20,7 @@ from rules.derived import DerivedEvaluator
 from rules.errors import RuleError
 from rules.flatline import FlatlineEvaluator
 from rules.interruption import InterruptionEvaluator
+from rules.leak import LeakEvaluator
 from rules.spec import (
     RULES_ADAPTER,
     AnyRule,
@@ -28,6 +29,7 @@ from rules.spec import (
     FlatlineRule,
     GradedRule,
     InterruptionRule,
+    LeakRule,
     RateRule,
     SpikeRule,
     WindowRule,
@@ -54,6 +56,8 @@ def load_rules_file(path: Path) -> list[AnyRule]:
 
 def graded_evaluator(rule: GradedRule, registry: Registry) -> ThresholdEvaluator:
     """A fresh evaluator for a threshold, rate or window rule."""
+    if isinstance(rule, LeakRule):
+        return LeakEvaluator(rule, registry)
     if isinstance(rule, RateRule | WindowRule | SpikeRule):
         return DerivedEvaluator(rule, registry)
     return ThresholdEvaluator(rule, registry)

@@ -158,6 +158,28 @@ class SpikeRule(_Graded):
     category: Category = Category.SENSOR_HEALTH
 
 
+class LeakRule(_Graded):
+    """Gas leak or biogas (DOMAIN.md 2.4), for methane wells: graded like a threshold on the
+    reading, then judged from the last ``window_s`` of the well: a leak fluctuates strongly
+    (coefficient of variation >= ``leak_cv``) or is seen by other wells of the zone, and
+    raises the level by one; biogas is low and stable (cv < ``biogas_cv``), follows the
+    site's temperature (correlation >= ``biogas_corr`` over ``corr_window_s``, sensors of
+    ``temperature_kind``) and is held at ``biogas_max_level`` at most, whatever the
+    neighbours do.  The alert says why."""
+
+    type: Literal["leak"] = "leak"
+    window_s: float = Field(default=3600.0, gt=0, description="window of the variation")
+    corr_window_s: float = Field(
+        default=86400.0, gt=0, description="window of the correlation with temperature"
+    )
+    min_points: int = Field(default=6, ge=3)
+    leak_cv: float = Field(default=0.25, gt=0)
+    biogas_cv: float = Field(default=0.1, gt=0)
+    biogas_corr: float = Field(default=0.6, ge=-1, le=1)
+    biogas_max_level: LevelKey = 4
+    temperature_kind: str = "ambient_temperature"
+
+
 class FlatlineRule(_Base):
     """Stuck or flatline values (sensor health): no change beyond ``tolerance`` for
     ``factor`` x the sensor's expected interval (event time)."""
@@ -235,12 +257,13 @@ def check_level_order(levels: dict[LevelKey, float], direction: str) -> None:
         raise ValueError(f"levels must {side} from level 1 (red) to level 4 (blue): {levels}")
 
 
-GradedRule = ThresholdRule | RateRule | WindowRule | SpikeRule
+GradedRule = ThresholdRule | RateRule | WindowRule | SpikeRule | LeakRule
 AnyRule = (
     ThresholdRule
     | RateRule
     | WindowRule
     | SpikeRule
+    | LeakRule
     | InterruptionRule
     | FlatlineRule
     | CountRule

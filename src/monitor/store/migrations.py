@@ -168,10 +168,15 @@ def _governance(timescale: bool) -> list[str]:
     ]
 
 
+def _snapshot_alerts(timescale: bool) -> list[str]:
+    return ["ALTER TABLE state_snapshots ADD COLUMN alerts jsonb NOT NULL DEFAULT '[]'"]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
     Migration(3, "rule proposals (two-person approval), suspect alerts", _governance),
+    Migration(4, "open alerts in partition snapshots", _snapshot_alerts),
 ]
 
 

@@ -1,0 +1,164 @@
+"""Gas leak or biogas: a graded methane rule whose level is judged from the well's recent
+shape, its agreement with temperature, and the other wells of its zone.
+
+The raw level (set-points, hysteresis, delays) is kept by the threshold state machine; the
+judged level is what the alert carries, and it changes when either the raw level or the
+judgement changes.  Per-reading Python: methane wells report about once a minute.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from monitor.model import Level, ReadingBatch, Signal
+from monitor.registry import Registry
+from rules.derived import DerivedEvaluator
+from rules.spec import GradedRule, LeakRule
+
+
+class LeakEvaluator(DerivedEvaluator):
+    rule: LeakRule  # type: ignore[assignment]
+
+    def __init__(self, rule: LeakRule, registry: Registry) -> None:
+        self.judged = np.zeros(registry.capacity, np.int8)
+        self.temperature: np.ndarray = np.zeros(registry.capacity, bool)
+        self.leaky = np.zeros(registry.capacity, bool)
+        super().__init__(rule, registry)  # type: ignore[arg-type]
+
+    @property
+    def horizon(self) -> float:
+        return max(self.rule.window_s, self.rule.corr_window_s)
+
+    def configure(self, rule: GradedRule, registry: Registry) -> None:
+        super().configure(rule, registry)
+        if registry.capacity > self.judged.shape[0]:
+            judged = np.zeros(registry.capacity, np.int8)
+            judged[: self.judged.shape[0]] = self.judged
+            leaky = np.zeros(registry.capacity, bool)
+            leaky[: self.leaky.shape[0]] = self.leaky
+            self.judged, self.leaky = judged, leaky
+        assert isinstance(rule, LeakRule)
+        self.temperature = np.zeros(registry.capacity, bool)
+        for sensor in registry.sensors.values():
+            if sensor.kind == rule.temperature_kind:
+                self.temperature[registry.keys[sensor.id]] = True
+
+    STATE: tuple[str, ...] = (*DerivedEvaluator.STATE, "judged", "leaky")
+
+    def _remember(self, key: int, ts: float, value: float) -> bool:
+        if ts <= self.seen[key]:
+            return False
+        self.seen[key] = ts
+        hist = self.history.setdefault(key, deque())
+        hist.append((ts, value))
+        while hist[0][0] <= ts - self.horizon:
+            hist.popleft()
+        return True
+
+    def evaluate(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
+        if not len(batch):
+            return []
+        wells = self.applies[batch.sensor]
+        temps = self.temperature[batch.sensor]
+        if not wells.any():
+            for j in np.flatnonzero(temps):
+                self._remember(int(batch.sensor[j]), float(batch.ts[j]), float(batch.value[j]))
+            return []
+        signals = []
+        for j in np.flatnonzero(wells | temps):
+            key, ts, value = int(batch.sensor[j]), float(batch.ts[j]), float(batch.value[j])
+            if not self._remember(key, ts, value) or temps[j]:
+                continue
+            self.last_ts[key] = np.nextafter(ts, -np.inf)  # _remember already dropped stale ones
+            raw = int(self.raw_levels(np.array([key]), np.array([value]))[0])
+            self._step(key, ts, value, raw, float(batch.received[j]), registry)
+            level, judgement, reasons = self.judge(key, int(self.active[key]), registry)
+            self.leaky[key] = judgement == "leak"
+            if level != self.judged[key]:
+                self.judged[key] = level
+                sensor = registry.by_key[key]
+                signals.append(
+                    Signal(
+                        rule=self.rule.id,
+                        sensor=sensor.id,
+                        site=sensor.site,
+                        level=Level(level),
+                        category=self.rule.category,
+                        ts=ts,
+                        received=float(batch.received[j]),
+                        value=value,
+                        evidence={
+                            "type": "leak",
+                            "raw_level": int(self.active[key]),
+                            "judgement": judgement,
+                            "why": reasons,
+                            "value": value,
+                        },
+                    )
+                )
+        return signals
+
+    def judge(self, key: int, raw: int, registry: Registry) -> tuple[int, str, list[str]]:
+        if raw == 0:
+            return 0, "none", []
+        rule = self.rule
+        hist = self.history.get(key, ())
+        latest = hist[-1][0] if hist else 0.0
+        values = np.array([v for t, v in hist if t > latest - rule.window_s])
+        if values.shape[0] < rule.min_points:
+            return raw, "undetermined", [f"only {values.shape[0]} readings in the window"]
+        mean = float(values.mean())
+        cv = float(values.std() / mean) if mean > 0 else 0.0
+        site = registry.by_key[key].site
+        neighbours = [
+            s.id
+            for k, s in registry.by_key.items()
+            if k != key and s.site == site and k < self.leaky.shape[0] and self.leaky[k]
+        ]
+        corr = self._temperature_corr(key, site, registry)
+        reasons = [f"variation cv={cv:.2f}"]
+        if corr is not None:
+            reasons.append(f"correlation with temperature r={corr:.2f}")
+        if neighbours:
+            reasons.append(f"nearby wells judged leaking: {', '.join(sorted(neighbours))}")
+        follows = corr is None or corr >= rule.biogas_corr
+        if cv < rule.biogas_cv and follows:  # the shape explains it, neighbours or not
+            capped = max(raw, rule.biogas_max_level)
+            note = " and following temperature" if corr is not None else ""
+            return capped, "biogas", [f"low and stable{note}: held at level {capped}", *reasons]
+        if cv >= rule.leak_cv or neighbours:
+            why = "strongly fluctuating" if cv >= rule.leak_cv else "corroborated by nearby wells"
+            return max(1, raw - 1), "leak", [f"{why}: raised one level", *reasons]
+        return raw, "undetermined", reasons
+
+    def _temperature_corr(self, key: int, site: str, registry: Registry) -> float | None:
+        hist = self.history.get(key, ())
+        series = [
+            self.history[k]
+            for k, s in registry.by_key.items()
+            if s.site == site
+            and k < self.temperature.shape[0]
+            and self.temperature[k]
+            and len(self.history.get(k, ())) >= 2
+        ]
+        if not series or len(hist) < self.rule.min_points:
+            return None
+        ts = np.array([t for t, _ in hist])
+        methane = np.array([v for _, v in hist])
+        temp_t = np.array([t for t, _ in series[0]])
+        temp_v = np.array([v for _, v in series[0]])
+        temperature = np.interp(ts, temp_t, temp_v)
+        if methane.std() == 0 or temperature.std() == 0:
+            return None
+        return float(np.corrcoef(methane, temperature)[0, 1])
+
+    def reset(self, keys: np.ndarray, now: float) -> None:
+        super().reset(keys, now)
+        self.judged[keys], self.leaky[keys] = 0, False
+
+    def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
+        super().restore(key, level, last_ts)
+        if key < self.judged.shape[0]:
+            self.judged[key] = level
