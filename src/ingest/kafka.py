@@ -135,6 +135,7 @@ class KafkaSource:
         self.assigned: set[int] = set()
         self.revoking: set[int] = set()
         self._epoch = 0  # bumped by every rebalance
+        self.partition_total = 0
         self._processed: dict[int, int] = {}  # partition -> next offset to commit
         self._committed: dict[int, int] = {}
         self._dlq_pending: list[asyncio.Future[Any]] = []
@@ -284,6 +285,18 @@ class KafkaSource:
             except KafkaError as err:
                 log.warning("offset commit failed (will retry): %s", err)
 
+    async def _learn_partition_count(self) -> None:
+        """How many partitions the topic has (sites map to partitions by it)."""
+        assert self.consumer is not None
+        for _ in range(50):
+            parts = self.consumer.partitions_for_topic(self.config.topic)
+            if parts:
+                self.partition_total = len(parts)
+                return
+            await self.consumer._client.force_metadata_update()
+            await asyncio.sleep(0.1)
+        raise KafkaError(f"no metadata for topic {self.config.topic}")
+
     def processed_offsets(self, partitions: list[int]) -> dict[int, int]:
         return {p: self._processed[p] for p in partitions if p in self._processed}
 
@@ -306,6 +319,7 @@ class KafkaSource:
     async def assigned_partitions(self, partitions: list[int]) -> None:
         assert self.consumer is not None
         self._epoch += 1
+        await self._learn_partition_count()
         self.assigned.update(partitions)
         replay = await self.hooks.on_assigned(partitions)
         for p in partitions:

@@ -224,8 +224,9 @@ def _attach_sources(rt: Runtime) -> None:
         if settings.role == "processor":
 
             def partition_count() -> int:
-                parts = kafka.consumer.partitions_for_topic(kcfg.topic) if kafka.consumer else None
-                return len(parts or {0})
+                if not kafka.partition_total:
+                    raise RuntimeError("partition count not known before the first assignment")
+                return kafka.partition_total
 
             rt.partition_state = PartitionState(
                 db=rt.db,
