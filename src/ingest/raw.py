@@ -36,3 +36,4 @@ class RawMessage:
     tenant: str | None = None
     site: str | None = None
     done: Callable[[Any], object] | None = field(default=None, repr=False)
+    backfill: bool = False  # history: judged retrospectively, live state untouched

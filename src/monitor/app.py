@@ -146,6 +146,7 @@ async def build_runtime(
             linger_s=settings.batch_linger_ms / 1000.0,
             queue_max=settings.queue_max_messages,
             max_future_s=settings.max_future_s,
+            allowed_lateness_s=settings.allowed_lateness_s,
         )
         service = Service(db, registry, engine, pipeline, clock)
         runtime = Runtime(
@@ -248,6 +249,7 @@ async def _ticker(runtime: Runtime) -> None:
         await asyncio.sleep(runtime.settings.tick_interval_s)
         try:
             await runtime.pipeline.tick()
+            await runtime.service.apply_due()
             async with runtime.db.begin() as conn:
                 await runtime.partitions.ensure_ahead(
                     conn, runtime.clock.now(), runtime.settings.partition_days_ahead

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     queue_max_messages: int = Field(default=10_000, gt=0)
     tick_interval_s: float = Field(default=1.0, gt=0)
     max_future_s: float = Field(default=300.0, ge=0)
+    allowed_lateness_s: float = Field(
+        default=300.0, ge=0, description="late readings within this are judged in their place"
+    )
     partition_days_ahead: int = Field(default=3, ge=1)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -162,4 +162,5 @@ class Signal:
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.rule}|{self.sensor or self.item or self.site}"
+        base = f"{self.rule}|{self.sensor or self.item or self.site}"
+        return f"{base}|retro" if self.retrospective else base

@@ -73,6 +73,7 @@ class Pipeline:
         linger_s: float = 0.02,
         queue_max: int = 10_000,
         max_future_s: float = 300.0,
+        allowed_lateness_s: float = 300.0,
     ) -> None:
         self.registry = registry
         self.engine = engine
@@ -83,6 +84,7 @@ class Pipeline:
         self.batch_max = batch_max
         self.linger_s = linger_s
         self.max_future_s = max_future_s
+        self.allowed_lateness_s = allowed_lateness_s
         self.queue: asyncio.Queue[RawMessage] = asyncio.Queue(queue_max)
         self.lock = asyncio.Lock()
         self.listeners: list[EventListener] = []
@@ -169,10 +171,14 @@ class Pipeline:
         """Evaluate and store one micro-batch; then acknowledge its messages."""
         self.metrics.queue_depth.set(self.queue.qsize())
         rejects = [r for item in items for r in item.rejects]
-        batch = dedupe_and_sort(ReadingBatch.concat([item.batch for item in items]))
+        live = dedupe_and_sort(ReadingBatch.concat([i.batch for i in items if not i.msg.backfill]))
+        history = dedupe_and_sort(ReadingBatch.concat([i.batch for i in items if i.msg.backfill]))
         async with self.lock:
-            signals = self.engine.evaluate(batch, self.clock.now())
+            signals, _ = self.engine.judge(live, self.clock.now(), self.allowed_lateness_s)
+            if len(history):
+                signals += self.engine.retrospective(history)
             events = self._observe(signals)
+            batch = ReadingBatch.concat([live, history])
             await self.persist(batch, rejects, events)
         self._account(items, events)
         self.processed_messages += len(items)

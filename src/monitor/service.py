@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.model import Alert, ReasonCode
 from alerts.tracker import acknowledge, dispose
-from monitor.clock import Clock
+from monitor.clock import Clock, to_datetime, to_epoch
 from monitor.errors import ConfigError, ConflictError, NotFoundError
 from monitor.model import Sensor, Site
 from monitor.pipeline import Pipeline
@@ -31,6 +31,7 @@ class RuleChange:
     rule: AnyRule
     applied: bool
     proposal: int | None = None
+    status: str = "applied"
 
 
 class Service:
@@ -62,7 +63,9 @@ class Service:
                 key = await catalog.upsert_sensor(conn, sensor)
             self.registry.add_sensor(sensor, key)
 
-    async def put_rule(self, spec: dict[str, Any], actor: str) -> RuleChange:
+    async def put_rule(
+        self, spec: dict[str, Any], actor: str, effective_from: float | None = None
+    ) -> RuleChange:
         """Validate, then either apply at once (stored, audited, in force for the next
         reading) or, for a change to a red or orange set-point, store it as a proposal that a
         different person must approve."""
@@ -70,12 +73,34 @@ class Service:
         current = self.engine.rules.get(rule.id)
         if current is not None and current.type != rule.type:
             raise ConfigError(f"rule {rule.id!r} is a {current.type} rule; its type cannot change")
-        if needs_approval(current, rule):
+        future = effective_from is not None and effective_from > self.clock.now()
+        eff = to_datetime(effective_from) if effective_from is not None else None
+        if needs_approval(current, rule) or future:
+            status = "pending" if needs_approval(current, rule) else "scheduled"
             async with self.db.begin() as conn:
-                proposal = await rule_store.add_proposal(conn, rule.model_dump(mode="json"), actor)
-            return RuleChange(rule, applied=False, proposal=proposal)
+                proposal = await rule_store.add_proposal(
+                    conn,
+                    rule.model_dump(mode="json"),
+                    actor,
+                    status=status,
+                    effective_from=eff if future else None,
+                )
+            return RuleChange(rule, applied=False, proposal=proposal, status=status)
         await self._apply(rule, actor)
         return RuleChange(rule, applied=True)
+
+    async def apply_due(self) -> list[AnyRule]:
+        """Put scheduled (effective-dated) changes in force once their time has come."""
+        applied = []
+        async with self.db.begin() as conn:
+            due = await rule_store.due_scheduled(conn, to_datetime(self.clock.now()))
+            for row in due:
+                await rule_store.decide_proposal(conn, row["id"], "applied", "schedule")
+        for row in due:
+            rule = parse_rule(row["spec"])
+            await self._apply(rule, f"{row['proposed_by']} (effective {row['effective_from']})")
+            applied.append(rule)
+        return applied
 
     async def _apply(self, rule: AnyRule, actor: str) -> None:
         async with self.pipeline.lock:
@@ -93,11 +118,12 @@ class Service:
                 raise ConflictError(f"proposal {proposal_id} is {proposal['status']}")
             if approve and proposal["proposed_by"] == actor:
                 raise PermissionError("a red or orange change needs a second person to approve")
-            await rule_store.decide_proposal(
-                conn, proposal_id, "approved" if approve else "rejected", actor
-            )
+            eff = proposal.get("effective_from")
+            scheduled = approve and eff is not None and to_epoch(eff) > self.clock.now()
+            status = "scheduled" if scheduled else ("approved" if approve else "rejected")
+            await rule_store.decide_proposal(conn, proposal_id, status, actor)
         rule = parse_rule(proposal["spec"])
-        if approve:
+        if approve and not scheduled:
             await self._apply(rule, f"{proposal['proposed_by']} (approved by {actor})")
         return rule
 

@@ -7,6 +7,7 @@ return.  Rules can be replaced at any time; evaluator state (active levels, time
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from rules.derived import DerivedEvaluator
 from rules.errors import RuleError
 from rules.flatline import FlatlineEvaluator
 from rules.interruption import InterruptionEvaluator
+from rules.lateness import split_by_lateness
 from rules.leak import LeakEvaluator
 from rules.spec import (
     RULES_ADAPTER,
@@ -73,6 +75,7 @@ class RuleEngine:
         self.flatlines: dict[str, FlatlineEvaluator] = {}
         self.composites: dict[str, CompositeEvaluator] = {}
         self._registry_version = registry.version
+        self.watermark = np.full(registry.capacity, -np.inf)  # newest event time judged
         # Sensors whose state this process owns (Kafka partitions); None means all of them.
         self.owned: np.ndarray | None = None
 
@@ -136,6 +139,61 @@ class RuleEngine:
             for rule in list(self.rules.values()):
                 self.upsert(rule, now)
 
+    def judge(
+        self, batch: ReadingBatch, now: float, allowed_lateness_s: float
+    ) -> tuple[list[Signal], ReadingBatch]:
+        """Judge a batch sorted by event time: on-time readings by every rule, late ones in
+        their place, too-late ones retrospectively (see ``rules.lateness``).  Returns the
+        signals and the too-late readings."""
+        self._refresh(now)
+        if self.watermark.shape[0] < self.registry.capacity:
+            grown = np.full(self.registry.capacity, -np.inf)
+            grown[: self.watermark.shape[0]] = self.watermark
+            self.watermark = grown
+        on_time, late, too_late = split_by_lateness(batch, self.watermark, allowed_lateness_s)
+        if len(on_time):
+            np.maximum.at(self.watermark, on_time.sensor, on_time.ts)
+        signals = self.evaluate(on_time, now)
+        if len(late):
+            signals += self.evaluate_late(late)
+        if len(too_late):
+            signals += self.retrospective(too_late)
+        return signals, too_late
+
+    def evaluate_late(self, batch: ReadingBatch) -> list[Signal]:
+        """Late readings within the allowance raise a threshold level, never lower it."""
+        out: list[Signal] = []
+        for evaluator in self.thresholds.values():
+            if type(evaluator) is ThresholdEvaluator:
+                out.extend(evaluator.raise_only(batch, self.registry))
+        return out + self._count(out)
+
+    def retrospective(self, batch: ReadingBatch) -> list[Signal]:
+        """Judge history on fresh copies of the graded rules: alerts marked retrospective,
+        resolved at the end of the batch, live state untouched."""
+        out: list[Signal] = []
+        for rule_id, evaluator in self.thresholds.items():
+            fresh = graded_evaluator(evaluator.rule, self.registry)
+            signals = [replace(s, retrospective=True) for s in fresh.evaluate(batch, self.registry)]
+            ends = {signal.fingerprint: signal for signal in signals}
+            out.extend(signals)
+            for last in ends.values():
+                if last.level:
+                    out.append(
+                        Signal(
+                            rule_id,
+                            last.sensor,
+                            last.site,
+                            Level.CLEAR,
+                            last.category,
+                            last.ts,
+                            last.received,
+                            evidence={"type": "end of retrospective batch"},
+                            retrospective=True,
+                        )
+                    )
+        return out
+
     def evaluate(self, batch: ReadingBatch, now: float) -> list[Signal]:
         """Evaluate a batch sorted by event time; ``now`` is processing time."""
         self._refresh(now)
@@ -198,6 +256,7 @@ class RuleEngine:
     def export_state(self, keys: np.ndarray) -> bytes:
         """Serialize the state of the given sensors (npz, no pickle)."""
         arrays: dict[str, np.ndarray] = {"keys": np.asarray(keys, np.int64)}
+        arrays["engine|watermark"] = self.watermark[keys] if keys.size else np.empty(0)
         for rule_id, evaluator in self._evaluators().items():
             for name, values in evaluator.export_state(keys).items():
                 arrays[f"{rule_id}|{name}"] = values
@@ -222,6 +281,8 @@ class RuleEngine:
                 if "|" in name:
                     rule_id, field = name.split("|", 1)
                     grouped.setdefault(rule_id, {})[field] = npz[name]
+        if "engine" in grouped and grouped["engine"]["watermark"].shape[0] == keys.shape[0]:
+            self.watermark[keys] = grouped["engine"]["watermark"]
         evaluators = self._evaluators()
         for rule_id, state in grouped.items():
             if rule_id in evaluators:

@@ -23,6 +23,7 @@ class ThresholdEvaluator:
         self.pending = np.zeros(cap, np.int8)
         self.since = np.full(cap, _NO_TIME)
         self.last_ts = np.full(cap, _NO_TIME)
+        self.changed_at = np.full(cap, _NO_TIME)  # event time of the last level change
         self.rule = rule
         self.configure(rule, registry)
 
@@ -75,14 +76,16 @@ class ThresholdEvaluator:
         self.pending = grow(self.pending, 0)
         self.since = grow(self.since, _NO_TIME)
         self.last_ts = grow(self.last_ts, _NO_TIME)
+        self.changed_at = grow(self.changed_at, _NO_TIME)
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         if key < self.active.shape[0]:
             self.active[key] = level
             if last_ts is not None:
                 self.last_ts[key] = max(self.last_ts[key], last_ts)
+                self.changed_at[key] = max(self.changed_at[key], last_ts)
 
-    STATE: tuple[str, ...] = ("active", "pending", "since", "last_ts")
+    STATE: tuple[str, ...] = ("active", "pending", "since", "last_ts", "changed_at")
 
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         return {name: getattr(self, name)[keys] for name in self.STATE}
@@ -95,6 +98,7 @@ class ThresholdEvaluator:
     def reset(self, keys: np.ndarray, now: float) -> None:
         self.active[keys], self.pending[keys] = 0, 0
         self.since[keys], self.last_ts[keys] = _NO_TIME, _NO_TIME
+        self.changed_at[keys] = _NO_TIME
 
     def raw_levels(self, keys: np.ndarray, values: FloatArray) -> np.ndarray:
         """Level each value reaches without hysteresis (0 = normal)."""
@@ -136,6 +140,44 @@ class ThresholdEvaluator:
             if signal is not None:
                 signals.append(signal)
         return signals
+
+    def raise_only(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
+        """Late readings: a raw level more severe than the active one raises it at once (its
+        own event time on the alert); nothing is lowered or delayed by a late reading."""
+        mask = self.applies[batch.sensor]
+        if not mask.any():
+            return []
+        sub = batch.take(mask)
+        raw = self.raw_levels(sub.sensor, sub.value)
+        out = []
+        for j in np.flatnonzero(raw > 0):
+            key, level, ts = int(sub.sensor[j]), int(raw[j]), float(sub.ts[j])
+            active = int(self.active[key])
+            if (active and level >= active) or ts <= self.changed_at[key]:
+                continue
+            self.active[key], self.changed_at[key] = level, ts
+            self.pending[key], self.since[key] = 0, _NO_TIME
+            sensor = registry.by_key[key]
+            out.append(
+                Signal(
+                    rule=self.rule.id,
+                    sensor=sensor.id,
+                    site=sensor.site,
+                    level=Level(level),
+                    category=self.rule.category,
+                    ts=float(sub.ts[j]),
+                    received=float(sub.received[j]),
+                    value=float(sub.value[j]),
+                    evidence={
+                        "type": "threshold",
+                        "late": True,
+                        "direction": self.rule.direction,
+                        "threshold": float(self.thr[key, level - 1]),
+                        "value": float(sub.value[j]),
+                    },
+                )
+            )
+        return out
 
     def _target(self, key: int, value: float, raw: int) -> int:
         active = int(self.active[key])
@@ -181,6 +223,7 @@ class ThresholdEvaluator:
         if ts - self.since[key] < delay:
             return None
         self.active[key] = target
+        self.changed_at[key] = ts
         self.pending[key] = 0
         self.since[key] = _NO_TIME
         sensor = registry.by_key[key]

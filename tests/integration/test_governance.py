@@ -118,3 +118,28 @@ async def test_backtest_against_stored_readings(quiet: Settings) -> None:
             },
         )
         assert wrong.status_code == 422
+
+
+async def test_effective_dated_change_takes_effect_at_its_time(quiet: Settings) -> None:
+    from tests.integration.helpers import now, wait_for
+
+    async with running_service(quiet) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+        spec = await rule(api, "methane_well.high")
+        spec["levels"] = {"4": 3, "3": 10, "2": 20, "1": 50}  # blue 5 -> 3: no approval needed
+        when = now() + 1.5
+        put = await api.put(
+            "/api/v1/rules/methane_well.high",
+            json=spec,
+            params={"effective_from": str(when)},
+            headers={USER: "li"},
+        )
+        assert put.status_code == 202 and put.json()["status"] == "scheduled"
+        assert (await rule(api, "methane_well.high"))["levels"]["4"] == 5.0  # not yet
+
+        async def in_force() -> bool:
+            return (await rule(api, "methane_well.high"))["levels"]["4"] == 3.0
+
+        await wait_for(in_force, timeout=10, interval=0.2)
+        assert now() >= when
+        audit = (await api.get("/api/v1/rules/methane_well.high")).json()["changes"][-1]
+        assert audit["changed_by"].startswith("li (effective")

@@ -20,13 +20,15 @@ Rt = Annotated[Runtime, Depends(runtime)]
 
 
 @router.post("/readings")
-async def ingest_readings(request: Request, rt: Rt) -> dict[str, Any]:
+async def ingest_readings(request: Request, rt: Rt, backfill: bool = False) -> dict[str, Any]:
     """Take one reading or an array of them (the MQTT payload format).  Answers once the
     valid readings are stored, with the count accepted and a reason for each rejected one.
     On a gateway it answers once Kafka has acknowledged the readings (validation then happens
-    on the processors: rejects go to the rejects table and the dead-letter topic)."""
+    on the processors: rejects go to the rejects table and the dead-letter topic).
+    ``backfill=true`` ingests history: stored, judged as retrospective alerts that do not
+    touch the live state and never page anyone."""
     body = await request.body()
-    msg = RawMessage(body, "http", rt.clock.now(), topic=None)
+    msg = RawMessage(body, "http", rt.clock.now(), topic=None, backfill=backfill)
     if rt.role == "processor":
         raise HTTPException(409, "this node is a processor; send readings to a gateway")
     if rt.forwarder is not None:

@@ -76,12 +76,18 @@ async def put_rule(
     who: Annotated[str, Depends(actor)],
     spec: Annotated[dict[str, Any], Body()],
     response: Response,
+    effective_from: str | None = None,
 ) -> dict[str, Any]:
     """Create or replace a rule (the rule language, see README).  A change to a red or orange
     set-point answers 202 with a proposal that another person approves; the old rule stays in
-    force until then.  Any other change answers 200 and is in force for the next reading."""
+    force until then.  Any other change answers 200 and is in force for the next reading.
+    ``effective_from`` (ISO-8601 or epoch s) in the future schedules the change (202,
+    ``scheduled``): for example next year's thresholds before the flood season."""
+    when = parse_time(effective_from, "effective_from")
     try:
-        change = await rt.service.put_rule(_with_id(spec, rule_id, rt), who)
+        change = await rt.service.put_rule(
+            _with_id(spec, rule_id, rt), who, when.timestamp() if when else None
+        )
     except ValidationError as err:
         raise _invalid(err) from err
     except ConfigError as err:
@@ -90,9 +96,10 @@ async def put_rule(
     if not change.applied:
         response.status_code = 202
         return {
-            "status": "pending_approval",
+            "status": "pending_approval" if change.status == "pending" else change.status,
             "proposal": change.proposal,
             "proposed_by": who,
+            "effective_from": when,
             "rule": body,
         }
     return body

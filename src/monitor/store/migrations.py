@@ -172,11 +172,16 @@ def _snapshot_alerts(timescale: bool) -> list[str]:
     return ["ALTER TABLE state_snapshots ADD COLUMN alerts jsonb NOT NULL DEFAULT '[]'"]
 
 
+def _effective_dates(timescale: bool) -> list[str]:
+    return ["ALTER TABLE rule_proposals ADD COLUMN effective_from timestamptz"]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
     Migration(3, "rule proposals (two-person approval), suspect alerts", _governance),
     Migration(4, "open alerts in partition snapshots", _snapshot_alerts),
+    Migration(5, "effective-dated rule changes", _effective_dates),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -70,8 +71,16 @@ async def rule_changes(conn: AsyncConnection, rule_id: str) -> list[dict[str, An
     return [dict(r._mapping) for r in result]
 
 
-async def add_proposal(conn: AsyncConnection, spec: dict[str, Any], actor: str) -> int:
-    """Store a pending change; an older pending proposal of the same rule is superseded."""
+async def add_proposal(
+    conn: AsyncConnection,
+    spec: dict[str, Any],
+    actor: str,
+    *,
+    status: str = "pending",
+    effective_from: datetime | None = None,
+) -> int:
+    """Store a change that is not in force yet (``pending`` approval or ``scheduled``); an
+    older pending proposal of the same rule is superseded."""
     await conn.execute(
         text(
             "UPDATE rule_proposals SET status = 'superseded' "
@@ -82,10 +91,16 @@ async def add_proposal(conn: AsyncConnection, spec: dict[str, Any], actor: str) 
     row = (
         await conn.execute(
             text(
-                "INSERT INTO rule_proposals (rule_id, spec, proposed_by) "
-                "VALUES (:id, CAST(:spec AS jsonb), :actor) RETURNING id"
+                "INSERT INTO rule_proposals (rule_id, spec, proposed_by, status, effective_from)"
+                " VALUES (:id, CAST(:spec AS jsonb), :actor, :status, :eff) RETURNING id"
             ),
-            {"id": spec["id"], "spec": json.dumps(spec), "actor": actor},
+            {
+                "id": spec["id"],
+                "spec": json.dumps(spec),
+                "actor": actor,
+                "status": status,
+                "eff": effective_from,
+            },
         )
     ).one()
     return int(row[0])
@@ -113,5 +128,16 @@ async def decide_proposal(conn: AsyncConnection, proposal_id: int, status: str, 
 async def list_proposals(conn: AsyncConnection, rule_id: str) -> list[dict[str, Any]]:
     result = await conn.execute(
         text("SELECT * FROM rule_proposals WHERE rule_id = :id ORDER BY id"), {"id": rule_id}
+    )
+    return [dict(r._mapping) for r in result]
+
+
+async def due_scheduled(conn: AsyncConnection, now: datetime) -> list[dict[str, Any]]:
+    result = await conn.execute(
+        text(
+            "SELECT * FROM rule_proposals WHERE status = 'scheduled' AND effective_from <= :n "
+            "ORDER BY effective_from, id FOR UPDATE SKIP LOCKED"
+        ),
+        {"n": now},
     )
     return [dict(r._mapping) for r in result]
