@@ -15,7 +15,7 @@ import numpy as np
 
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
-from rules.spec import GradedRule, RateRule, SpikeRule, WindowRule
+from rules.spec import DriftRule, GradedRule, RateRule, SpikeRule, WindowRule
 from rules.threshold import ThresholdEvaluator
 
 
@@ -26,9 +26,11 @@ def robust_z(value: float, previous: list[float], min_scale: float) -> float:
 
 
 class DerivedEvaluator(ThresholdEvaluator):
-    rule: RateRule | WindowRule | SpikeRule
+    rule: RateRule | WindowRule | SpikeRule | DriftRule
 
-    def __init__(self, rule: RateRule | WindowRule | SpikeRule, registry: Registry) -> None:
+    def __init__(
+        self, rule: RateRule | WindowRule | SpikeRule | DriftRule, registry: Registry
+    ) -> None:
         self.history: dict[int, deque[tuple[float, float]]] = {}
         self.seen = np.full(registry.capacity, -np.inf)
         super().__init__(rule, registry)
@@ -36,6 +38,8 @@ class DerivedEvaluator(ThresholdEvaluator):
     @property
     def horizon(self) -> float:
         rule = self.rule
+        if isinstance(rule, DriftRule):
+            return rule.window_s + rule.baseline_s
         return rule.span_s if isinstance(rule, RateRule) else rule.window_s
 
     def configure(self, rule: GradedRule, registry: Registry) -> None:
@@ -59,7 +63,15 @@ class DerivedEvaluator(ThresholdEvaluator):
             self.seen[key] = ts
             hist = self.history.setdefault(key, deque())
             hist.append((ts, value))
-            if isinstance(rule, SpikeRule):
+            if isinstance(rule, DriftRule):
+                while hist[0][0] <= ts - horizon:
+                    hist.popleft()
+                recent = [v for t, v in hist if t > ts - rule.window_s]
+                base = [v for t, v in hist if t <= ts - rule.window_s]
+                if len(recent) >= rule.min_points and len(base) >= rule.min_points:
+                    shift = sum(recent) / len(recent) - sum(base) / len(base)
+                    out[j] = abs(shift) if rule.absolute else shift
+            elif isinstance(rule, SpikeRule):
                 while hist[0][0] <= ts - horizon:
                     hist.popleft()
                 previous = [v for _, v in list(hist)[:-1]]
@@ -92,13 +104,10 @@ class DerivedEvaluator(ThresholdEvaluator):
             return []
         signals = super().evaluate(self.derive(batch), registry)
         rule = self.rule
-        kind = (
-            "rate"
-            if isinstance(rule, RateRule)
-            else "spike (robust z)"
-            if isinstance(rule, SpikeRule)
-            else f"window {rule.agg}"
-        )
+        if isinstance(rule, WindowRule):
+            kind = f"window {rule.agg}"
+        else:
+            kind = {RateRule: "rate", SpikeRule: "spike (robust z)", DriftRule: "drift"}[type(rule)]
         for signal in signals:
             signal.evidence.update({"type": kind, "horizon_s": self.horizon})
         return signals

@@ -28,6 +28,7 @@ from rules.spec import (
     AnyRule,
     CompositeRule,
     CountRule,
+    DriftRule,
     FlatlineRule,
     GradedRule,
     InterruptionRule,
@@ -60,7 +61,7 @@ def graded_evaluator(rule: GradedRule, registry: Registry) -> ThresholdEvaluator
     """A fresh evaluator for a threshold, rate or window rule."""
     if isinstance(rule, LeakRule):
         return LeakEvaluator(rule, registry)
-    if isinstance(rule, RateRule | WindowRule | SpikeRule):
+    if isinstance(rule, RateRule | WindowRule | SpikeRule | DriftRule):
         return DerivedEvaluator(rule, registry)
     return ThresholdEvaluator(rule, registry)
 

@@ -158,6 +158,19 @@ class SpikeRule(_Graded):
     category: Category = Category.SENSOR_HEALTH
 
 
+class DriftRule(_Graded):
+    """Suspected drift (sensor health): the mean of the last ``window_s`` against the mean of
+    the ``baseline_s`` before it; graded on the difference (``absolute`` by default).  A slow
+    baseline shift that no single reading shows."""
+
+    type: Literal["drift"] = "drift"
+    window_s: float = Field(gt=0)
+    baseline_s: float = Field(gt=0)
+    absolute: bool = True
+    min_points: int = Field(default=5, ge=2)
+    category: Category = Category.SENSOR_HEALTH
+
+
 class LeakRule(_Graded):
     """Gas leak or biogas (DOMAIN.md 2.4), for methane wells: graded like a threshold on the
     reading, then judged from the last ``window_s`` of the well: a leak fluctuates strongly
@@ -257,12 +270,13 @@ def check_level_order(levels: dict[LevelKey, float], direction: str) -> None:
         raise ValueError(f"levels must {side} from level 1 (red) to level 4 (blue): {levels}")
 
 
-GradedRule = ThresholdRule | RateRule | WindowRule | SpikeRule | LeakRule
+GradedRule = ThresholdRule | RateRule | WindowRule | SpikeRule | DriftRule | LeakRule
 AnyRule = (
     ThresholdRule
     | RateRule
     | WindowRule
     | SpikeRule
+    | DriftRule
     | LeakRule
     | InterruptionRule
     | FlatlineRule

@@ -7,7 +7,7 @@ import pytest
 
 from rules.derived import DerivedEvaluator
 from rules.flatline import FlatlineEvaluator
-from rules.spec import FlatlineRule, SpikeRule
+from rules.spec import DriftRule, FlatlineRule, SpikeRule
 from tests.unit.factories import batch, registry
 
 CASES = [
@@ -71,3 +71,35 @@ def test_spike_is_flagged_and_a_step_is_only_briefly() -> None:
     signals = ev.evaluate(batch(reg, rows), reg)
     assert [(s.ts, int(s.level)) for s in signals] == [(60.0, 3), (65.0, 0)]
     assert signals[0].category.value == "sensor_health"
+
+
+DRIFT_CASES = [
+    # (id, baseline values, recent values, expected levels)
+    ("stable", [0.5] * 6, [0.5] * 6, []),
+    ("shift_exactly_on_blue", [0.5] * 6, [2.5] * 6, [4]),
+    ("shift_just_below_blue", [0.5] * 6, [2.49] * 6, []),
+    ("downward_shift_counts_too", [5.0] * 6, [2.0] * 6, [4]),
+    ("large_shift_yellow", [0.0] * 6, [6.0] * 6, [3]),
+]
+
+
+@pytest.mark.parametrize(
+    ("base", "recent", "expected"), [c[1:] for c in DRIFT_CASES], ids=[c[0] for c in DRIFT_CASES]
+)
+def test_drift(base: list[float], recent: list[float], expected: list[int]) -> None:
+    reg = registry(("a", "s", "x"))
+    rule = DriftRule.model_validate(
+        {
+            "id": "drift",
+            "window_s": 3600,
+            "baseline_s": 3600,
+            "levels": {4: 2.0, 3: 5.0},
+            "min_points": 5,
+        }
+    )
+    ev = DerivedEvaluator(rule, reg)
+    rows = [("a", 600.0 * i, v) for i, v in enumerate(base + recent)]
+    signals = [s for r in rows for s in ev.evaluate(batch(reg, [r]), reg)]
+    levels = [int(s.level) for s in signals if s.level]
+    assert levels == expected
+    assert all(s.category.value == "sensor_health" for s in signals)
