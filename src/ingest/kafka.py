@@ -85,6 +85,7 @@ class KafkaStats:
     on_dlq: Callable[[str], None] = lambda reason: None
     on_rebalance: Callable[[], None] = lambda: None
     on_lag: Callable[[int, int], None] = lambda partition, lag: None
+    on_pause: Callable[[], None] = lambda: None
 
 
 def headers_of(record: Any) -> dict[str, str]:
@@ -229,6 +230,7 @@ class KafkaSource:
         if not self._paused and depth >= self.config.high_watermark:
             self.consumer.pause(*parts)
             self._paused = True
+            self.stats.on_pause()
             log.info("pipeline backlog %d: pausing %d partitions", depth, len(parts))
         elif self._paused and depth <= self.config.low_watermark:
             self.consumer.resume(*parts)

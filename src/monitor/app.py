@@ -172,6 +172,8 @@ def kafka_config(settings: Settings) -> KafkaConfig:
         group_id=settings.kafka_group_id,
         client_id=settings.kafka_client_id,
         session_timeout_ms=settings.kafka_session_timeout_ms,
+        high_watermark=settings.kafka_pause_at,
+        low_watermark=settings.kafka_resume_at,
         security_protocol=settings.kafka_security_protocol,
         sasl_mechanism=settings.kafka_sasl_mechanism,
         sasl_username=settings.kafka_sasl_username,
@@ -218,6 +220,7 @@ def _attach_sources(rt: Runtime) -> None:
             on_commit=metrics.kafka_commits.inc,
             on_dlq=lambda reason: metrics.kafka_dlq.labels(reason).inc(),
             on_rebalance=metrics.kafka_rebalances.inc,
+            on_pause=metrics.kafka_pauses.inc,
             on_lag=lambda p, lag: metrics.kafka_lag.labels(str(p)).set(lag),
         )
         kafka = KafkaSource(kcfg, rt.pipeline.submit, rt.pipeline.queue.qsize, stats=stats)

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_session_timeout_ms: int = Field(default=10_000, gt=0)
+    kafka_pause_at: int = Field(default=5000, gt=0, description="queued messages: pause")
+    kafka_resume_at: int = Field(default=1000, ge=0, description="queued messages: resume")
     role: Literal["all", "gateway", "processor"] = Field(
         default="all", description="all (single node), gateway or processor"
     )

@@ -59,6 +59,11 @@ class Metrics:
         self.kafka_dlq = Counter(
             "riskmon_kafka_dead_letters", "Records sent to the DLQ", ["reason"], registry=r
         )
+        self.kafka_pauses = Counter(
+            "riskmon_kafka_pauses",
+            "Times the source paused its partitions (backpressure)",
+            registry=r,
+        )
         self.kafka_rebalances = Counter(
             "riskmon_kafka_rebalances", "Partition revocations seen", registry=r
         )

@@ -25,6 +25,7 @@ class CountEvaluator(GroupState):
         super().__init__()
         self.rule = rule
         self.registry = registry
+        self._index()
 
     @property
     def sources(self) -> set[str]:
@@ -32,6 +33,14 @@ class CountEvaluator(GroupState):
 
     def configure(self, rule: CountRule, registry: Registry) -> None:
         self.rule, self.registry = rule, registry
+        self._index()
+
+    def _index(self) -> None:
+        """Per site, its sensors under this rule's selector (grading must not scan them all)."""
+        self.members_of: dict[str, list[Sensor]] = {}
+        for sensor in self.registry.sensors.values():
+            if self.rule.selector.matches(sensor):
+                self.members_of.setdefault(sensor.site, []).append(sensor)
 
     def items_of(self, sensor: Sensor) -> list[str]:
         if self.rule.group_by == "kind":
@@ -53,9 +62,7 @@ class CountEvaluator(GroupState):
 
     def _grade_site(self, site: str, ts: float, received: float) -> list[Signal]:
         members: dict[str, list[tuple[str, int]]] = {}
-        for sensor in self.registry.sensors.values():
-            if sensor.site != site or not self.rule.selector.matches(sensor):
-                continue
+        for sensor in self.members_of.get(site, ()):
             level = self._point(sensor.id)
             for item in self.items_of(sensor):
                 members.setdefault(item, []).append((sensor.id, level))

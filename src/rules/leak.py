@@ -41,9 +41,16 @@ class LeakEvaluator(DerivedEvaluator):
             self.judged, self.leaky = judged, leaky
         assert isinstance(rule, LeakRule)
         self.temperature = np.zeros(registry.capacity, bool)
+        # per site: its wells and its temperature sensors (judging must not scan every sensor)
+        self.wells_of: dict[str, list[int]] = {}
+        self.temps_of: dict[str, list[int]] = {}
         for sensor in registry.sensors.values():
+            key = registry.keys[sensor.id]
             if sensor.kind == rule.temperature_kind:
-                self.temperature[registry.keys[sensor.id]] = True
+                self.temperature[key] = True
+                self.temps_of.setdefault(sensor.site, []).append(key)
+            elif key < self.applies.shape[0] and self.applies[key]:
+                self.wells_of.setdefault(sensor.site, []).append(key)
 
     STATE: tuple[str, ...] = (*DerivedEvaluator.STATE, "judged", "leaky")
 
@@ -63,20 +70,29 @@ class LeakEvaluator(DerivedEvaluator):
         wells = self.applies[batch.sensor]
         temps = self.temperature[batch.sensor]
         if not wells.any():
-            for j in np.flatnonzero(temps):
-                self._remember(int(batch.sensor[j]), float(batch.ts[j]), float(batch.value[j]))
+            for i in np.flatnonzero(temps):
+                self._remember(int(batch.sensor[i]), float(batch.ts[i]), float(batch.value[i]))
             return []
         signals = []
-        for j in np.flatnonzero(wells | temps):
-            key, ts, value = int(batch.sensor[j]), float(batch.ts[j]), float(batch.value[j])
-            if not self._remember(key, ts, value) or temps[j]:
+        idx = np.flatnonzero(wells | temps)
+        keys: list[int] = batch.sensor[idx].tolist()
+        tss = batch.ts[idx].tolist()
+        values, received = batch.value[idx].tolist(), batch.received[idx].tolist()
+        is_temp = temps[idx].tolist()
+        raws = self.raw_levels(batch.sensor[idx], batch.value[idx]).tolist()
+        active, pending, judged = self.active, self.pending, self.judged
+        for j, key in enumerate(keys):
+            ts, value = tss[j], values[j]
+            if not self._remember(key, ts, value) or is_temp[j]:
                 continue
-            self.last_ts[key] = np.nextafter(ts, -np.inf)  # _remember already dropped stale ones
-            raw = int(self.raw_levels(np.array([key]), np.array([value]))[0])
-            self._step(key, ts, value, raw, float(batch.received[j]), registry)
-            level, judgement, reasons = self.judge(key, int(self.active[key]), registry)
+            raw = raws[j]
+            if raw == 0 and active[key] == 0 and pending[key] == 0 and judged[key] == 0:
+                continue  # calm: only its history matters, and it is kept
+            self.last_ts[key] = np.nextafter(ts, -np.inf)  # _remember dropped stale ones
+            self._step(key, ts, value, raw, received[j], registry)
+            level, judgement, reasons = self.judge(key, int(active[key]), registry)
             self.leaky[key] = judgement == "leak"
-            if level != self.judged[key]:
+            if level != judged[key]:
                 self.judged[key] = level
                 sensor = registry.by_key[key]
                 signals.append(
@@ -87,7 +103,7 @@ class LeakEvaluator(DerivedEvaluator):
                         level=Level(level),
                         category=self.rule.category,
                         ts=ts,
-                        received=float(batch.received[j]),
+                        received=received[j],
                         value=value,
                         evidence={
                             "type": "leak",
@@ -113,9 +129,7 @@ class LeakEvaluator(DerivedEvaluator):
         cv = float(values.std() / mean) if mean > 0 else 0.0
         site = registry.by_key[key].site
         neighbours = [
-            s.id
-            for k, s in registry.by_key.items()
-            if k != key and s.site == site and k < self.leaky.shape[0] and self.leaky[k]
+            registry.by_key[k].id for k in self.wells_of.get(site, ()) if k != key and self.leaky[k]
         ]
         corr = self._temperature_corr(key, site, registry)
         reasons = [f"variation cv={cv:.2f}"]
@@ -137,11 +151,8 @@ class LeakEvaluator(DerivedEvaluator):
         hist = self.history.get(key, ())
         series = [
             self.history[k]
-            for k, s in registry.by_key.items()
-            if s.site == site
-            and k < self.temperature.shape[0]
-            and self.temperature[k]
-            and len(self.history.get(k, ())) >= 2
+            for k in self.temps_of.get(site, ())
+            if len(self.history.get(k, ())) >= 2
         ]
         if not series or len(hist) < self.rule.min_points:
             return None

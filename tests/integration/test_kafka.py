@@ -190,3 +190,28 @@ async def test_on_delay_spans_a_processor_restart(
 
 async def _stored(svc: Any, n: int) -> bool:
     return await count(svc, "SELECT count(*) FROM readings") >= n
+
+
+async def test_source_pauses_under_backpressure_and_loses_nothing(
+    settings: Settings, kafka_bootstrap: str, kafka_topics: tuple[str, str]
+) -> None:
+    cfg = kafka_settings(
+        settings,
+        kafka_bootstrap,
+        kafka_topics,
+        mqtt_url="",
+        kafka_pause_at=20,
+        kafka_resume_at=5,
+        batch_max_readings=50,
+    )
+    t = 1_790_000_000.0
+    records = [("s1", {"sensor": "gas-1", "ts": t + i, "value": 1.0}) for i in range(3000)]
+    async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+        await produce(kafka_bootstrap, kafka_topics[0], records)
+        await wait_for(lambda: _stored(svc, len(records)), timeout=60, interval=0.2)
+        metrics = (await api.get("/metrics")).text
+        pauses = [
+            line for line in metrics.splitlines() if line.startswith("riskmon_kafka_pauses_total")
+        ]
+        assert pauses and float(pauses[0].split()[-1]) >= 1
+        assert await count(svc, "SELECT count(*) FROM readings") == len(records)
