@@ -13,9 +13,10 @@ import numpy as np
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import FlatlineRule
+from rules.state import PerSensorState
 
 
-class FlatlineEvaluator:
+class FlatlineEvaluator(PerSensorState):
     STATE: tuple[str, ...] = ("last_value", "since", "last_ts", "flagged")
 
     def __init__(self, rule: FlatlineRule, registry: Registry) -> None:
@@ -95,14 +96,6 @@ class FlatlineEvaluator:
                 )
             )
         return signals
-
-    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name)[keys] for name in self.STATE}
-
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        for name in self.STATE:
-            if name in state and state[name].shape[0] == keys.shape[0]:
-                getattr(self, name)[keys] = state[name]
 
     def reset(self, keys: np.ndarray, now: float) -> None:
         self.last_value[keys], self.since[keys] = np.nan, np.nan

@@ -12,9 +12,10 @@ import numpy as np
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import InterruptionRule
+from rules.state import PerSensorState
 
 
-class InterruptionEvaluator:
+class InterruptionEvaluator(PerSensorState):
     def __init__(self, rule: InterruptionRule, registry: Registry, now: float) -> None:
         cap = registry.capacity
         self.last_rx = np.full(cap, now)
@@ -56,14 +57,6 @@ class InterruptionEvaluator:
             self.flagged[key] = level != 0
 
     STATE = ("last_rx", "last_ts", "flagged")
-
-    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name)[keys] for name in self.STATE}
-
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        for name in self.STATE:
-            if name in state:
-                getattr(self, name)[keys] = state[name]
 
     def reset(self, keys: np.ndarray, now: float) -> None:
         """Forget sensors; if they come back, their silence clock starts at ``now``."""

@@ -12,11 +12,12 @@ import numpy as np
 from monitor.model import FloatArray, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import GradedRule
+from rules.state import PerSensorState
 
 _NO_TIME = -np.inf
 
 
-class ThresholdEvaluator:
+class ThresholdEvaluator(PerSensorState):
     def __init__(self, rule: GradedRule, registry: Registry) -> None:
         cap = registry.capacity
         self.active = np.zeros(cap, np.int8)
@@ -86,14 +87,6 @@ class ThresholdEvaluator:
                 self.changed_at[key] = max(self.changed_at[key], last_ts)
 
     STATE: tuple[str, ...] = ("active", "pending", "since", "last_ts", "changed_at")
-
-    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name)[keys] for name in self.STATE}
-
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        for name in self.STATE:
-            if name in state and state[name].shape[0] == keys.shape[0]:
-                getattr(self, name)[keys] = state[name]
 
     def reset(self, keys: np.ndarray, now: float) -> None:
         self.active[keys], self.pending[keys] = 0, 0
