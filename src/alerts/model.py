@@ -13,9 +13,11 @@ class AlertState(StrEnum):
     """Workflow state.  Whether the condition still holds is the separate ``active`` flag."""
 
     OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
+    ACKNOWLEDGED = "acknowledged"  # 签收
+    DISPOSING = "disposing"  # 处置中
     RESOLVED = "resolved"  # condition cleared before anyone closed the alert
     CLOSED = "closed"  # disposed (消警) by an operator with a reason code
+    REVIEWED = "reviewed"  # 复核, after closing
 
 
 class EventKind(StrEnum):
@@ -26,6 +28,11 @@ class EventKind(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     DISPOSED = "disposed"
     SUSPECT = "marked-suspect"
+    DISPOSING = "disposing"
+    REVIEWED = "reviewed"
+    COMMENTED = "commented"
+    ASSIGNED = "assigned"
+    OVERDUE = "overdue"  # an SLA limit passed: escalated up the hierarchy
 
 
 class ReasonCode(StrEnum):
@@ -65,6 +72,11 @@ class Alert:
     note: str | None = None
     suspect: bool = False  # its sensor is in fault (a sensor-health alert is active)
     last_ts: float | None = None  # event time of the last transition (restores rule state)
+    raised_at: float | None = None  # processing time it was raised (SLA timers start here)
+    tier: int = 0  # escalation tier: 0 enterprise, 1 district regulator, 2 city
+    assignee: str | None = None
+    reviewed_at: float | None = None
+    reviewed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

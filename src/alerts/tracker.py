@@ -13,6 +13,7 @@ from alerts.errors import AlertStateError
 from alerts.model import Alert, AlertEvent, AlertState, EventKind, ReasonCode
 from monitor.model import Category, Level, Signal
 
+_DONE = (AlertState.CLOSED, AlertState.REVIEWED)
 _NAMESPACE = uuid.UUID("5f1b1d0e-6c1a-4c36-9a53-7269736b6d6e")
 
 
@@ -78,13 +79,13 @@ class AlertTracker:
             current.active = False
             current.resolved_at = signal.ts
             current.updated_at = now
-            if current.state != AlertState.CLOSED:
+            if current.state not in _DONE:
                 current.state = AlertState.RESOLVED
             return [self._event(EventKind.RESOLVED, current, signal, now, current.level)]
-        if current is None or (current.state == AlertState.CLOSED and signal.level < current.level):
+        if current is None or (current.state in _DONE and signal.level < current.level):
             # A condition that worsens after an operator closed its alert is a new alert.
             return [self._open(signal, now)]
-        if current.state == AlertState.CLOSED or signal.level == current.level:
+        if current.state in _DONE or signal.level == current.level:
             current.level = signal.level
             return []
         previous = current.level
@@ -112,6 +113,7 @@ class AlertTracker:
             evidence=signal.evidence,
             retrospective=signal.retrospective,
             suspect=signal.category == Category.PROCESS and self.in_fault(signal.sensor),
+            raised_at=now,
         )
         self.active[alert.fingerprint] = alert
         return self._event(EventKind.OPENED, alert, signal, now, None)
@@ -163,7 +165,7 @@ def acknowledge(alert: Alert, actor: str, now: float, note: str | None = None) -
 
 def dispose(alert: Alert, actor: str, reason: ReasonCode, note: str, now: float) -> AlertEvent:
     """消警: close the alert with a reason code and a note."""
-    if alert.state == AlertState.CLOSED:
+    if alert.state in _DONE:
         raise AlertStateError(
             f"alert {alert.id} is already closed", alert_id=alert.id, state=alert.state
         )

@@ -19,6 +19,7 @@ import uvicorn
 import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.sla import SlaPolicy
 from alerts.tracker import AlertTracker
 from ingest.forward import KafkaForwarder
 from ingest.kafka import KafkaConfig, KafkaSource, KafkaStats
@@ -147,6 +148,7 @@ async def build_runtime(
             queue_max=settings.queue_max_messages,
             max_future_s=settings.max_future_s,
             allowed_lateness_s=settings.allowed_lateness_s,
+            sla=SlaPolicy(dict(settings.sla_ack_s), dict(settings.sla_dispose_s)),
         )
         service = Service(db, registry, engine, pipeline, clock)
         runtime = Runtime(

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         default="all", description="all (single node), gateway or processor"
     )
     snapshot_interval_s: float = Field(default=30.0, gt=0)
+    sla_ack_s: dict[int, float] = Field(
+        default={1: 300.0, 2: 900.0, 3: 1800.0, 4: 7200.0},
+        description="seconds to acknowledge, per level (1 red .. 4 blue)",
+    )
+    sla_dispose_s: dict[int, float] = Field(
+        default={1: 1800.0, 2: 7200.0, 3: 28800.0, 4: 86400.0},
+        description="seconds from acknowledgement to disposal, per level",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     config: Path | None = Field(

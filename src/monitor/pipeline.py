@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alerts.model import AlertEvent, EventKind
+from alerts.sla import SlaPolicy, escalate
 from alerts.tracker import AlertTracker
 from ingest.normalize import normalize
 from ingest.raw import RawMessage
@@ -74,6 +75,7 @@ class Pipeline:
         queue_max: int = 10_000,
         max_future_s: float = 300.0,
         allowed_lateness_s: float = 300.0,
+        sla: SlaPolicy | None = None,
     ) -> None:
         self.registry = registry
         self.engine = engine
@@ -85,6 +87,7 @@ class Pipeline:
         self.linger_s = linger_s
         self.max_future_s = max_future_s
         self.allowed_lateness_s = allowed_lateness_s
+        self.sla = sla or SlaPolicy()
         self.queue: asyncio.Queue[RawMessage] = asyncio.Queue(queue_max)
         self.lock = asyncio.Lock()
         self.listeners: list[EventListener] = []
@@ -188,9 +191,11 @@ class Pipeline:
                 item.msg.done(Outcome(len(item.batch), item.rejects))
 
     async def tick(self) -> None:
-        """Timer-driven rules (data interruption)."""
+        """Timer-driven rules (data interruption) and SLA escalation."""
         async with self.lock:
-            events = self._observe(self.engine.tick(self.clock.now()))
+            now = self.clock.now()
+            events = self._observe(self.engine.tick(now))
+            events += escalate(list(self.tracker.active.values()), now, self.sla)
             if events:
                 await self.persist(ReadingBatch.empty(), [], events)
         self._publish(events)

@@ -64,3 +64,18 @@ class DisposeIn(BaseModel):
     reason_code: ReasonCode
     note: str = Field(min_length=1)
     by: str | None = None
+
+
+class NoteIn(BaseModel):
+    by: str | None = None
+    note: str | None = None
+
+
+class CommentIn(BaseModel):
+    text: str = Field(min_length=1)
+    by: str | None = None
+
+
+class AssignIn(BaseModel):
+    assignee: str = Field(min_length=1)
+    by: str | None = None

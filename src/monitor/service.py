@@ -6,12 +6,13 @@ change takes effect at once and in order with the readings being processed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.model import Alert, ReasonCode
+from alerts.model import Alert, AlertEvent, ReasonCode
 from alerts.tracker import acknowledge, dispose
 from monitor.clock import Clock, to_datetime, to_epoch
 from monitor.errors import ConfigError, ConflictError, NotFoundError
@@ -133,6 +134,14 @@ class Service:
         if stored is None:
             raise NotFoundError("alert", alert_id)
         return self.pipeline.tracker.live(stored)
+
+    async def act(self, alert_id: str, action: Callable[[Alert, float], AlertEvent]) -> Alert:
+        """Apply an operator action (see ``alerts.workflow``) and store it in order."""
+        async with self.pipeline.lock:
+            alert = await self._load_alert(alert_id)
+            event = action(alert, self.clock.now())
+            await self.pipeline.record_action(event)
+        return alert
 
     async def acknowledge(self, alert_id: str, actor: str, note: str | None) -> Alert:
         async with self.pipeline.lock:

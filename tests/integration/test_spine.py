@@ -314,3 +314,62 @@ async def test_sites_and_sensors_managed_through_api(settings: Settings) -> None
         assert 'riskmon_alerts_opened_total{category="process",level="1"} 1.0' in metrics
         assert "riskmon_alerts_event_to_alert_seconds_count 1.0" in metrics
         assert 'riskmon_store_flush_duration_seconds_count{table="readings"}' in metrics
+
+
+async def test_escalation_on_a_manual_clock_survives_restart(settings: Settings) -> None:
+    from monitor.clock import ManualClock
+
+    settings = settings.model_copy(update={"mqtt_url": "", "tick_interval_s": 0.05})
+    clock = ManualClock(now())
+    async with (
+        running_service(settings, clock=clock) as svc,
+        httpx.AsyncClient(base_url=svc.base_url) as api,
+    ):
+        await api.post("/api/v1/readings", json={"sensor": "ch4-1", "ts": now(), "value": 60})
+        (alert,) = await alerts(api, state="open")
+        assert alert["level"] == 1 and alert["tier"] == 0
+        clock.advance(301)  # red: 5 minutes to acknowledge
+        await wait_for(lambda: _tier(api, alert["id"], 1), timeout=5)
+    async with (
+        running_service(settings, clock=clock) as svc,
+        httpx.AsyncClient(base_url=svc.base_url) as api,
+    ):
+        clock.advance(300)  # the timer survived the restart: the city is told
+        await wait_for(lambda: _tier(api, alert["id"], 2), timeout=5)
+        body = (await api.get(f"/api/v1/alerts/{alert['id']}")).json()
+        overdue = [h for h in body["history"] if h["kind"] == "overdue"]
+        assert [h["detail"]["tier"] for h in overdue] == ["district", "city"]
+        url = f"/api/v1/alerts/{alert['id']}"
+        assert (await api.post(f"{url}/ack", json={"by": "op-a"})).status_code == 200
+        assert (
+            await api.post(f"{url}/assign", json={"assignee": "crew-7", "by": "op-a"})
+        ).status_code == 200
+        assert (await api.post(f"{url}/disposing", json={"by": "crew-7"})).status_code == 200
+        assert (
+            await api.post(f"{url}/comments", json={"text": "valve shut", "by": "crew-7"})
+        ).status_code == 200
+        closed = await api.post(
+            f"{url}/dispose",
+            json={"reason_code": "real_hazard_handled", "note": "fixed", "by": "crew-7"},
+        )
+        assert closed.json()["state"] == "closed"
+        assert (await api.post(f"{url}/review", json={"by": "crew-7"})).status_code == 409
+        reviewed = await api.post(f"{url}/review", json={"by": "chief"})
+        body = reviewed.json()
+        assert body["state"] == "reviewed" and body["assignee"] == "crew-7"
+        kinds = [h["kind"] for h in body["history"]]
+        assert kinds == [
+            "opened",
+            "overdue",
+            "overdue",
+            "acknowledged",
+            "assigned",
+            "disposing",
+            "commented",
+            "disposed",
+            "reviewed",
+        ]
+
+
+async def _tier(api: httpx.AsyncClient, alert_id: str, tier: int) -> bool:
+    return bool((await api.get(f"/api/v1/alerts/{alert_id}")).json()["tier"] >= tier)

@@ -6,15 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from alerts import workflow
 from monitor.api.deps import actor, parse_time, runtime
 from monitor.app import Runtime
 from monitor.errors import ConflictError, NotFoundError
-from monitor.schemas import AckIn, DisposeIn
+from monitor.schemas import AckIn, AssignIn, CommentIn, DisposeIn, NoteIn
 from monitor.store import alerts as alert_store
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 Rt = Annotated[Runtime, Depends(runtime)]
-STATES = {"open", "acknowledged", "resolved", "closed"}
+STATES = {"open", "acknowledged", "disposing", "resolved", "closed", "reviewed"}
 
 
 @router.get("/alerts")
@@ -33,7 +34,7 @@ async def list_alerts(
         states = [
             s
             for part in state.split(",")
-            for s in (["open", "acknowledged"] if part == "active" else [part.strip()])
+            for s in (["open", "acknowledged", "disposing"] if part == "active" else [part.strip()])
         ]
         unknown = set(states) - STATES
         if unknown:
@@ -82,4 +83,46 @@ async def dispose(
     alert_id: str, body: DisposeIn, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
     await _act(rt.service.dispose(alert_id, body.by or who, body.reason_code, body.note))
+    return await get_alert(alert_id, rt)
+
+
+@router.post("/alerts/{alert_id}/disposing")
+async def disposing(
+    alert_id: str, rt: Rt, who: Annotated[str, Depends(actor)], body: NoteIn | None = None
+) -> dict[str, Any]:
+    """处置中: an acknowledged alert is being handled."""
+    body = body or NoteIn()
+    by = body.by or who
+    await _act(
+        rt.service.act(alert_id, lambda a, now: workflow.start_disposal(a, by, now, body.note))
+    )
+    return await get_alert(alert_id, rt)
+
+
+@router.post("/alerts/{alert_id}/review")
+async def review(
+    alert_id: str, rt: Rt, who: Annotated[str, Depends(actor)], body: NoteIn | None = None
+) -> dict[str, Any]:
+    """复核: someone other than who closed it reviews a closed alert."""
+    body = body or NoteIn()
+    by = body.by or who
+    await _act(rt.service.act(alert_id, lambda a, now: workflow.review(a, by, now, body.note)))
+    return await get_alert(alert_id, rt)
+
+
+@router.post("/alerts/{alert_id}/comments")
+async def add_comment(
+    alert_id: str, body: CommentIn, rt: Rt, who: Annotated[str, Depends(actor)]
+) -> dict[str, Any]:
+    by = body.by or who
+    await _act(rt.service.act(alert_id, lambda a, now: workflow.comment(a, by, now, body.text)))
+    return await get_alert(alert_id, rt)
+
+
+@router.post("/alerts/{alert_id}/assign")
+async def assign(
+    alert_id: str, body: AssignIn, rt: Rt, who: Annotated[str, Depends(actor)]
+) -> dict[str, Any]:
+    by = body.by or who
+    await _act(rt.service.act(alert_id, lambda a, now: workflow.assign(a, by, now, body.assignee)))
     return await get_alert(alert_id, rt)

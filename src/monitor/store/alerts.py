@@ -16,17 +16,20 @@ from monitor.model import Category, Level
 _COLUMNS = (
     "id, fingerprint, rule, sensor, site, category, level, peak_level, state, active, "
     "retrospective, value, evidence, opened_at, updated_at, resolved_at, acked_at, acked_by, "
-    "closed_at, closed_by, reason_code, note, suspect"
+    "closed_at, closed_by, reason_code, note, suspect, raised_at, tier, assignee, reviewed_at, "
+    "reviewed_by"
 )
 _UPSERT = text(
     f"""INSERT INTO alerts ({_COLUMNS}) VALUES (:id, :fingerprint, :rule, :sensor, :site,
         :category, :level, :peak_level, :state, :active, :retrospective, :value,
         CAST(:evidence AS jsonb), :opened_at, :updated_at, :resolved_at, :acked_at, :acked_by,
-        :closed_at, :closed_by, :reason_code, :note, :suspect)
+        :closed_at, :closed_by, :reason_code, :note, :suspect, :raised_at, :tier, :assignee,
+        :reviewed_at, :reviewed_by)
     ON CONFLICT (id) DO UPDATE SET level = EXCLUDED.level,
         peak_level = LEAST(alerts.peak_level, EXCLUDED.peak_level),
         state = CASE
-            WHEN alerts.state = 'closed' OR EXCLUDED.state = 'closed' THEN 'closed'
+            WHEN alerts.state = 'reviewed' THEN 'reviewed'
+            WHEN alerts.state = 'closed' AND EXCLUDED.state <> 'reviewed' THEN 'closed'
             WHEN EXCLUDED.state = 'open' AND alerts.acked_at IS NOT NULL THEN 'acknowledged'
             ELSE EXCLUDED.state END,
         active = EXCLUDED.active, value = EXCLUDED.value,
@@ -38,7 +41,12 @@ _UPSERT = text(
         closed_by = COALESCE(alerts.closed_by, EXCLUDED.closed_by),
         reason_code = COALESCE(alerts.reason_code, EXCLUDED.reason_code),
         note = COALESCE(alerts.note, EXCLUDED.note),
-        suspect = alerts.suspect OR EXCLUDED.suspect"""
+        suspect = alerts.suspect OR EXCLUDED.suspect,
+        raised_at = COALESCE(alerts.raised_at, EXCLUDED.raised_at),
+        tier = GREATEST(alerts.tier, EXCLUDED.tier),
+        assignee = COALESCE(EXCLUDED.assignee, alerts.assignee),
+        reviewed_at = COALESCE(alerts.reviewed_at, EXCLUDED.reviewed_at),
+        reviewed_by = COALESCE(alerts.reviewed_by, EXCLUDED.reviewed_by)"""
 )
 _EVENT = text(
     """INSERT INTO alert_events (alert_id, kind, level, previous_level, ts, at, actor, detail)
@@ -77,6 +85,11 @@ def _row(alert: Alert) -> dict[str, Any]:
         "reason_code": alert.reason_code.value if alert.reason_code else None,
         "note": alert.note,
         "suspect": alert.suspect,
+        "raised_at": _dt(alert.raised_at),
+        "tier": alert.tier,
+        "assignee": alert.assignee,
+        "reviewed_at": _dt(alert.reviewed_at),
+        "reviewed_by": alert.reviewed_by,
     }
 
 
@@ -130,6 +143,11 @@ def alert_from_row(m: Any) -> Alert:
         note=m["note"],
         last_ts=_epoch(m.get("last_ts")),
         suspect=m["suspect"],
+        raised_at=_epoch(m["raised_at"]),
+        tier=m["tier"],
+        assignee=m["assignee"],
+        reviewed_at=_epoch(m["reviewed_at"]),
+        reviewed_by=m["reviewed_by"],
     )
 
 

@@ -176,12 +176,23 @@ def _effective_dates(timescale: bool) -> list[str]:
     return ["ALTER TABLE rule_proposals ADD COLUMN effective_from timestamptz"]
 
 
+def _disposal_loop(timescale: bool) -> list[str]:
+    return [
+        "ALTER TABLE alerts ADD COLUMN raised_at timestamptz",
+        "ALTER TABLE alerts ADD COLUMN tier smallint NOT NULL DEFAULT 0",
+        "ALTER TABLE alerts ADD COLUMN assignee text",
+        "ALTER TABLE alerts ADD COLUMN reviewed_at timestamptz",
+        "ALTER TABLE alerts ADD COLUMN reviewed_by text",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
     Migration(3, "rule proposals (two-person approval), suspect alerts", _governance),
     Migration(4, "open alerts in partition snapshots", _snapshot_alerts),
     Migration(5, "effective-dated rule changes", _effective_dates),
+    Migration(6, "disposal loop: SLA tier, assignee, review", _disposal_loop),
 ]
 
 
