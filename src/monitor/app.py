@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import uvicorn
 import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.noise import NoiseControl
 from alerts.sla import SlaPolicy
 from alerts.tracker import AlertTracker
 from ingest.forward import KafkaForwarder
@@ -30,6 +32,7 @@ from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.handover import PartitionState
 from monitor.metrics import Metrics
+from monitor.notify import Notifier, parse_routes
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
 from monitor.schemas import ConfigFile
@@ -63,6 +66,7 @@ class Runtime:
     kafka: KafkaSource | None = None
     forwarder: KafkaForwarder | None = None
     partition_state: PartitionState | None = None
+    notifier: Notifier | None = None
 
     @property
     def role(self) -> str:
@@ -113,7 +117,7 @@ async def build_runtime(
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
     await ensure_database(settings.database_url)
-    async with open_engine(settings.database_url) as db:
+    async with open_engine(settings.database_url) as db, contextlib.AsyncExitStack() as stack:
         await prepare_database(settings, db)
         registry = Registry()
         engine = RuleEngine(registry, clock.now())
@@ -155,6 +159,22 @@ async def build_runtime(
             settings, db, registry, engine, tracker, pipeline, service, metrics, clock, partitions
         )
         _attach_sources(runtime)
+        client = await stack.enter_async_context(httpx.AsyncClient())
+        runtime.notifier = Notifier(
+            routes=parse_routes(settings.notify_routes),
+            noise=NoiseControl(
+                started=clock.now(),
+                startup_grace_s=settings.startup_grace_s,
+                flap_changes=settings.flap_changes,
+                flap_window_s=settings.flap_window_s,
+            ),
+            db=db,
+            registry=registry,
+            tracker=tracker,
+            clock=clock,
+            client=client,
+        )
+        pipeline.listeners.append(runtime.notifier.enqueue)
         log.info(
             "riskmon %s ready: %d sites, %d sensors, %d rules, %d active alerts",
             settings.role,
@@ -300,6 +320,8 @@ async def _run_until_stopped(rt: Runtime, server: uvicorn.Server) -> None:
         else:
             worker = tg.create_task(rt.pipeline.run(), name="pipeline")
             sources.append(tg.create_task(_ticker(rt), name="ticker"))
+            if rt.notifier is not None:
+                sources.append(tg.create_task(rt.notifier.run(), name="notifier"))
             if rt.mqtt is not None:
                 sources.append(tg.create_task(rt.mqtt.run(), name="mqtt"))
             if rt.kafka is not None:

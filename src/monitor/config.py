@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, field_validator
@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         default="all", description="all (single node), gateway or processor"
     )
     snapshot_interval_s: float = Field(default=30.0, gt=0)
+    notify_routes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description='routes: [{"channel": "webhook|wecom|dingtalk", "url": ..., "tenant": ..., '
+        '"site": ..., "max_level": 1-4}]',
+    )
+    startup_grace_s: float = Field(default=120.0, ge=0)
+    flap_changes: int = Field(default=6, ge=1)
+    flap_window_s: float = Field(default=600.0, gt=0)
     sla_ack_s: dict[int, float] = Field(
         default={1: 300.0, 2: 900.0, 3: 1800.0, 4: 7200.0},
         description="seconds to acknowledge, per level (1 red .. 4 blue)",

@@ -186,6 +186,24 @@ def _disposal_loop(timescale: bool) -> list[str]:
     ]
 
 
+def _notifications(timescale: bool) -> list[str]:
+    return [
+        """CREATE TABLE notifications (
+            id bigserial PRIMARY KEY,
+            alert_id text NOT NULL,
+            event text NOT NULL,
+            channel text,
+            url text,
+            status text NOT NULL,
+            attempts integer NOT NULL,
+            error text,
+            reason text,
+            at timestamptz NOT NULL
+        )""",
+        "CREATE INDEX notifications_alert ON notifications (alert_id, id)",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -193,6 +211,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "open alerts in partition snapshots", _snapshot_alerts),
     Migration(5, "effective-dated rule changes", _effective_dates),
     Migration(6, "disposal loop: SLA tier, assignee, review", _disposal_loop),
+    Migration(7, "notification log", _notifications),
 ]
 
 

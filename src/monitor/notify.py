@@ -1,0 +1,179 @@
+"""Notifications: routing by tenant, site and level to a generic JSON webhook or the WeCom
+(企业微信) and DingTalk (钉钉) group-robot formats; retry with backoff for recoverable
+failures (connection errors, 5xx, 429), none for permanent ones (other 4xx); every attempt
+outcome and every suppression is written to the notification log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alerts.model import AlertEvent
+from alerts.noise import NoiseControl
+from alerts.tracker import AlertTracker
+from monitor.clock import Clock, to_datetime
+from monitor.registry import Registry
+
+log = logging.getLogger(__name__)
+COLOURS = {1: "红色 red", 2: "橙色 orange", 3: "黄色 yellow", 4: "蓝色 blue"}
+
+
+class Route(BaseModel):
+    """Send events of alerts matching tenant/site with level <= ``max_level`` to a channel."""
+
+    channel: Literal["webhook", "wecom", "dingtalk"]
+    url: str
+    tenant: str | None = None
+    site: str | None = None
+    max_level: int = Field(default=4, ge=1, le=4)
+
+
+def text_of(event: AlertEvent) -> str:
+    a = event.alert
+    where = a.sensor or a.site
+    return (
+        f"[{COLOURS.get(int(a.level), a.level)}] {event.kind.value}: {a.rule} at {where} "
+        f"(site {a.site}), value {a.value}, opened {to_datetime(a.opened_at).isoformat()}"
+    )
+
+
+def render(channel: str, event: AlertEvent) -> dict[str, Any]:
+    a = event.alert
+    if channel == "wecom":
+        return {"msgtype": "markdown", "markdown": {"content": text_of(event)}}
+    if channel == "dingtalk":
+        return {
+            "msgtype": "markdown",
+            "markdown": {"title": f"riskmon {a.rule}", "text": text_of(event)},
+        }
+    return {
+        "event": event.kind.value,
+        "alert": {
+            "id": a.id,
+            "rule": a.rule,
+            "sensor": a.sensor,
+            "site": a.site,
+            "level": int(a.level),
+            "category": a.category.value,
+            "state": a.state.value,
+            "value": a.value,
+            "tier": a.tier,
+            "opened_at": to_datetime(a.opened_at).isoformat(),
+        },
+        "detail": event.detail,
+        "text": text_of(event),
+    }
+
+
+@dataclass
+class Notifier:
+    routes: list[Route]
+    noise: NoiseControl
+    db: AsyncEngine
+    registry: Registry
+    tracker: AlertTracker
+    clock: Clock
+    client: httpx.AsyncClient
+    max_attempts: int = 4
+    backoff_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        self.queue: asyncio.Queue[AlertEvent] = asyncio.Queue()
+
+    def enqueue(self, events: list[AlertEvent]) -> None:
+        for event in events:
+            self.queue.put_nowait(event)
+
+    async def run(self) -> None:
+        while True:
+            event = await self.queue.get()
+            try:
+                await self.handle(event)
+            except Exception:
+                log.exception("notification of %s failed", event.alert.id)
+
+    def _tenant(self, site: str) -> str | None:
+        found = self.registry.sites.get(site)
+        return found.tenant if found else None
+
+    def _kind(self, sensor: str | None) -> str | None:
+        found = self.registry.sensors.get(sensor or "")
+        return found.kind if found else None
+
+    async def handle(self, event: AlertEvent) -> None:
+        now = self.clock.now()
+        notify, reason = self.noise.decide(
+            event, now, list(self.tracker.active.values()), self._tenant, self._kind
+        )
+        if not notify:
+            if reason != "not a notified kind":
+                await self._log(event, None, "suppressed", 0, None, reason)
+            return
+        tenant = self._tenant(event.alert.site)
+        for route in self.routes:
+            if (
+                route.tenant in (None, tenant)
+                and route.site in (None, event.alert.site)
+                and int(event.alert.level) <= route.max_level
+            ):
+                await self._deliver(route, event)
+
+    async def _deliver(self, route: Route, event: AlertEvent) -> None:
+        payload = render(route.channel, event)
+        error: str | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                response = await self.client.post(route.url, json=payload, timeout=5.0)
+            except httpx.TransportError as err:
+                error = f"{err.__class__.__name__}: {err}"
+            else:
+                if response.status_code < 300:
+                    await self._log(event, route, "sent", attempt, None, None)
+                    return
+                error = f"HTTP {response.status_code}"
+                if response.status_code < 500 and response.status_code != 429:
+                    await self._log(event, route, "failed", attempt, error, "permanent")
+                    return
+            if attempt < self.max_attempts:
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+        await self._log(event, route, "failed", self.max_attempts, error, "gave up")
+
+    async def _log(
+        self,
+        event: AlertEvent,
+        route: Route | None,
+        status: str,
+        attempts: int,
+        error: str | None,
+        reason: str | None,
+    ) -> None:
+        async with self.db.begin() as conn:
+            await conn.execute(
+                text("""INSERT INTO notifications (alert_id, event, channel, url, status,
+                          attempts, error, reason, at)
+                        VALUES (:a, :e, :c, :u, :s, :n, :err, :r, :at)"""),
+                {
+                    "a": event.alert.id,
+                    "e": event.kind.value,
+                    "c": route.channel if route else None,
+                    "u": route.url if route else None,
+                    "s": status,
+                    "n": attempts,
+                    "err": error,
+                    "r": reason,
+                    "at": to_datetime(self.clock.now()),
+                },
+            )
+
+
+def parse_routes(raw: list[dict[str, Any]] | str) -> list[Route]:
+    data = json.loads(raw) if isinstance(raw, str) else raw
+    return [Route.model_validate(r) for r in data]
