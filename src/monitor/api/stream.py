@@ -1,0 +1,89 @@
+"""Live stream of alert events (Server-Sent Events), filterable by tenant, site and level."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from alerts.model import AlertEvent
+from monitor.api.deps import runtime
+from monitor.app import Runtime
+from monitor.clock import to_datetime
+
+router = APIRouter(prefix="/api/v1", tags=["stream"])
+Rt = Annotated[Runtime, Depends(runtime)]
+KEEPALIVE_S = 15.0
+
+
+def event_json(event: AlertEvent) -> bytes:
+    a = event.alert
+    return orjson.dumps(
+        {
+            "kind": event.kind.value,
+            "at": to_datetime(event.at).isoformat(),
+            "actor": event.actor,
+            "detail": event.detail,
+            "alert": {
+                "id": a.id,
+                "rule": a.rule,
+                "sensor": a.sensor,
+                "site": a.site,
+                "level": int(a.level),
+                "state": a.state.value,
+                "category": a.category.value,
+                "active": a.active,
+                "value": a.value,
+                "tier": a.tier,
+                "opened_at": to_datetime(a.opened_at).isoformat(),
+            },
+        },
+        default=str,
+    )
+
+
+@router.get("/stream")
+async def stream(
+    request: Request,
+    rt: Rt,
+    tenant: str | None = None,
+    site: str | None = None,
+    level: Annotated[int | None, Query(ge=1, le=4, description="this level or more severe")] = None,
+) -> StreamingResponse:
+    queue: asyncio.Queue[AlertEvent] = asyncio.Queue(maxsize=10_000)
+
+    def listener(events: list[AlertEvent]) -> None:
+        for event in events:
+            a = event.alert
+            owner = rt.registry.sites.get(a.site)
+            if site not in (None, a.site) or (level is not None and int(a.level) > level):
+                continue
+            if tenant is not None and (owner is None or owner.tenant != tenant):
+                continue
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)
+
+    async def body() -> AsyncIterator[bytes]:
+        rt.pipeline.listeners.append(listener)
+        try:
+            yield b": riskmon alert stream\n\n"
+            while not await request.is_disconnected():
+                try:
+                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                yield b"event: alert\ndata: " + event_json(event) + b"\n\n"
+        finally:
+            rt.pipeline.listeners.remove(listener)
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
