@@ -33,6 +33,28 @@ class Metrics:
             "riskmon_alerts_opened", "Alerts opened", ["level", "category"], registry=r
         )
         self.alert_events = Counter("riskmon_alerts_events", "Alert events", ["kind"], registry=r)
+        self.time_to_ack = Histogram(
+            "riskmon_alerts_time_to_acknowledge_seconds",
+            "Raised to acknowledged (MTTA)",
+            ["level"],
+            buckets=(30, 60, 300, 900, 1800, 3600, 7200, 86400),
+            registry=r,
+        )
+        self.time_to_dispose = Histogram(
+            "riskmon_alerts_time_to_dispose_seconds",
+            "Raised to closed (MTTR)",
+            ["level"],
+            buckets=(60, 300, 1800, 3600, 7200, 28800, 86400, 604800),
+            registry=r,
+        )
+        self.recent_alerts = Gauge(
+            "riskmon_alerts_raised_last_10m",
+            "Alerts raised in the last 10 minutes (a flood is more than 10)",
+            registry=r,
+        )
+        self.stale_alerts = Gauge(
+            "riskmon_alerts_stale", "Alerts waiting for people for more than 24 h", registry=r
+        )
         self.flush_duration = Histogram(
             "riskmon_store_flush_duration_seconds",
             "Store flush duration",

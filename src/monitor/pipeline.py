@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -94,6 +95,7 @@ class Pipeline:
         self.processed_messages = 0
         self._stopping = False
         self._busy = False
+        self._raised: deque[float] = deque()
 
     async def submit(self, msg: RawMessage) -> None:
         """Queue a message; waits when the queue is full (backpressure on the source)."""
@@ -196,6 +198,7 @@ class Pipeline:
             now = self.clock.now()
             events = self._observe(self.engine.tick(now))
             events += escalate(list(self.tracker.active.values()), now, self.sla)
+            self.update_kpis(now)
             if events:
                 await self.persist(ReadingBatch.empty(), [], events)
         self._publish(events)
@@ -223,6 +226,7 @@ class Pipeline:
     def _publish(self, events: list[AlertEvent]) -> None:
         for event in events:
             self.metrics.alert_events.labels(event.kind.value).inc()
+            self._kpi(event)
             if event.kind == EventKind.OPENED:
                 self.metrics.alerts_opened.labels(
                     str(int(event.level)), event.alert.category.value
@@ -230,6 +234,31 @@ class Pipeline:
         if events:
             for listener in self.listeners:
                 listener(events)
+
+    def _kpi(self, event: AlertEvent) -> None:
+        alert, m = event.alert, self.metrics
+        if alert.retrospective:
+            return
+        raised = alert.raised_at if alert.raised_at is not None else event.at
+        if event.kind == EventKind.OPENED:
+            self._raised.append(event.at)
+        elif event.kind == EventKind.ACKNOWLEDGED:
+            m.time_to_ack.labels(str(int(alert.level))).observe(max(0.0, event.at - raised))
+        elif event.kind == EventKind.DISPOSED:
+            m.time_to_dispose.labels(str(int(alert.level))).observe(max(0.0, event.at - raised))
+
+    def update_kpis(self, now: float) -> None:
+        while self._raised and self._raised[0] < now - 600:
+            self._raised.popleft()
+        self.metrics.recent_alerts.set(len(self._raised))
+        waiting = ("open", "acknowledged", "disposing")
+        self.metrics.stale_alerts.set(
+            sum(
+                1
+                for a in self.tracker.active.values()
+                if a.state.value in waiting and (a.raised_at or now) < now - 86400
+            )
+        )
 
     async def record_action(self, event: AlertEvent) -> None:
         """Persist an operator action (acknowledge, dispose).  The caller holds ``lock``."""

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from monitor.api import alerts, catalog, noise, readings, rules, stream
+from monitor.api import alerts, catalog, noise, readings, reports, rules, stream
 from monitor.app import Runtime
 
 
@@ -19,7 +19,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         version="0.1.0",
     )
     app.state.runtime = runtime
-    for module in (catalog, readings, rules, alerts, noise, stream):
+    for module in (catalog, readings, rules, alerts, noise, stream, reports):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])
