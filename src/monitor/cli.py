@@ -94,6 +94,7 @@ def _demo(args: argparse.Namespace) -> None:
             f"  mqtt       {settings.mqtt_url}  (topic riskmon/v1/<tenant>/<site>/readings)\n"
             f"  kafka      {settings.kafka_bootstrap_servers}  (topic {settings.kafka_topic})\n"
             f"  API docs   {base}/docs\n"
+            f"  console    {base}/console\n"
             f"  alerts     {base}/api/v1/alerts?state=active\n"
             f"  rules      {base}/api/v1/rules\n"
             f"  rejects    {base}/api/v1/rejects\n"

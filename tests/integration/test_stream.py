@@ -45,3 +45,13 @@ async def test_stream_delivers_filtered_alert_events(settings: Settings) -> None
         (event,) = got
         assert event["kind"] == "escalated"
         assert event["alert"]["site"] == "s2" and event["alert"]["level"] == 1  # type: ignore[index]
+
+
+async def test_console_page_is_served(settings: Settings) -> None:
+    cfg = settings.model_copy(update={"mqtt_url": ""})
+    async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+        page = await api.get("/console")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        for needle in ("EventSource(\"/api/v1/stream\")", "acknowledge", "dispose",
+                       "id=\"site\"", "NEW RED ALERT", "AudioContext"):
+            assert needle in page.text

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Response
+from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -50,6 +52,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         ready = all(v == "ok" for k, v in checks.items() if k not in ("queue", "role"))
         response.status_code = 200 if ready else 503
         return {"ready": ready, "checks": checks}
+
+    page = (Path(__file__).parent.parent / "console" / "index.html").read_text()
+
+    @app.get("/console", tags=["console"], response_class=HTMLResponse)
+    async def console() -> str:
+        """The control-room console: live board, acknowledge and dispose, site filter, and a
+        visible and audible cue for a new red alert."""
+        return page
 
     @app.get("/metrics", tags=["health"])
     async def metrics() -> Response:

@@ -1,0 +1,1 @@
+"""Control-room console: a static page served at /console (no build step)."""
