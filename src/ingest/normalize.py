@@ -135,6 +135,10 @@ def normalize(
     extra[future] = "ts_in_future"
     too_old = ok & ~bad_value & (ts < MIN_EPOCH_S)
     extra[too_old] = "ts_out_of_range"
+    if msg.site is None and msg.tenant is not None:  # an ingest key of one enterprise
+        own = [k for s, k in registry.site_keys.items() if registry.sites[s].tenant == msg.tenant]
+        other = ok & (extra == "") & ~np.isin(registry.site_of[np.maximum(keys, 0)], own)
+        extra[other] = "wrong_tenant"
     wrong_site = np.zeros(n, bool)
     if site_key >= 0:
         wrong_site = ok & (extra == "") & (registry.site_of[np.maximum(keys, 0)] != site_key)

@@ -86,6 +86,7 @@ def _demo(args: argparse.Namespace) -> None:
         os.environ.setdefault("RISKMON_MQTT_URL", f"mqtt://{mhost}:{mport}")
         os.environ.setdefault("RISKMON_CONFIG", str(config))
         os.environ.setdefault("RISKMON_HTTP_PORT", str(args.port))
+        os.environ.setdefault("RISKMON_ADMIN_TOKEN", "demo-admin")
         settings = Settings()
         base = f"http://{settings.http_host}:{settings.http_port}"
         print(
@@ -93,6 +94,7 @@ def _demo(args: argparse.Namespace) -> None:
             f"  database   {settings.database_url}\n"
             f"  mqtt       {settings.mqtt_url}  (topic riskmon/v1/<tenant>/<site>/readings)\n"
             f"  kafka      {settings.kafka_bootstrap_servers}  (topic {settings.kafka_topic})\n"
+            f"  token      {settings.admin_token}  (Authorization: Bearer; the console asks)\n"
             f"  API docs   {base}/docs\n"
             f"  console    {base}/console\n"
             f"  alerts     {base}/api/v1/alerts?state=active\n"

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         default="all", description="all (single node), gateway or processor"
     )
     snapshot_interval_s: float = Field(default=30.0, gt=0)
+    admin_token: str | None = Field(default=None, description="bearer token of the admin role")
+    tokens: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description='[{"token", "name", "role": viewer|operator|admin|ingest, "tenant"}]',
+    )
     notify_routes: list[dict[str, Any]] = Field(
         default_factory=list,
         description='routes: [{"channel": "webhook|wecom|dingtalk", "url": ..., "tenant": ..., '

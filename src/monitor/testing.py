@@ -13,7 +13,9 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import psycopg
 import uvicorn
 
@@ -55,6 +57,9 @@ async def temporary_database(server_url: str, prefix: str = "riskmon_t") -> Asyn
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+TEST_ADMIN_TOKEN = "test-admin-token"
+
+
 @dataclass
 class RunningService:
     runtime: Runtime
@@ -62,13 +67,22 @@ class RunningService:
     server: uvicorn.Server
     task: asyncio.Task[None]
 
+    def client(self, token: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
+        """An HTTP client of the API: with the admin token, another token, or none ("")."""
+        token = self.runtime.settings.admin_token if token is None else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, **kwargs)
+
 
 @contextlib.asynccontextmanager
 async def running_service(
     settings: Settings, *, clock: Clock | None = None
 ) -> AsyncIterator[RunningService]:
     port = free_port()
-    settings = settings.model_copy(update={"http_port": port, "http_host": "127.0.0.1"})
+    update: dict[str, Any] = {"http_port": port, "http_host": "127.0.0.1"}
+    if not settings.admin_token and not settings.tokens:
+        update["admin_token"] = TEST_ADMIN_TOKEN
+    settings = settings.model_copy(update=update)
     async with build_runtime(settings, clock=clock) as runtime:
         from monitor.api.app import create_app
 

@@ -20,12 +20,14 @@ from tests.integration.helpers import now, wait_for
 
 pytestmark = pytest.mark.integration
 RISKMON = [sys.executable, "-m", "monitor.cli"]
+TOKEN = "cli-test-admin"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def env(**extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("RISKMON_")}
-    return {**base, **extra}
+    return {**base, "RISKMON_ADMIN_TOKEN": TOKEN, **extra}
 
 
 async def run(*args: str, environ: dict[str, str], timeout: float = 60) -> tuple[int, str]:
@@ -79,7 +81,7 @@ async def test_serve_stops_gracefully_on_sigterm(database_url: str, mqtt_port: i
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as api:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as api:
 
             async def ready() -> bool:
                 try:
@@ -132,7 +134,7 @@ async def test_demo_raises_graded_alerts(database_url: str, mqtt_port: int) -> N
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as api:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as api:
 
             async def leak_and_overfill() -> list[dict[str, Any]]:
                 try:

@@ -27,7 +27,7 @@ async def rule(api: httpx.AsyncClient, rule_id: str) -> dict[str, Any]:
 
 
 async def test_red_change_needs_a_second_person(quiet: Settings) -> None:
-    async with running_service(quiet) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(quiet) as svc, svc.client() as api:
         spec = await rule(api, "methane_well.high")
         spec["levels"] = {"4": 5, "3": 10, "2": 20, "1": 40}  # red 50 -> 40
         put = await api.put("/api/v1/rules/methane_well.high", json=spec, headers={USER: "li"})
@@ -61,7 +61,7 @@ async def test_red_change_needs_a_second_person(quiet: Settings) -> None:
 
 
 async def test_bad_rule_names_field_and_reason(quiet: Settings) -> None:
-    async with running_service(quiet) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(quiet) as svc, svc.client() as api:
         bad = await api.put(
             "/api/v1/rules/x.rate",
             json={
@@ -78,7 +78,7 @@ async def test_bad_rule_names_field_and_reason(quiet: Settings) -> None:
 
 
 async def test_backtest_against_stored_readings(quiet: Settings) -> None:
-    async with running_service(quiet) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(quiet) as svc, svc.client() as api:
         t0 = 1_790_000_000.0
         values = [1, 6, 12, 4, 7, 22, 3, 1, 16, 2]
         await api.post(
@@ -123,7 +123,7 @@ async def test_backtest_against_stored_readings(quiet: Settings) -> None:
 async def test_effective_dated_change_takes_effect_at_its_time(quiet: Settings) -> None:
     from tests.integration.helpers import now, wait_for
 
-    async with running_service(quiet) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(quiet) as svc, svc.client() as api:
         spec = await rule(api, "methane_well.high")
         spec["levels"] = {"4": 3, "3": 10, "2": 20, "1": 50}  # blue 5 -> 3: no approval needed
         when = now() + 1.5

@@ -42,7 +42,7 @@ async def test_kafka_source_alerts_and_dead_letters(
     settings: Settings, kafka_bootstrap: str, kafka_topics: tuple[str, str]
 ) -> None:
     cfg = kafka_settings(settings, kafka_bootstrap, kafka_topics, mqtt_url="")
-    async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(cfg) as svc, svc.client() as api:
         t = now()
         await produce(
             kafka_bootstrap,
@@ -94,7 +94,7 @@ async def test_gateway_refuses_input_while_kafka_is_unreachable(
 ) -> None:
     dead = f"127.0.0.1:{free_port()}"
     cfg = settings.model_copy(update={"role": "gateway", "kafka_bootstrap_servers": dead})
-    async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(cfg) as svc, svc.client() as api:
         ready = await api.get("/readyz")
         assert ready.status_code == 503
         assert "unreachable" in ready.json()["checks"]["kafka"]
@@ -112,8 +112,8 @@ async def test_gateway_to_processor_through_kafka(
     async with (
         running_service(proc) as p,
         running_service(gw) as g,
-        httpx.AsyncClient(base_url=p.base_url) as papi,
-        httpx.AsyncClient(base_url=g.base_url) as gapi,
+        p.client() as papi,
+        g.client() as gapi,
     ):
         await wait_for(lambda: _ready(gapi), timeout=15)
         t = now()
@@ -175,11 +175,11 @@ async def test_on_delay_spans_a_processor_restart(
     t0 = 1_780_000_000.0
     first = [("d1", {"sensor": "fb-1", "ts": t0 + i, "value": 1.0}) for i in range(0, 31, 5)]
     second = [("d1", {"sensor": "fb-1", "ts": t0 + i, "value": 1.0}) for i in range(35, 91, 5)]
-    async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(cfg) as svc, svc.client() as api:
         await produce(kafka_bootstrap, kafka_topics[0], first)
         await wait_for(lambda: _stored(svc, len(first)), timeout=20)
         assert await alerts(api) == []  # pending: 30 s of 60 held
-    async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(cfg) as svc, svc.client() as api:
         await produce(kafka_bootstrap, kafka_topics[0], second)
         found = await wait_for(lambda: alerts(api), timeout=20)
         assert len(found) == 1 and found[0]["level"] == 2
@@ -206,7 +206,7 @@ async def test_source_pauses_under_backpressure_and_loses_nothing(
     )
     t = 1_790_000_000.0
     records = [("s1", {"sensor": "gas-1", "ts": t + i, "value": 1.0}) for i in range(3000)]
-    async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(cfg) as svc, svc.client() as api:
         await produce(kafka_bootstrap, kafka_topics[0], records)
         await wait_for(lambda: _stored(svc, len(records)), timeout=60, interval=0.2)
         metrics = (await api.get("/metrics")).text

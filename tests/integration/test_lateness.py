@@ -32,7 +32,7 @@ def post(api: httpx.AsyncClient, rows: list[tuple[str, float, float]], **params:
 async def test_late_reading_is_judged_in_its_place_and_too_late_is_retrospective(
     quiet: Settings,
 ) -> None:
-    async with running_service(quiet) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(quiet) as svc, svc.client() as api:
         t = now() - 60
         await post(api, [("gas-1", t, 1.0), ("gas-1", t + 100, 1.0)])
         await post(api, [("gas-1", t + 40, 30.0)])  # 60 s late: within 300 s
@@ -62,7 +62,7 @@ async def test_late_reading_is_judged_in_its_place_and_too_late_is_retrospective
 
 
 async def test_backfill_raises_only_retrospective_alerts(quiet: Settings) -> None:
-    async with running_service(quiet) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(quiet) as svc, svc.client() as api:
         day = now() - 7 * 86400
         history = [("ch4-1", day + 600 * i, v) for i, v in enumerate([1, 2, 8, 12, 25, 9, 3, 1])]
         r = await post(api, history, backfill="true")

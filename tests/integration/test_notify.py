@@ -8,7 +8,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -68,7 +67,7 @@ async def test_channels_retries_and_log(settings: Settings) -> None:
             {"channel": "webhook", "url": f"{base}/bad", "site": "s1"},
         ]
         cfg = settings.model_copy(update={"mqtt_url": "", "notify_routes": routes})
-        async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+        async with running_service(cfg) as svc, svc.client() as api:
             svc.runtime.notifier.backoff_s = 0.01
             await api.post("/api/v1/readings", json={"sensor": "gas-1", "ts": now(), "value": 55})
             (alert,) = await alerts(api, state="open")
@@ -104,7 +103,7 @@ async def test_silence_shelve_and_inhibition_hold_back_notifications(settings: S
                 "notify_routes": [{"channel": "webhook", "url": f"{base}/hook"}],
             }
         )
-        async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+        async with running_service(cfg) as svc, svc.client() as api:
             t = now()
             sil = await api.post(
                 "/api/v1/silences",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from monitor.clock import ManualClock
@@ -20,7 +19,7 @@ async def test_alarm_load_report(settings: Settings) -> None:
     clock = ManualClock(now())
     async with (
         running_service(cfg, clock=clock) as svc,
-        httpx.AsyncClient(base_url=svc.base_url) as api,
+        svc.client() as api,
     ):
         t = clock.now()
         # gas-1 chatters: 12 alerts in a few minutes -> a flood, and the chattering top

@@ -20,7 +20,7 @@ TOPIC = "riskmon/v1/t1/s1/readings"
 async def test_mqtt_reading_over_threshold_gives_alert_within_2s(
     settings: Settings, mqtt_port: int
 ) -> None:
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         sent = time.monotonic()
         await publish(mqtt_port, TOPIC, {"sensor": "gas-1", "ts": now(), "value": 30.0})
         found = await wait_for(lambda: alerts(api, site="s1", state="open"), timeout=2.0)
@@ -38,7 +38,7 @@ async def test_mqtt_reading_over_threshold_gives_alert_within_2s(
 
 
 async def test_http_batch_gives_alert_and_stores_readings(settings: Settings) -> None:
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         t = now()
         batch = [
             {"sensor": "ch4-1", "ts": t - 2, "value": 1.0},
@@ -95,7 +95,7 @@ MALFORMED: list[tuple[str, bytes, str]] = [
 async def test_malformed_mqtt_payloads_are_rejected_with_reasons(
     settings: Settings, mqtt_port: int
 ) -> None:
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         for _, payload, _ in MALFORMED:
             await publish(mqtt_port, TOPIC, payload, raw=True)
         await publish(
@@ -124,7 +124,7 @@ async def test_malformed_mqtt_payloads_are_rejected_with_reasons(
 
 
 async def test_mixed_batch_keeps_valid_readings(settings: Settings, mqtt_port: int) -> None:
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         t = now()
         payload = (
             b'[{"sensor": "gas-1", "ts": %f, "value": 1.5}, {"sensor": "gas-1", "value": NaN,'
@@ -161,7 +161,7 @@ async def _rejects_at_least(api: httpx.AsyncClient, n: int) -> list[dict[str, An
 
 
 async def test_threshold_change_through_api_changes_next_verdict(settings: Settings) -> None:
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         t = now()
         r = await api.post("/api/v1/readings", json=[{"sensor": "ch4-1", "ts": t, "value": 4.0}])
         assert r.json()["accepted"] == 1
@@ -189,7 +189,7 @@ async def test_threshold_change_through_api_changes_next_verdict(settings: Setti
 
 
 async def test_oscillation_within_deadband_opens_exactly_one_alert(settings: Settings) -> None:
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         t = now() - 100
         # gas_combustible yellow at 25 with deadband 2: 23.5..26 oscillation stays one alert
         values = [20, 25.5, 24.0, 25.2, 23.5, 26.0, 24.1, 25.0, 23.1]
@@ -210,7 +210,7 @@ async def test_oscillation_within_deadband_opens_exactly_one_alert(settings: Set
 
 
 async def test_silent_sensor_gets_data_interruption_alert(settings: Settings) -> None:
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         found = await wait_for(lambda: _category(api, "data_interruption", "quiet-1"), timeout=5.0)
         assert found[0]["level"] == 4 and found[0]["rule"] == "interruption"
         await api.post("/api/v1/readings", json={"sensor": "quiet-1", "ts": now(), "value": 1})
@@ -229,13 +229,13 @@ async def _category(api: httpx.AsyncClient, category: str, sensor: str) -> list[
 async def test_restart_keeps_open_alerts_without_duplicates(settings: Settings) -> None:
     settings = settings.model_copy(update={"mqtt_url": ""})
     t = now()
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         await api.post("/api/v1/readings", json={"sensor": "gas-1", "ts": t, "value": 30})
         await api.post("/api/v1/readings", json={"sensor": "lvl-1", "ts": t, "value": 96})
         before = await alerts(api, state="open")
         ack = await api.post(f"/api/v1/alerts/{before[0]['id']}/ack", json={"by": "op-wang"})
         assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         # the same readings replayed, and more at the same levels
         await api.post(
             "/api/v1/readings",
@@ -257,7 +257,7 @@ async def test_restart_keeps_open_alerts_without_duplicates(settings: Settings) 
 
 async def test_acknowledge_and_dispose(settings: Settings) -> None:
     settings = settings.model_copy(update={"mqtt_url": ""})
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         await api.post("/api/v1/readings", json={"sensor": "gas-2", "ts": now(), "value": 12})
         alert = (await alerts(api, state="open"))[0]
         url = f"/api/v1/alerts/{alert['id']}"
@@ -281,7 +281,7 @@ async def test_acknowledge_and_dispose(settings: Settings) -> None:
 
 async def test_sites_and_sensors_managed_through_api(settings: Settings) -> None:
     settings = settings.model_copy(update={"mqtt_url": ""})
-    async with running_service(settings) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(settings) as svc, svc.client() as api:
         site = {
             "id": "zone-9",
             "name": "Old town",
@@ -323,7 +323,7 @@ async def test_escalation_on_a_manual_clock_survives_restart(settings: Settings)
     clock = ManualClock(now())
     async with (
         running_service(settings, clock=clock) as svc,
-        httpx.AsyncClient(base_url=svc.base_url) as api,
+        svc.client() as api,
     ):
         await api.post("/api/v1/readings", json={"sensor": "ch4-1", "ts": now(), "value": 60})
         (alert,) = await alerts(api, state="open")
@@ -332,7 +332,7 @@ async def test_escalation_on_a_manual_clock_survives_restart(settings: Settings)
         await wait_for(lambda: _tier(api, alert["id"], 1), timeout=5)
     async with (
         running_service(settings, clock=clock) as svc,
-        httpx.AsyncClient(base_url=svc.base_url) as api,
+        svc.client() as api,
     ):
         clock.advance(300)  # the timer survived the restart: the city is told
         await wait_for(lambda: _tier(api, alert["id"], 2), timeout=5)

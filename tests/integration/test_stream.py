@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx
 import pytest
 
 from monitor.config import Settings
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 async def test_stream_delivers_filtered_alert_events(settings: Settings) -> None:
     cfg = settings.model_copy(update={"mqtt_url": ""})
-    async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(cfg) as svc, svc.client() as api:
         got: list[dict[str, object]] = []
 
         async def listen() -> None:
@@ -49,9 +48,15 @@ async def test_stream_delivers_filtered_alert_events(settings: Settings) -> None
 
 async def test_console_page_is_served(settings: Settings) -> None:
     cfg = settings.model_copy(update={"mqtt_url": ""})
-    async with running_service(cfg) as svc, httpx.AsyncClient(base_url=svc.base_url) as api:
+    async with running_service(cfg) as svc, svc.client() as api:
         page = await api.get("/console")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        for needle in ("EventSource(\"/api/v1/stream\")", "acknowledge", "dispose",
-                       "id=\"site\"", "NEW RED ALERT", "AudioContext"):
+        for needle in (
+            'EventSource("/api/v1/stream?token="',
+            "acknowledge",
+            "dispose",
+            'id="site"',
+            "NEW RED ALERT",
+            "AudioContext",
+        ):
             assert needle in page.text

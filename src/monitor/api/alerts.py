@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from alerts import workflow
-from monitor.api.deps import actor, parse_time, runtime
+from monitor.api.deps import actor, on_behalf, parse_time, runtime, tenant_of, visible
 from monitor.app import Runtime
 from monitor.errors import ConflictError, NotFoundError
 from monitor.schemas import AckIn, AssignIn, CommentIn, DisposeIn, NoteIn
@@ -20,6 +20,7 @@ STATES = {"open", "acknowledged", "disposing", "resolved", "closed", "reviewed"}
 
 @router.get("/alerts")
 async def list_alerts(
+    request: Request,
     rt: Rt,
     state: Annotated[
         str | None, Query(description="comma-separated; 'active' = open,acknowledged")
@@ -47,17 +48,37 @@ async def list_alerts(
             site=site,
             since=parse_time(since, "since"),
             limit=limit,
+            sites=_sites(request, rt),
         )
 
 
+def _sites(request: Request, rt: Runtime) -> list[str] | None:
+    tenant = tenant_of(request)
+    if tenant is None:
+        return None
+    return [s.id for s in rt.registry.sites.values() if s.tenant == tenant]
+
+
 @router.get("/alerts/{alert_id}")
-async def get_alert(alert_id: str, rt: Rt) -> dict[str, Any]:
+async def get_alert(alert_id: str, rt: Rt, request: Request) -> dict[str, Any]:
+    """An alert with its history; 404 also for an alert of another enterprise."""
     async with rt.db.connect() as conn:
         rows = await alert_store.list_alerts_by_id(conn, alert_id)
-        if not rows:
+        if not rows or not visible(request, rows[0]["site"]):
             raise HTTPException(404, f"alert {alert_id!r} not found")
         history = await alert_store.alert_history(conn, alert_id)
     return {**rows[0], "history": history}
+
+
+async def check_visible(alert_id: str, request: Request) -> None:
+    """An enterprise token acting on another enterprise's alert gets 404."""
+    if tenant_of(request) is None:
+        return
+    rt = runtime(request)
+    async with rt.db.connect() as conn:
+        rows = await alert_store.list_alerts_by_id(conn, alert_id)
+    if not rows or not visible(request, rows[0]["site"]):
+        raise HTTPException(404, f"alert {alert_id!r} not found")
 
 
 async def _act(coro: Any) -> None:
@@ -69,60 +90,74 @@ async def _act(coro: Any) -> None:
         raise HTTPException(409, str(err)) from err
 
 
-@router.post("/alerts/{alert_id}/ack")
+@router.post("/alerts/{alert_id}/ack", dependencies=[Depends(check_visible)])
 async def ack(
-    alert_id: str, rt: Rt, who: Annotated[str, Depends(actor)], body: AckIn | None = None
+    request: Request,
+    alert_id: str,
+    rt: Rt,
+    who: Annotated[str, Depends(actor)],
+    body: AckIn | None = None,
 ) -> dict[str, Any]:
     body = body or AckIn()
-    await _act(rt.service.acknowledge(alert_id, body.by or who, body.note))
-    return await get_alert(alert_id, rt)
+    await _act(rt.service.acknowledge(alert_id, on_behalf(request, body.by, who), body.note))
+    return await get_alert(alert_id, rt, request)
 
 
-@router.post("/alerts/{alert_id}/dispose")
+@router.post("/alerts/{alert_id}/dispose", dependencies=[Depends(check_visible)])
 async def dispose(
-    alert_id: str, body: DisposeIn, rt: Rt, who: Annotated[str, Depends(actor)]
+    request: Request, alert_id: str, body: DisposeIn, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
-    await _act(rt.service.dispose(alert_id, body.by or who, body.reason_code, body.note))
-    return await get_alert(alert_id, rt)
+    await _act(
+        rt.service.dispose(alert_id, on_behalf(request, body.by, who), body.reason_code, body.note)
+    )
+    return await get_alert(alert_id, rt, request)
 
 
-@router.post("/alerts/{alert_id}/disposing")
+@router.post("/alerts/{alert_id}/disposing", dependencies=[Depends(check_visible)])
 async def disposing(
-    alert_id: str, rt: Rt, who: Annotated[str, Depends(actor)], body: NoteIn | None = None
+    request: Request,
+    alert_id: str,
+    rt: Rt,
+    who: Annotated[str, Depends(actor)],
+    body: NoteIn | None = None,
 ) -> dict[str, Any]:
     """处置中: an acknowledged alert is being handled."""
     body = body or NoteIn()
-    by = body.by or who
+    by = on_behalf(request, body.by, who)
     await _act(
         rt.service.act(alert_id, lambda a, now: workflow.start_disposal(a, by, now, body.note))
     )
-    return await get_alert(alert_id, rt)
+    return await get_alert(alert_id, rt, request)
 
 
-@router.post("/alerts/{alert_id}/review")
+@router.post("/alerts/{alert_id}/review", dependencies=[Depends(check_visible)])
 async def review(
-    alert_id: str, rt: Rt, who: Annotated[str, Depends(actor)], body: NoteIn | None = None
+    request: Request,
+    alert_id: str,
+    rt: Rt,
+    who: Annotated[str, Depends(actor)],
+    body: NoteIn | None = None,
 ) -> dict[str, Any]:
     """复核: someone other than who closed it reviews a closed alert."""
     body = body or NoteIn()
-    by = body.by or who
+    by = on_behalf(request, body.by, who)
     await _act(rt.service.act(alert_id, lambda a, now: workflow.review(a, by, now, body.note)))
-    return await get_alert(alert_id, rt)
+    return await get_alert(alert_id, rt, request)
 
 
-@router.post("/alerts/{alert_id}/comments")
+@router.post("/alerts/{alert_id}/comments", dependencies=[Depends(check_visible)])
 async def add_comment(
-    alert_id: str, body: CommentIn, rt: Rt, who: Annotated[str, Depends(actor)]
+    request: Request, alert_id: str, body: CommentIn, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
-    by = body.by or who
+    by = on_behalf(request, body.by, who)
     await _act(rt.service.act(alert_id, lambda a, now: workflow.comment(a, by, now, body.text)))
-    return await get_alert(alert_id, rt)
+    return await get_alert(alert_id, rt, request)
 
 
-@router.post("/alerts/{alert_id}/assign")
+@router.post("/alerts/{alert_id}/assign", dependencies=[Depends(check_visible)])
 async def assign(
-    alert_id: str, body: AssignIn, rt: Rt, who: Annotated[str, Depends(actor)]
+    request: Request, alert_id: str, body: AssignIn, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
-    by = body.by or who
+    by = on_behalf(request, body.by, who)
     await _act(rt.service.act(alert_id, lambda a, now: workflow.assign(a, by, now, body.assignee)))
-    return await get_alert(alert_id, rt)
+    return await get_alert(alert_id, rt, request)

@@ -5,22 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from monitor.api import alerts, catalog, noise, readings, reports, rules, stream
+from monitor.api.auth import Token, authorize
 from monitor.app import Runtime
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
+        dependencies=[Depends(authorize)],
         title="riskmon",
         description="Risk monitoring and early warning: sensors, rules, graded alerts.",
         version="0.1.0",
     )
     app.state.runtime = runtime
+    app.state.tokens = {t.token: t for t in map(Token.model_validate, runtime.settings.tokens)}
     for module in (catalog, readings, rules, alerts, noise, stream, reports):
         app.include_router(module.router)
 

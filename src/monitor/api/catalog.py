@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 
-from monitor.api.deps import runtime
+from monitor.api.deps import runtime, visible
 from monitor.app import Runtime
 from monitor.errors import NotFoundError
 from monitor.schemas import SensorIn, SiteIn
@@ -17,8 +17,8 @@ Rt = Annotated[Runtime, Depends(runtime)]
 
 
 @router.get("/sites")
-async def list_sites(rt: Rt) -> list[dict[str, Any]]:
-    return [asdict(site) for site in rt.registry.sites.values()]
+async def list_sites(rt: Rt, request: Request) -> list[dict[str, Any]]:
+    return [asdict(site) for site in rt.registry.sites.values() if visible(request, site.id)]
 
 
 @router.post("/sites", status_code=201)
@@ -29,8 +29,12 @@ async def create_site(body: SiteIn, rt: Rt) -> dict[str, Any]:
 
 
 @router.get("/sensors")
-async def list_sensors(rt: Rt, site: str | None = None) -> list[dict[str, Any]]:
-    return [asdict(s) for s in rt.registry.sensors.values() if site is None or s.site == site]
+async def list_sensors(rt: Rt, request: Request, site: str | None = None) -> list[dict[str, Any]]:
+    return [
+        asdict(s)
+        for s in rt.registry.sensors.values()
+        if (site is None or s.site == site) and visible(request, s.site)
+    ]
 
 
 @router.post("/sensors", status_code=201)

@@ -7,12 +7,12 @@ import uuid
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from alerts.noise import Shelf, Silence
-from monitor.api.deps import actor, parse_time, runtime
+from monitor.api.deps import actor, on_behalf, parse_time, runtime
 from monitor.app import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["noise control"])
@@ -79,13 +79,13 @@ async def delete_silence(silence_id: str, rt: Rt) -> None:
 
 @router.post("/alerts/{alert_id}/shelve")
 async def shelve(
-    alert_id: str, body: ShelveIn, rt: Rt, who: Annotated[str, Depends(actor)]
+    request: Request, alert_id: str, body: ShelveIn, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
     until = parse_time(body.until, "until")
     assert until is not None
     if until.timestamp() <= rt.clock.now():
         raise HTTPException(422, "until must be in the future")
-    shelf = Shelf(alert_id, until.timestamp(), body.reason, body.by or who)
+    shelf = Shelf(alert_id, until.timestamp(), body.reason, on_behalf(request, body.by, who))
     _noise(rt).shelves[alert_id] = shelf
     return asdict(shelf)
 

@@ -9,7 +9,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from ingest.raw import RawMessage
-from monitor.api.deps import parse_time, runtime
+from monitor.api.deps import parse_time, runtime, tenant_of, visible
 from monitor.app import Runtime
 from monitor.clock import to_datetime
 from monitor.store.readings import query_readings
@@ -28,7 +28,9 @@ async def ingest_readings(request: Request, rt: Rt, backfill: bool = False) -> d
     ``backfill=true`` ingests history: stored, judged as retrospective alerts that do not
     touch the live state and never page anyone."""
     body = await request.body()
-    msg = RawMessage(body, "http", rt.clock.now(), topic=None, backfill=backfill)
+    msg = RawMessage(
+        body, "http", rt.clock.now(), topic=None, backfill=backfill, tenant=tenant_of(request)
+    )
     if rt.role == "processor":
         raise HTTPException(409, "this node is a processor; send readings to a gateway")
     if rt.forwarder is not None:
@@ -51,14 +53,20 @@ async def ingest_readings(request: Request, rt: Rt, backfill: bool = False) -> d
 
 @router.get("/rejects")
 async def rejects(
-    rt: Rt, since: str | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 500
+    request: Request,
+    rt: Rt,
+    since: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[dict[str, Any]]:
+    if tenant_of(request) is not None:
+        raise HTTPException(403, "rejected input is for city roles")
     async with rt.db.connect() as conn:
         return await list_rejects(conn, parse_time(since, "since"), limit)
 
 
 @router.get("/sensors/{sensor_id}/readings")
 async def sensor_readings(
+    request: Request,
     sensor_id: str,
     rt: Rt,
     from_: Annotated[str | None, Query(alias="from")] = None,
@@ -66,7 +74,7 @@ async def sensor_readings(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> dict[str, Any]:
     key = rt.registry.keys.get(sensor_id)
-    if key is None:
+    if key is None or not visible(request, rt.registry.sensors[sensor_id].site):
         raise HTTPException(404, f"sensor {sensor_id!r} not found")
     end = parse_time(to, "to") or to_datetime(rt.clock.now())
     start = parse_time(from_, "from") or end - timedelta(hours=24)

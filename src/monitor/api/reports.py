@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import text
 
-from monitor.api.deps import parse_time, runtime
+from monitor.api.deps import parse_time, runtime, tenant_of
 from monitor.app import Runtime
 from monitor.clock import to_datetime
 
@@ -21,12 +21,15 @@ FLOOD = 10
 
 @router.get("/reports/alarm-load")
 async def alarm_load(
+    request: Request,
     rt: Rt,
     since: str | None = None,
     until: str | None = None,
     top: Annotated[int, Query(ge=1, le=100)] = 10,
     stale_after_h: Annotated[float, Query(gt=0)] = 24.0,
 ) -> dict[str, Any]:
+    if tenant_of(request) is not None:
+        raise HTTPException(403, "alarm-load reports are for city roles")
     end = parse_time(until, "until") or to_datetime(rt.clock.now())
     start = parse_time(since, "since") or end - timedelta(days=1)
     window = {"s": start, "e": end}

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from alerts.model import AlertEvent
-from monitor.api.deps import runtime
+from monitor.api.deps import runtime, tenant_of
 from monitor.app import Runtime
 from monitor.clock import to_datetime
 
@@ -56,6 +56,7 @@ async def stream(
     level: Annotated[int | None, Query(ge=1, le=4, description="this level or more severe")] = None,
 ) -> StreamingResponse:
     queue: asyncio.Queue[AlertEvent] = asyncio.Queue(maxsize=10_000)
+    tenant = tenant_of(request) or tenant  # an enterprise token sees its own alerts only
 
     def listener(events: list[AlertEvent]) -> None:
         for event in events:

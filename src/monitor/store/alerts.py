@@ -183,6 +183,7 @@ async def list_alerts(
     site: str | None,
     since: datetime | None,
     limit: int,
+    sites: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     where, params = ["TRUE"], {"n": limit}
     if states:
@@ -194,6 +195,9 @@ async def list_alerts(
     if site:
         where.append("site = :site")
         params["site"] = site  # type: ignore[assignment]
+    if sites is not None:
+        where.append("site = ANY(:sites)")
+        params["sites"] = sites  # type: ignore[assignment]
     if since is not None:
         where.append("updated_at >= :since")
         params["since"] = since  # type: ignore[assignment]
