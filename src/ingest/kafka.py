@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class KafkaConfig:
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: str | None = None
+    ssl_ca_file: str | None = None
 
 
 def client_options(config: KafkaConfig) -> dict[str, Any]:
@@ -54,6 +56,8 @@ def client_options(config: KafkaConfig) -> dict[str, Any]:
         "bootstrap_servers": config.bootstrap_servers,
         "security_protocol": config.security_protocol,
     }
+    if config.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl.create_default_context(cafile=config.ssl_ca_file)
     if config.sasl_mechanism:
         options.update(
             sasl_mechanism=config.sasl_mechanism,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ class MqttConfig:
     # MQTT v5 Receive Maximum: messages in flight to us awaiting our (after-store) PUBACK.
     receive_maximum: int = 1000
     backoff_max_s: float = 30.0
+    tls: bool = False
+    ca_file: str | None = None
 
 
 class MqttSource:
@@ -88,6 +91,7 @@ class MqttSource:
             protocol=aiomqtt.ProtocolVersion.V5,
             clean_start=False,
             properties=props,
+            tls_context=ssl.create_default_context(cafile=c.ca_file) if c.tls else None,
             max_queued_incoming_messages=0,
         )
         paho = client._client

@@ -200,6 +200,7 @@ def kafka_config(settings: Settings) -> KafkaConfig:
         sasl_mechanism=settings.kafka_sasl_mechanism,
         sasl_username=settings.kafka_sasl_username,
         sasl_password=settings.kafka_sasl_password,
+        ssl_ca_file=str(settings.kafka_ssl_ca_file) if settings.kafka_ssl_ca_file else None,
     )
 
 
@@ -233,6 +234,8 @@ def _attach_sources(rt: Runtime) -> None:
                 settings.mqtt_topic,
                 settings.mqtt_username,
                 settings.mqtt_password,
+                tls=settings.mqtt_tls or settings.mqtt_url.startswith("mqtts://"),
+                ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
             ),
             submit,
             lambda up: metrics.source_up.labels("mqtt").set(1 if up else 0),

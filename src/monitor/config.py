@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     )
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    mqtt_tls: bool = Field(default=False, description="TLS to the broker (mqtts:// also sets it)")
+    mqtt_ca_file: Path | None = None
+    kafka_ssl_ca_file: Path | None = None
     kafka_bootstrap_servers: str = Field(default="", description="empty turns Kafka off")
     kafka_topic: str = "riskmon.readings"
     kafka_dlq_topic: str = "riskmon.readings.dlq"
