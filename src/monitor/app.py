@@ -39,6 +39,7 @@ from monitor.schemas import ConfigFile
 from monitor.service import Service
 from monitor.store import alerts as alert_store
 from monitor.store import catalog
+from monitor.store import noise as noise_store
 from monitor.store import rules as rule_store
 from monitor.store.db import ensure_database, open_engine
 from monitor.store.migrations import migrate, uses_timescale
@@ -175,6 +176,8 @@ async def build_runtime(
             client=client,
         )
         pipeline.listeners.append(runtime.notifier.enqueue)
+        async with db.connect() as conn:
+            await noise_store.load(conn, runtime.notifier.noise, clock.now())
         log.info(
             "riskmon %s ready: %d sites, %d sensors, %d rules, %d active alerts",
             settings.role,

@@ -142,3 +142,25 @@ async def test_silence_shelve_and_inhibition_hold_back_notifications(settings: S
             await asyncio.sleep(0.5)
             rows = (await api.get("/api/v1/notifications", params={"alert": ids["gas-1"]})).json()
             assert any("shelved" in (r["reason"] or "") for r in rows)
+
+
+async def test_silences_and_shelves_survive_a_restart(settings: Settings) -> None:
+    cfg = settings.model_copy(update={"mqtt_url": ""})
+    t = now()
+    async with running_service(cfg) as svc, svc.client() as api:
+        made = await api.post(
+            "/api/v1/silences", json={"site": "s1", "ends": str(t + 3600), "reason": "calibration"}
+        )
+        gone = await api.post(
+            "/api/v1/silences", json={"site": "s2", "ends": str(t + 3600), "reason": "short"}
+        )
+        assert (await api.delete(f"/api/v1/silences/{gone.json()['id']}")).status_code == 204
+        await api.post("/api/v1/readings", json={"sensor": "gas-1", "ts": t, "value": 30})
+        (alert,) = await alerts(api, state="open")
+        await api.post(
+            f"/api/v1/alerts/{alert['id']}/shelve", json={"reason": "known", "until": str(t + 600)}
+        )
+    async with running_service(cfg) as svc, svc.client() as api:
+        ids = [s["id"] for s in (await api.get("/api/v1/silences")).json()]
+        assert ids == [made.json()["id"]]
+        assert alert["id"] in svc.runtime.notifier.noise.shelves

@@ -60,3 +60,16 @@ def test_flapping_holds_until_stable_and_grace_and_retro() -> None:
     retro = opened(AlertTracker(), "y", 2, retro=True)
     assert decide(grace, AlertTracker(), retro) == (False, "retrospective")
     assert offline.kind == EventKind.OPENED
+
+
+def test_shelving_expires_and_silences_end() -> None:
+    from alerts.noise import Shelf, Silence
+
+    tracker, noise = AlertTracker(), NoiseControl(started=0)
+    event = opened(tracker, "a", 2)
+    noise.shelves[event.alert.id] = Shelf(event.alert.id, until=500.0, reason="known", by="op")
+    assert decide(noise, tracker, event, now=499.0)[1].startswith("shelved by op")
+    assert decide(noise, tracker, event, now=500.0) == (True, "notify")  # expired
+    noise.silences["m"] = Silence("m", 600.0, 700.0, "maintenance", "op", site="s")
+    assert decide(noise, tracker, event, now=650.0)[1].startswith("silenced (m)")
+    assert decide(noise, tracker, event, now=700.0) == (True, "notify")

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from alerts.noise import Shelf, Silence
 from monitor.api.deps import actor, on_behalf, parse_time, runtime
 from monitor.app import Runtime
+from monitor.store import noise as noise_store
 
 router = APIRouter(prefix="/api/v1", tags=["noise control"])
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -63,6 +64,8 @@ async def create_silence(
         body.sensor,
     )
     _noise(rt).silences[silence.id] = silence
+    async with rt.db.begin() as conn:
+        await noise_store.save_silence(conn, silence)
     return asdict(silence)
 
 
@@ -75,6 +78,8 @@ async def list_silences(rt: Rt) -> list[dict[str, Any]]:
 async def delete_silence(silence_id: str, rt: Rt) -> None:
     if _noise(rt).silences.pop(silence_id, None) is None:
         raise HTTPException(404, f"silence {silence_id!r} not found")
+    async with rt.db.begin() as conn:
+        await noise_store.delete_silence(conn, silence_id)
 
 
 @router.post("/alerts/{alert_id}/shelve")
@@ -87,6 +92,8 @@ async def shelve(
         raise HTTPException(422, "until must be in the future")
     shelf = Shelf(alert_id, until.timestamp(), body.reason, on_behalf(request, body.by, who))
     _noise(rt).shelves[alert_id] = shelf
+    async with rt.db.begin() as conn:
+        await noise_store.save_shelf(conn, shelf)
     return asdict(shelf)
 
 

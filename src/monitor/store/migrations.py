@@ -204,6 +204,20 @@ def _notifications(timescale: bool) -> list[str]:
     ]
 
 
+def _noise_store(timescale: bool) -> list[str]:
+    return [
+        """CREATE TABLE silences (
+            id text PRIMARY KEY,
+            spec jsonb NOT NULL,
+            deleted boolean NOT NULL DEFAULT false
+        )""",
+        """CREATE TABLE shelves (
+            alert_id text PRIMARY KEY,
+            spec jsonb NOT NULL
+        )""",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -212,6 +226,7 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "effective-dated rule changes", _effective_dates),
     Migration(6, "disposal loop: SLA tier, assignee, review", _disposal_loop),
     Migration(7, "notification log", _notifications),
+    Migration(8, "silences and shelves", _noise_store),
 ]
 
 
