@@ -81,13 +81,15 @@ async def check_visible(alert_id: str, request: Request) -> None:
         raise HTTPException(404, f"alert {alert_id!r} not found")
 
 
-async def _act(coro: Any) -> None:
+async def _act(request: Request, rt: Runtime, alert_id: str, coro: Any) -> dict[str, Any]:
+    """Run an operator action and answer with the alert as it is now."""
     try:
         await coro
     except NotFoundError as err:
         raise HTTPException(404, str(err)) from err
     except ConflictError as err:
         raise HTTPException(409, str(err)) from err
+    return await get_alert(alert_id, rt, request)
 
 
 @router.post("/alerts/{alert_id}/ack", dependencies=[Depends(check_visible)])
@@ -99,18 +101,24 @@ async def ack(
     body: AckIn | None = None,
 ) -> dict[str, Any]:
     body = body or AckIn()
-    await _act(rt.service.acknowledge(alert_id, on_behalf(request, body.by, who), body.note))
-    return await get_alert(alert_id, rt, request)
+    return await _act(
+        request,
+        rt,
+        alert_id,
+        rt.service.acknowledge(alert_id, on_behalf(request, body.by, who), body.note),
+    )
 
 
 @router.post("/alerts/{alert_id}/dispose", dependencies=[Depends(check_visible)])
 async def dispose(
     request: Request, alert_id: str, body: DisposeIn, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
-    await _act(
-        rt.service.dispose(alert_id, on_behalf(request, body.by, who), body.reason_code, body.note)
+    return await _act(
+        request,
+        rt,
+        alert_id,
+        rt.service.dispose(alert_id, on_behalf(request, body.by, who), body.reason_code, body.note),
     )
-    return await get_alert(alert_id, rt, request)
 
 
 @router.post("/alerts/{alert_id}/disposing", dependencies=[Depends(check_visible)])
@@ -124,10 +132,12 @@ async def disposing(
     """处置中: an acknowledged alert is being handled."""
     body = body or NoteIn()
     by = on_behalf(request, body.by, who)
-    await _act(
-        rt.service.act(alert_id, lambda a, now: workflow.start_disposal(a, by, now, body.note))
+    return await _act(
+        request,
+        rt,
+        alert_id,
+        rt.service.act(alert_id, lambda a, now: workflow.start_disposal(a, by, now, body.note)),
     )
-    return await get_alert(alert_id, rt, request)
 
 
 @router.post("/alerts/{alert_id}/review", dependencies=[Depends(check_visible)])
@@ -141,8 +151,12 @@ async def review(
     """复核: someone other than who closed it reviews a closed alert."""
     body = body or NoteIn()
     by = on_behalf(request, body.by, who)
-    await _act(rt.service.act(alert_id, lambda a, now: workflow.review(a, by, now, body.note)))
-    return await get_alert(alert_id, rt, request)
+    return await _act(
+        request,
+        rt,
+        alert_id,
+        rt.service.act(alert_id, lambda a, now: workflow.review(a, by, now, body.note)),
+    )
 
 
 @router.post("/alerts/{alert_id}/comments", dependencies=[Depends(check_visible)])
@@ -150,8 +164,12 @@ async def add_comment(
     request: Request, alert_id: str, body: CommentIn, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
     by = on_behalf(request, body.by, who)
-    await _act(rt.service.act(alert_id, lambda a, now: workflow.comment(a, by, now, body.text)))
-    return await get_alert(alert_id, rt, request)
+    return await _act(
+        request,
+        rt,
+        alert_id,
+        rt.service.act(alert_id, lambda a, now: workflow.comment(a, by, now, body.text)),
+    )
 
 
 @router.post("/alerts/{alert_id}/assign", dependencies=[Depends(check_visible)])
@@ -159,5 +177,9 @@ async def assign(
     request: Request, alert_id: str, body: AssignIn, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
     by = on_behalf(request, body.by, who)
-    await _act(rt.service.act(alert_id, lambda a, now: workflow.assign(a, by, now, body.assignee)))
-    return await get_alert(alert_id, rt, request)
+    return await _act(
+        request,
+        rt,
+        alert_id,
+        rt.service.act(alert_id, lambda a, now: workflow.assign(a, by, now, body.assignee)),
+    )
