@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 
-from monitor.model import Level, ReadingBatch, Signal
+from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.derived import DerivedEvaluator
 from rules.spec import GradedRule, LeakRule
@@ -94,26 +94,14 @@ class LeakEvaluator(DerivedEvaluator):
             self.leaky[key] = judgement == "leak"
             if level != judged[key]:
                 self.judged[key] = level
-                sensor = registry.by_key[key]
-                signals.append(
-                    Signal(
-                        rule=self.rule.id,
-                        sensor=sensor.id,
-                        site=sensor.site,
-                        level=Level(level),
-                        category=self.rule.category,
-                        ts=ts,
-                        received=received[j],
-                        value=value,
-                        evidence={
-                            "type": "leak",
-                            "raw_level": int(self.active[key]),
-                            "judgement": judgement,
-                            "why": reasons,
-                            "value": value,
-                        },
-                    )
-                )
+                evidence = {
+                    "type": "leak",
+                    "raw_level": int(self.active[key]),
+                    "judgement": judgement,
+                    "why": reasons,
+                    "value": value,
+                }
+                signals.append(self.signal(key, level, ts, received[j], value, evidence, registry))
         return signals
 
     def judge(self, key: int, raw: int, registry: Registry) -> tuple[int, str, list[str]]:

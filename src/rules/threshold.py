@@ -7,6 +7,8 @@ non-normal go through the per-reading state machine (hysteresis and delays are s
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from monitor.model import FloatArray, Level, ReadingBatch, Signal
@@ -150,25 +152,16 @@ class ThresholdEvaluator(PerSensorState):
                 continue
             self.active[key], self.changed_at[key] = level, ts
             self.pending[key], self.since[key] = 0, _NO_TIME
-            sensor = registry.by_key[key]
+            value = float(sub.value[j])
+            evidence = {
+                "type": "threshold",
+                "late": True,
+                "direction": self.rule.direction,
+                "threshold": float(self.thr[key, level - 1]),
+                "value": float(sub.value[j]),
+            }
             out.append(
-                Signal(
-                    rule=self.rule.id,
-                    sensor=sensor.id,
-                    site=sensor.site,
-                    level=Level(level),
-                    category=self.rule.category,
-                    ts=float(sub.ts[j]),
-                    received=float(sub.received[j]),
-                    value=float(sub.value[j]),
-                    evidence={
-                        "type": "threshold",
-                        "late": True,
-                        "direction": self.rule.direction,
-                        "threshold": float(self.thr[key, level - 1]),
-                        "value": float(sub.value[j]),
-                    },
-                )
+                self.signal(key, level, ts, float(sub.received[j]), value, evidence, registry)
             )
         return out
 
@@ -219,22 +212,35 @@ class ThresholdEvaluator(PerSensorState):
         self.changed_at[key] = ts
         self.pending[key] = 0
         self.since[key] = _NO_TIME
+        evidence = {
+            "type": "threshold",
+            "direction": self.rule.direction,
+            "threshold": float(self.thr[key, (target or active) - 1]),
+            "deadband": float(self.deadband[key]),
+            "value": value,
+        }
+        return self.signal(key, target, ts, received, value, evidence, registry)
+
+    def signal(
+        self,
+        key: int,
+        level: int,
+        ts: float,
+        received: float,
+        value: float,
+        evidence: dict[str, Any],
+        registry: Registry,
+    ) -> Signal:
+        """A verdict change of this rule for one sensor."""
         sensor = registry.by_key[key]
-        threshold = float(self.thr[key, (target or active) - 1])
         return Signal(
             rule=self.rule.id,
             sensor=sensor.id,
             site=sensor.site,
-            level=Level(target),
+            level=Level(level),
             category=self.rule.category,
             ts=ts,
             received=received,
             value=value,
-            evidence={
-                "type": "threshold",
-                "direction": self.rule.direction,
-                "threshold": threshold,
-                "deadband": float(self.deadband[key]),
-                "value": value,
-            },
+            evidence=evidence,
         )
