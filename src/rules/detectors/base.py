@@ -1,0 +1,73 @@
+"""The detector contract.
+
+A detector keeps one model per sensor (its own clone) in arrays indexed by sensor key, or in a
+dict of per-sensor objects.  It is called in *rounds*: every key in one call is distinct, so a
+round is exact whatever the micro-batch boundaries are.  For each round the caller first asks
+for ``score`` (no state change), then calls ``learn`` with a mask of the readings that may
+teach the model (river's contract: score first, then learn; anomalies do not teach).
+
+``score`` returns a raw surprise (0 = as expected, larger = more surprising, in the
+detector's own unit), the expected value and the half-width of the expected band, for the
+explanation.  Raw scores are turned into likelihoods by ``rules.detectors.calibrate``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from rules.state import PerSensorState
+
+
+@dataclass
+class Scores:
+    raw: np.ndarray
+    expected: np.ndarray
+    band: np.ndarray
+
+
+class ArrayState(PerSensorState):
+    """Per-sensor arrays named in ``STATE`` that grow with the registry."""
+
+    name: ClassVar[str]
+    # Arrays that make the learnt model (the rest of STATE is test state such as CUSUM sums).
+    MODEL: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = 0
+        self.grow(capacity)
+
+    def grow(self, capacity: int) -> None:
+        """Make room for more sensors; new sensors start untrained."""
+        for name in self.STATE:
+            old = getattr(self, name, None)
+            new = np.full(capacity, self.initial(name))
+            if old is not None:
+                new[: old.shape[0]] = old
+            setattr(self, name, new)
+        self.capacity = capacity
+
+    def initial(self, name: str) -> float:
+        return 0.0
+
+    def reset(self, keys: np.ndarray) -> None:
+        for name in self.STATE:
+            getattr(self, name)[keys] = self.initial(name)
+
+    def model_of(self, key: int) -> tuple[float, ...]:
+        return tuple(float(getattr(self, name)[key]) for name in self.MODEL)
+
+
+class Detector(ArrayState, ABC):
+
+    @abstractmethod
+    def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores: ...
+
+    @abstractmethod
+    def learn(
+        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
+    ) -> None:
+        """Update the state of ``keys``; only rows where ``teach`` is true update the model."""

@@ -1,0 +1,123 @@
+"""One anomaly rule's detector set over all its sensors.
+
+Per round (distinct sensors): every detector scores, each score is calibrated into a
+likelihood score, the highest one speaks for the reading.  Then the models learn: a reading
+judged anomalous does not teach them, unless the sensor has been anomalous for
+``adapt_after`` readings in a row (a new normal that the models must follow).  Nothing is
+judged during a sensor's first ``grace`` readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rules.detectors.base import ArrayState, Detector
+from rules.detectors.calibrate import Calibrator
+
+
+@dataclass
+class Verdicts:
+    """Per reading: the calibrated score, the detector that gave it, its raw score, the
+    expected value and band half-width, and whether the reading is anomalous."""
+
+    score: np.ndarray
+    detector: np.ndarray
+    raw: np.ndarray
+    expected: np.ndarray
+    band: np.ndarray
+    anomalous: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> Verdicts:
+        return cls(
+            np.zeros(n), np.zeros(n, np.int64), np.zeros(n), np.full(n, np.nan),
+            np.full(n, np.nan), np.zeros(n, bool),
+        )  # fmt: skip
+
+    def put(self, idx: np.ndarray, other: Verdicts) -> None:
+        for name in ("score", "detector", "raw", "expected", "band", "anomalous"):
+            getattr(self, name)[idx] = getattr(other, name)
+
+
+class Ensemble(ArrayState):
+    name = "ensemble"
+    STATE = ("seen", "run")
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        capacity: int,
+        threshold: float,
+        grace: int,
+        adapt_after: int,
+    ) -> None:
+        self.detectors = list(detectors)
+        self.calibrators = [Calibrator(capacity) for _ in self.detectors]
+        self.threshold, self.grace, self.adapt_after = threshold, grace, adapt_after
+        super().__init__(capacity)
+
+    def grow(self, capacity: int) -> None:
+        super().grow(capacity)
+        for part in (*self.detectors, *self.calibrators):
+            part.grow(capacity)
+
+    def reset(self, keys: np.ndarray) -> None:
+        super().reset(keys)
+        for part in (*self.detectors, *self.calibrators):
+            part.reset(keys)
+
+    def parts(self) -> dict[str, ArrayState]:
+        out: dict[str, ArrayState] = {"ensemble": self}
+        for i, (det, cal) in enumerate(zip(self.detectors, self.calibrators, strict=True)):
+            out[f"d{i}.{det.name}"] = det
+            out[f"c{i}"] = cal
+        return out
+
+    def step(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Verdicts:
+        """Score then learn one round; every key appears once."""
+        n = keys.shape[0]
+        out = Verdicts.empty(n)
+        raws = []
+        for i, (det, cal) in enumerate(zip(self.detectors, self.calibrators, strict=True)):
+            scores = det.score(keys, ts, values)
+            likelihood, _ = cal.propose(keys, scores.raw)
+            raws.append(scores.raw)
+            better = likelihood > out.score
+            if i == 0:
+                better[:] = True
+            out.score = np.where(better, likelihood, out.score)
+            out.detector = np.where(better, i, out.detector)
+            out.raw = np.where(better, scores.raw, out.raw)
+            out.expected = np.where(better, scores.expected, out.expected)
+            out.band = np.where(better, scores.band, out.band)
+        warm = self.seen[keys] >= self.grace
+        out.score = np.where(warm, out.score, 0.0)
+        out.anomalous = out.score >= self.threshold
+        run = np.where(out.anomalous, self.run[keys] + 1, 0)
+        teach = ~out.anomalous | (run > self.adapt_after)
+        for det, cal, raw in zip(self.detectors, self.calibrators, raws, strict=True):
+            det.learn(keys, ts, values, teach)
+            cal.learn(keys, raw, teach)
+        self.run[keys] = run
+        self.seen[keys] += 1
+        return out
+
+    def run_batch(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Verdicts:
+        """Judge readings in order, in rounds of distinct sensors."""
+        n = keys.shape[0]
+        out = Verdicts.empty(n)
+        if not n:
+            return out
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        counts = np.diff(np.r_[starts, n])
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n) - np.repeat(starts, counts)
+        for r in range(int(rank.max()) + 1):
+            idx = np.flatnonzero(rank == r)
+            out.put(idx, self.step(keys[idx], ts[idx], values[idx]))
+        return out

@@ -1,0 +1,246 @@
+"""Vectorized numpy detectors: exact streaming models that are cheap over a batch.
+
+Every model warms up with cumulative averages (the weight is at least 1/n), so the first
+readings of a sensor are not judged against an arbitrary prior.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rules.detectors.base import Detector, Scores
+
+_MAX = 1e6
+
+
+def _weight(alpha: float, n: np.ndarray) -> np.ndarray:
+    return np.maximum(alpha, 1.0 / (n + 1.0))
+
+
+def _spread(var: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """A standard deviation with a floor relative to the level, so a flat signal that moves
+    a little is surprising but not infinitely so."""
+    return np.sqrt(var) + 1e-9 + 1e-4 * np.abs(mean)
+
+
+class EwmaZ(Detector):
+    """Distance from an exponentially weighted mean, in exponentially weighted standard
+    deviations (level shifts and spikes)."""
+
+    name = "ewma"
+    STATE = ("n", "mean", "var")
+    MODEL = STATE
+
+    def __init__(self, capacity: int, alpha: float = 0.01) -> None:
+        self.alpha = alpha
+        super().__init__(capacity)
+
+    def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
+        mean = self.mean[keys]
+        sd = _spread(self.var[keys], mean)
+        raw = np.where(self.n[keys] >= 2, np.minimum(np.abs(values - mean) / sd, _MAX), 0.0)
+        return Scores(raw, mean, 3 * sd)
+
+    def learn(
+        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
+    ) -> None:
+        k, x = keys[teach], values[teach]
+        a = _weight(self.alpha, self.n[k])
+        d = x - self.mean[k]
+        self.mean[k] += a * d
+        self.var[k] = (1 - a) * (self.var[k] + a * d * d)
+        self.n[k] += 1
+
+
+class DiffZ(Detector):
+    """Surprise of the step from the last normal reading (changes in dynamics)."""
+
+    name = "diff"
+    STATE = ("n", "prev", "mean", "var")
+    MODEL = STATE
+
+    def __init__(self, capacity: int, alpha: float = 0.01) -> None:
+        self.alpha = alpha
+        super().__init__(capacity)
+
+    def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
+        prev, mean = self.prev[keys], self.mean[keys]
+        sd = _spread(self.var[keys], prev)
+        step = values - prev
+        raw = np.where(self.n[keys] >= 3, np.minimum(np.abs(step - mean) / sd, _MAX), 0.0)
+        return Scores(raw, prev + mean, 3 * sd)
+
+    def learn(
+        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
+    ) -> None:
+        k, x = keys[teach], values[teach]
+        n = self.n[k]
+        step = np.where(n >= 1, x - self.prev[k], 0.0)
+        learnt = n >= 1
+        a = _weight(self.alpha, np.maximum(n - 1, 0))
+        d = step - self.mean[k]
+        self.mean[k] += np.where(learnt, a * d, 0.0)
+        self.var[k] = np.where(learnt, (1 - a) * (self.var[k] + a * d * d), self.var[k])
+        self.prev[k] = x
+        self.n[k] += 1
+
+
+class HoltResidual(Detector):
+    """Forecast residual of Holt's linear trend model (level + trend), in units of the mean
+    absolute residual: a curve that starts to bend, a rise that does not follow its trend."""
+
+    name = "holt"
+    STATE = ("n", "level", "trend", "scale")
+    MODEL = STATE
+
+    def __init__(self, capacity: int, alpha: float = 0.3, beta: float = 0.05) -> None:
+        self.alpha, self.beta = alpha, beta
+        super().__init__(capacity)
+
+    def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
+        forecast = self.level[keys] + self.trend[keys]
+        scale = 1.25 * self.scale[keys] + 1e-9 + 1e-4 * np.abs(forecast)
+        raw = np.where(
+            self.n[keys] >= 3, np.minimum(np.abs(values - forecast) / scale, _MAX), 0.0
+        )
+        return Scores(raw, forecast, 3 * scale)
+
+    def learn(
+        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
+    ) -> None:
+        k, x = keys[teach], values[teach]
+        n = self.n[k]
+        first = n == 0
+        level, trend = self.level[k], self.trend[k]
+        forecast = level + trend
+        new_level = np.where(first, x, self.alpha * x + (1 - self.alpha) * forecast)
+        new_trend = np.where(
+            first | (n == 1),
+            np.where(first, 0.0, x - level),
+            self.beta * (new_level - level) + (1 - self.beta) * trend,
+        )
+        a = _weight(0.01, np.maximum(n - 1, 0))
+        resid = np.abs(x - forecast)
+        self.scale[k] = np.where(first, 0.0, self.scale[k] + a * (resid - self.scale[k]))
+        self.level[k], self.trend[k] = new_level, new_trend
+        self.n[k] += 1
+
+
+class Cusum(Detector):
+    """Two-sided CUSUM of the standardized reading against a slow baseline: slow drifts that
+    no single reading shows.  ``k`` is the slack in standard deviations."""
+
+    name = "cusum"
+    STATE = ("n", "mean", "var", "pos", "neg")
+    MODEL = ("n", "mean", "var")
+
+    def __init__(self, capacity: int, alpha: float = 0.002, k: float = 0.5) -> None:
+        self.alpha, self.k = alpha, k
+        super().__init__(capacity)
+
+    def _sums(
+        self, keys: np.ndarray, values: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        mean = self.mean[keys]
+        sd = _spread(self.var[keys], mean)
+        r = np.clip((values - mean) / sd, -50, 50)
+        pos = np.minimum(np.maximum(0.0, self.pos[keys] + r - self.k), 100.0)
+        neg = np.minimum(np.maximum(0.0, self.neg[keys] - r - self.k), 100.0)
+        return pos, neg, mean, sd
+
+    def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
+        pos, neg, mean, sd = self._sums(keys, values)
+        raw = np.where(self.n[keys] >= 10, np.maximum(pos, neg), 0.0)
+        return Scores(raw, mean, 3 * sd)
+
+    def learn(
+        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
+    ) -> None:
+        pos, neg, _, _ = self._sums(keys, values)
+        warm = self.n[keys] >= 10
+        self.pos[keys] = np.where(warm, pos, 0.0)
+        self.neg[keys] = np.where(warm, neg, 0.0)
+        k, x = keys[teach], values[teach]
+        a = _weight(self.alpha, self.n[k])
+        d = x - self.mean[k]
+        self.mean[k] += a * d
+        self.var[k] = (1 - a) * (self.var[k] + a * d * d)
+        self.n[k] += 1
+
+
+class PatternNN(Detector):
+    """Distance from the latest ``m`` readings (standardized by the sensor's running mean
+    and deviation) to their nearest neighbour among the last ``memory`` such windows: a
+    pattern the sensor has not shown before.  Costs ``memory x m`` floats per sensor, so it is
+    meant for the sensors that earn it, not as a default for every sensor."""
+
+    name = "pattern"
+    STATE = ("n", "mean", "var")
+    MODEL = ("n", "mean", "var")
+
+    def __init__(
+        self, capacity: int, m: int = 8, memory: int = 1000, alpha: float = 0.002
+    ) -> None:
+        self.m, self.memory, self.alpha = m, memory, alpha
+        self.recent = np.zeros((0, m))
+        self.bank = np.zeros((0, memory, m))
+        super().__init__(capacity)
+
+    def grow(self, capacity: int) -> None:
+        old = self.capacity
+        super().grow(capacity)
+        recent = np.zeros((capacity, self.m))
+        recent[:old] = self.recent[:old]
+        bank = np.full((capacity, self.memory, self.m), np.nan)
+        bank[:old] = self.bank[:old]
+        self.recent, self.bank = recent, bank
+
+    def reset(self, keys: np.ndarray) -> None:
+        super().reset(keys)
+        self.recent[keys], self.bank[keys] = 0.0, np.nan
+
+    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        return {**super().export_state(keys), "recent": self.recent[keys], "bank": self.bank[keys]}
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        super().import_state(keys, state)
+        if "bank" in state and state["bank"].shape[0] == keys.shape[0]:
+            self.recent[keys], self.bank[keys] = state["recent"], state["bank"]
+
+    def _window(self, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+        mean = self.mean[keys]
+        sd = _spread(self.var[keys], mean)
+        z = np.clip((values - mean) / sd, -20, 20)
+        return np.concatenate([self.recent[keys][:, 1:], z[:, None]], axis=1)
+
+    def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
+        window = self._window(keys, values)
+        bank = self.bank[keys]
+        dist = np.sqrt(np.nansum((bank - window[:, None, :]) ** 2, axis=2))
+        valid = ~np.isnan(bank[:, :, 0])
+        dist = np.where(valid, dist, np.inf)
+        # Exclude the latest m windows (they overlap the current one).
+        slot = (self.n[keys].astype(np.int64)[:, None] - 1 - np.arange(self.m)[None, :])
+        rows = np.arange(keys.shape[0])[:, None]
+        dist[rows, slot % self.memory] = np.inf
+        nearest = dist.min(axis=1)
+        enough = self.n[keys] >= 4 * self.m
+        raw = np.where(enough & np.isfinite(nearest), nearest / np.sqrt(self.m), 0.0)
+        mean = self.mean[keys]
+        return Scores(raw, mean, 3 * _spread(self.var[keys], mean))
+
+    def learn(
+        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
+    ) -> None:
+        window = self._window(keys, values)
+        self.recent[keys] = window
+        n = self.n[keys].astype(np.int64)
+        store = (n[:, None] >= self.m) & teach[:, None]
+        slot = n % self.memory
+        self.bank[keys, slot] = np.where(store, window, self.bank[keys, slot])
+        k, x = keys[teach], values[teach]
+        a = _weight(self.alpha, self.n[k])
+        d = x - self.mean[k]
+        self.mean[k] += a * d
+        self.var[k] = (1 - a) * (self.var[k] + a * d * d)
+        self.n[keys] += 1
