@@ -1,4 +1,4 @@
-"""The ``riskmon`` command: serve, migrate, simulate, demo."""
+"""The ``riskmon`` command: serve, migrate, simulate, demo, eval."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import uvicorn
 
 from monitor.config import Settings
 from monitor.errors import RiskmonError
+from monitor.evaluation import commands as evaluation
 
 log = logging.getLogger("riskmon")
 
@@ -155,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
     demo.add_argument("--leak-at", type=float, default=10.0, help="seconds until the gas leak")
     demo.add_argument("--overfill-at", type=float, default=20.0, help="seconds until overfill")
+    evaluation.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "eval":
+        evaluation.run(args)
+        return 0
     try:
         settings = Settings()
         if getattr(args, "role", None):

@@ -99,7 +99,9 @@ class DerivedEvaluator(ThresholdEvaluator):
         derived.value = out[keep]
         return derived
 
-    def evaluate(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
+    def evaluate(
+        self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
+    ) -> list[Signal]:
         if not len(batch) or not self.applies[batch.sensor].any():
             return []
         signals = super().evaluate(self.derive(batch), registry)

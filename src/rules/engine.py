@@ -15,6 +15,7 @@ import yaml
 
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
+from rules.anomaly import AnomalyEvaluator, ShadowRecord
 from rules.composite import CompositeEvaluator
 from rules.count import CountEvaluator
 from rules.derived import DerivedEvaluator
@@ -25,6 +26,7 @@ from rules.lateness import split_by_lateness
 from rules.leak import LeakEvaluator
 from rules.spec import (
     RULES_ADAPTER,
+    AnomalyRule,
     AnyRule,
     CompositeRule,
     CountRule,
@@ -75,6 +77,7 @@ class RuleEngine:
         self.counts: dict[str, CountEvaluator] = {}
         self.flatlines: dict[str, FlatlineEvaluator] = {}
         self.composites: dict[str, CompositeEvaluator] = {}
+        self.anomalies: dict[str, AnomalyEvaluator] = {}
         self._registry_version = registry.version
         self.watermark = np.full(registry.capacity, -np.inf)  # newest event time judged
         # Sensors whose state this process owns (Kafka partitions); None means all of them.
@@ -87,12 +90,18 @@ class RuleEngine:
         out.update({k: v.rule for k, v in self.counts.items()})
         out.update({k: v.rule for k, v in self.flatlines.items()})
         out.update({k: v.rule for k, v in self.composites.items()})
+        out.update({k: v.spec for k, v in self.anomalies.items()})
         return out
 
     def upsert(self, rule: AnyRule, now: float | None = None) -> None:
         if rule.id in self.rules and type(self.rules[rule.id]) is not type(rule):
             raise RuleError(f"rule {rule.id!r} cannot change its type", rule=rule.id)
-        if isinstance(rule, FlatlineRule):
+        if isinstance(rule, AnomalyRule):
+            if rule.id in self.anomalies:
+                self.anomalies[rule.id].configure(rule, self.registry)
+            else:
+                self.anomalies[rule.id] = AnomalyEvaluator(rule, self.registry)
+        elif isinstance(rule, FlatlineRule):
             if rule.id in self.flatlines:
                 self.flatlines[rule.id].configure(rule, self.registry)
             else:
@@ -123,7 +132,9 @@ class RuleEngine:
         """Re-arm state from the store (an alert that is still active).  ``last_ts``, the
         event time of the alert's last transition, keeps replayed older readings from being
         judged against the newer state."""
-        if rule_id in self.thresholds:
+        if rule_id in self.anomalies:
+            self.anomalies[rule_id].restore(sensor_key, level, last_ts)
+        elif rule_id in self.thresholds:
             self.thresholds[rule_id].restore(sensor_key, level, last_ts)
             sensor = self.registry.by_key.get(sensor_key)
             for group in self._groups().values():
@@ -199,8 +210,17 @@ class RuleEngine:
         """Evaluate a batch sorted by event time; ``now`` is processing time."""
         self._refresh(now)
         signals: list[Signal] = []
+        agree = np.zeros(len(batch), np.int8)
+        for anomaly in self.anomalies.values():
+            found, side, _, _ = anomaly.judge(batch, self.registry)
+            signals.extend(found)
+            if anomaly.spec.raise_thresholds:
+                agree = np.where(agree == 0, side, agree).astype(np.int8)
         for threshold in self.thresholds.values():
-            signals.extend(threshold.evaluate(batch, self.registry))
+            if type(threshold) is ThresholdEvaluator:
+                signals.extend(threshold.evaluate(batch, self.registry, agree))
+            else:
+                signals.extend(threshold.evaluate(batch, self.registry))
         for interruption in self.interruptions.values():
             signals.extend(interruption.evaluate(batch, self.registry))
         for flatline in self.flatlines.values():
@@ -252,7 +272,11 @@ class RuleEngine:
     def _evaluators(
         self,
     ) -> dict[str, ThresholdEvaluator | InterruptionEvaluator | FlatlineEvaluator]:
-        return {**self.thresholds, **self.interruptions, **self.flatlines}
+        return {**self.thresholds, **self.interruptions, **self.flatlines, **self.anomalies}
+
+    def drain_shadow(self) -> list[ShadowRecord]:
+        """Scores and would-be alerts of shadow-mode anomaly rules since the last call."""
+        return [r for a in self.anomalies.values() for r in a.drain_shadow()]
 
     def export_state(self, keys: np.ndarray) -> bytes:
         """Serialize the state of the given sensors (npz, no pickle)."""

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rules.spec import AnyRule, CompositeRule, CountRule, FlatlineRule, InterruptionRule
+from rules.spec import (
+    AnomalyRule,
+    AnyRule,
+    CompositeRule,
+    CountRule,
+    FlatlineRule,
+    InterruptionRule,
+)
 
 SEVERE = (1, 2)
 
@@ -19,6 +26,10 @@ def severe_part(rule: AnyRule | None) -> Any:
         return None
     if isinstance(rule, InterruptionRule | FlatlineRule):
         return rule.level if rule.level in SEVERE else None
+    if isinstance(rule, AnomalyRule):
+        # On its own at most yellow, but it can raise a threshold alert into orange or red.
+        live = rule.enabled and rule.raise_thresholds and not rule.shadow
+        return ("raises thresholds", rule.selector.model_dump(mode="json")) if live else None
     if isinstance(rule, CompositeRule):
         return (rule.level, rule.when.model_dump(mode="json")) if rule.level in SEVERE else None
     if isinstance(rule, CountRule):

@@ -64,7 +64,9 @@ class LeakEvaluator(DerivedEvaluator):
             hist.popleft()
         return True
 
-    def evaluate(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
+    def evaluate(
+        self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
+    ) -> list[Signal]:
         if not len(batch):
             return []
         wells = self.applies[batch.sensor]

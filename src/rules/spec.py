@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from monitor.model import Category, Sensor
+from rules.detectors.specs import DEFAULT_DETECTORS, AnyDetectorSpec, DetectorSpec
 
 LevelKey = Annotated[int, Field(ge=1, le=4)]
 
@@ -260,6 +261,35 @@ class InterruptionRule(_Base):
     level: LevelKey = 4
 
 
+class AnomalyRule(_Base):
+    """Streaming anomaly detection per sensor (see README, "Anomaly detection").
+
+    Each sensor gets its own clone of every detector in ``detectors``; raw scores are
+    calibrated into a likelihood score in [0, 1] (0.5 = a one-in-100,000 event for that
+    sensor) and a reading at or above ``threshold`` is anomalous.  On its own an anomaly is
+    blue, and yellow once ``persist`` readings in a row are anomalous.  With
+    ``raise_thresholds``, an anomaly on the same side as an active threshold alert of the
+    same sensor raises that alert by one level.  ``shadow`` runs the detectors without
+    alerts: scores are recorded and would-be alerts counted."""
+
+    type: Literal["anomaly"] = "anomaly"
+    detectors: tuple[DetectorSpec, ...] = Field(default=DEFAULT_DETECTORS, min_length=1)
+    threshold: float = Field(default=0.5, gt=0, le=1)
+    grace: int = Field(default=100, ge=0, description="readings learnt before judging")
+    persist: int = Field(default=3, ge=2, description="anomalous readings in a row for yellow")
+    adapt_after: int = Field(
+        default=10, ge=1, description="anomalous readings in a row after which models learn"
+    )
+    latch: int = Field(default=50, ge=0, description="readings without a new onset score")
+    off_delay_s: float = Field(default=0.0, ge=0)
+    shadow: bool = False
+    raise_thresholds: bool = True
+    category: Category = Category.PROCESS
+
+    def detector_specs(self) -> tuple[AnyDetectorSpec, ...]:
+        return tuple(self.detectors)
+
+
 def check_level_order(levels: dict[LevelKey, float], direction: str) -> None:
     """More severe levels must sit further out: red >= orange >= yellow >= blue for high."""
     ordered = [levels[k] for k in sorted(levels)]
@@ -282,6 +312,7 @@ AnyRule = (
     | FlatlineRule
     | CountRule
     | CompositeRule
+    | AnomalyRule
 )
 Rule = Annotated[AnyRule, Field(discriminator="type")]
 RULE_ADAPTER: TypeAdapter[AnyRule] = TypeAdapter(Rule)

@@ -105,9 +105,14 @@ class ThresholdEvaluator(PerSensorState):
         first = np.argmax(hit, axis=1)
         return np.where(hit.any(axis=1), first + 1, 0).astype(np.int8)
 
-    def evaluate(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
+    def evaluate(
+        self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
+    ) -> list[Signal]:
         """Evaluate a batch sorted by event time.  Readings not newer than the sensor's last
-        evaluated reading (duplicates, out-of-order) are not evaluated again."""
+        evaluated reading (duplicates, out-of-order) are not evaluated again.  ``agree``
+        gives, per reading, the side of an anomaly on the same sensor (+1 above, -1 below);
+        a raw level reached on that side is raised by one (blue to yellow, ..., never past
+        red)."""
         if not len(batch):
             return []
         keys = batch.sensor
@@ -117,6 +122,11 @@ class ThresholdEvaluator(PerSensorState):
         keys, ts, values = keys[mask], batch.ts[mask], batch.value[mask]
         received = batch.received[mask]
         raw = self.raw_levels(keys, values)
+        boosted = np.zeros(raw.shape[0], bool)
+        if agree is not None:
+            side = 1 if self.rule.direction == "high" else -1
+            boosted = (raw > 1) & (agree[mask] == side)
+            raw = np.where(boosted, raw - 1, raw).astype(np.int8)
         busy = (raw != 0) | (self.active[keys] != 0) | (self.pending[keys] != 0)
         touched = np.isin(keys, np.unique(keys[busy])) if busy.any() else busy
         calm = ~touched
@@ -131,6 +141,7 @@ class ThresholdEvaluator(PerSensorState):
                 int(raw[j]),
                 float(received[j]),
                 registry,
+                bool(boosted[j]),
             )
             if signal is not None:
                 signals.append(signal)
@@ -182,7 +193,14 @@ class ThresholdEvaluator(PerSensorState):
         return 0
 
     def _step(
-        self, key: int, ts: float, value: float, raw: int, received: float, registry: Registry
+        self,
+        key: int,
+        ts: float,
+        value: float,
+        raw: int,
+        received: float,
+        registry: Registry,
+        boosted: bool = False,
     ) -> Signal | None:
         if ts <= self.last_ts[key]:
             return None
@@ -219,6 +237,9 @@ class ThresholdEvaluator(PerSensorState):
             "deadband": float(self.deadband[key]),
             "value": value,
         }
+        if boosted and target:
+            evidence["raised_by_anomaly"] = True
+            evidence["threshold"] = float(self.thr[key, target])  # the set-point crossed
         return self.signal(key, target, ts, received, value, evidence, registry)
 
     def signal(

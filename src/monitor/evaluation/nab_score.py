@@ -58,7 +58,9 @@ class Labelled:
     windows: tuple[tuple[int, int], ...]
 
 
-def window_rows(timestamps: Sequence[str], windows: Sequence[Sequence[str]]) -> list[tuple[int, int]]:
+def window_rows(
+    timestamps: Sequence[str], windows: Sequence[Sequence[str]]
+) -> list[tuple[int, int]]:
     """Map label windows (timestamps, inclusive) to inclusive row ranges."""
     stamps = np.array([t[:19] for t in timestamps])
     out = []

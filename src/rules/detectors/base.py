@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -35,6 +35,10 @@ class ArrayState(PerSensorState):
     name: ClassVar[str]
     # Arrays that make the learnt model (the rest of STATE is test state such as CUSUM sums).
     MODEL: ClassVar[tuple[str, ...]] = ()
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> np.ndarray: ...
 
     def __init__(self, capacity: int) -> None:
         self.capacity = 0
@@ -62,7 +66,6 @@ class ArrayState(PerSensorState):
 
 
 class Detector(ArrayState, ABC):
-
     @abstractmethod
     def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores: ...
 

@@ -5,6 +5,10 @@ likelihood score, the highest one speaks for the reading.  Then the models learn
 judged anomalous does not teach them, unless the sensor has been anomalous for
 ``adapt_after`` readings in a row (a new normal that the models must follow).  Nothing is
 judged during a sensor's first ``grace`` readings.
+
+``reported`` is the score of an episode's first reading: after a reading at or above the
+threshold, the next ``latch`` readings report 0, so one episode is one alarm (this is the
+score the NAB evaluation writes; alerts are graded from ``anomalous``).
 """
 
 from __future__ import annotations
@@ -29,22 +33,33 @@ class Verdicts:
     expected: np.ndarray
     band: np.ndarray
     anomalous: np.ndarray
+    reported: np.ndarray
+    run: np.ndarray  # anomalous readings in a row up to this one (0 when normal)
 
     @classmethod
     def empty(cls, n: int) -> Verdicts:
         return cls(
             np.zeros(n), np.zeros(n, np.int64), np.zeros(n), np.full(n, np.nan),
-            np.full(n, np.nan), np.zeros(n, bool),
+            np.full(n, np.nan), np.zeros(n, bool), np.zeros(n), np.zeros(n),
         )  # fmt: skip
 
     def put(self, idx: np.ndarray, other: Verdicts) -> None:
-        for name in ("score", "detector", "raw", "expected", "band", "anomalous"):
+        for name in (
+            "score",
+            "detector",
+            "raw",
+            "expected",
+            "band",
+            "anomalous",
+            "reported",
+            "run",
+        ):
             getattr(self, name)[idx] = getattr(other, name)
 
 
 class Ensemble(ArrayState):
     name = "ensemble"
-    STATE = ("seen", "run")
+    STATE = ("seen", "run", "quiet")
 
     def __init__(
         self,
@@ -53,10 +68,12 @@ class Ensemble(ArrayState):
         threshold: float,
         grace: int,
         adapt_after: int,
+        latch: int = 0,
     ) -> None:
         self.detectors = list(detectors)
         self.calibrators = [Calibrator(capacity) for _ in self.detectors]
         self.threshold, self.grace, self.adapt_after = threshold, grace, adapt_after
+        self.latch = latch
         super().__init__(capacity)
 
     def grow(self, capacity: int) -> None:
@@ -97,11 +114,17 @@ class Ensemble(ArrayState):
         out.score = np.where(warm, out.score, 0.0)
         out.anomalous = out.score >= self.threshold
         run = np.where(out.anomalous, self.run[keys] + 1, 0)
+        quiet = self.quiet[keys]
+        out.reported = np.where(quiet > 0, 0.0, out.score)
+        self.quiet[keys] = np.where(
+            (quiet <= 0) & out.anomalous, self.latch, np.maximum(quiet - 1, 0)
+        )
         teach = ~out.anomalous | (run > self.adapt_after)
         for det, cal, raw in zip(self.detectors, self.calibrators, raws, strict=True):
             det.learn(keys, ts, values, teach)
             cal.learn(keys, raw, teach)
         self.run[keys] = run
+        out.run = run.astype(np.float64)
         self.seen[keys] += 1
         return out
 

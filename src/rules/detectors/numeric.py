@@ -20,7 +20,7 @@ def _weight(alpha: float, n: np.ndarray) -> np.ndarray:
 def _spread(var: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """A standard deviation with a floor relative to the level, so a flat signal that moves
     a little is surprising but not infinitely so."""
-    return np.sqrt(var) + 1e-9 + 1e-4 * np.abs(mean)
+    return np.asarray(np.sqrt(var) + 1e-9 + 1e-4 * np.abs(mean))
 
 
 class EwmaZ(Detector):
@@ -100,9 +100,7 @@ class HoltResidual(Detector):
     def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
         forecast = self.level[keys] + self.trend[keys]
         scale = 1.25 * self.scale[keys] + 1e-9 + 1e-4 * np.abs(forecast)
-        raw = np.where(
-            self.n[keys] >= 3, np.minimum(np.abs(values - forecast) / scale, _MAX), 0.0
-        )
+        raw = np.where(self.n[keys] >= 3, np.minimum(np.abs(values - forecast) / scale, _MAX), 0.0)
         return Scores(raw, forecast, 3 * scale)
 
     def learn(
@@ -128,7 +126,8 @@ class HoltResidual(Detector):
 
 class Cusum(Detector):
     """Two-sided CUSUM of the standardized reading against a slow baseline: slow drifts that
-    no single reading shows.  ``k`` is the slack in standard deviations."""
+    no single reading shows.  ``k`` is the slack in standard deviations; the sums restart
+    once they have signalled (an anomalous reading)."""
 
     name = "cusum"
     STATE = ("n", "mean", "var", "pos", "neg")
@@ -143,9 +142,9 @@ class Cusum(Detector):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         mean = self.mean[keys]
         sd = _spread(self.var[keys], mean)
-        r = np.clip((values - mean) / sd, -50, 50)
-        pos = np.minimum(np.maximum(0.0, self.pos[keys] + r - self.k), 100.0)
-        neg = np.minimum(np.maximum(0.0, self.neg[keys] - r - self.k), 100.0)
+        r = np.clip((values - mean) / sd, -1000, 1000)
+        pos = np.minimum(np.maximum(0.0, self.pos[keys] + r - self.k), 1e4)
+        neg = np.minimum(np.maximum(0.0, self.neg[keys] - r - self.k), 1e4)
         return pos, neg, mean, sd
 
     def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
@@ -157,9 +156,9 @@ class Cusum(Detector):
         self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
     ) -> None:
         pos, neg, _, _ = self._sums(keys, values)
-        warm = self.n[keys] >= 10
-        self.pos[keys] = np.where(warm, pos, 0.0)
-        self.neg[keys] = np.where(warm, neg, 0.0)
+        restart = (self.n[keys] < 10) | ~teach  # warming up, or the sums have signalled
+        self.pos[keys] = np.where(restart, 0.0, pos)
+        self.neg[keys] = np.where(restart, 0.0, neg)
         k, x = keys[teach], values[teach]
         a = _weight(self.alpha, self.n[k])
         d = x - self.mean[k]
@@ -176,11 +175,9 @@ class PatternNN(Detector):
 
     name = "pattern"
     STATE = ("n", "mean", "var")
-    MODEL = ("n", "mean", "var")
+    MODEL = ("mean", "var")
 
-    def __init__(
-        self, capacity: int, m: int = 8, memory: int = 1000, alpha: float = 0.002
-    ) -> None:
+    def __init__(self, capacity: int, m: int = 8, memory: int = 1000, alpha: float = 0.002) -> None:
         self.m, self.memory, self.alpha = m, memory, alpha
         self.recent = np.zeros((0, m))
         self.bank = np.zeros((0, memory, m))
@@ -198,6 +195,9 @@ class PatternNN(Detector):
     def reset(self, keys: np.ndarray) -> None:
         super().reset(keys)
         self.recent[keys], self.bank[keys] = 0.0, np.nan
+
+    def model_of(self, key: int) -> tuple[float, ...]:
+        return (*super().model_of(key), float(np.nansum(self.bank[key])))
 
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         return {**super().export_state(keys), "recent": self.recent[keys], "bank": self.bank[keys]}
@@ -220,7 +220,7 @@ class PatternNN(Detector):
         valid = ~np.isnan(bank[:, :, 0])
         dist = np.where(valid, dist, np.inf)
         # Exclude the latest m windows (they overlap the current one).
-        slot = (self.n[keys].astype(np.int64)[:, None] - 1 - np.arange(self.m)[None, :])
+        slot = self.n[keys].astype(np.int64)[:, None] - 1 - np.arange(self.m)[None, :]
         rows = np.arange(keys.shape[0])[:, None]
         dist[rows, slot % self.memory] = np.inf
         nearest = dist.min(axis=1)

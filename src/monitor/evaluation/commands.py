@@ -1,0 +1,55 @@
+"""``riskmon eval nab|skab``: detection quality on the public benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from rules.spec import AnomalyRule
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ev = sub.add_parser("eval", help="evaluate detection on NAB or SKAB")
+    which = ev.add_subparsers(dest="benchmark", required=True)
+    nab = which.add_parser("nab", help="NAB: per-file scores and the three NAB profiles")
+    nab.add_argument("--data", type=Path, required=True, help="NAB data folder")
+    nab.add_argument("--labels", type=Path, required=True, help="combined_windows.json")
+    nab.add_argument("--out", type=Path, required=True, help="folder for per-file scores")
+    nab.add_argument(
+        "--threshold", type=float, default=None, help="fixed threshold (default: NAB's sweep)"
+    )
+    nab.add_argument("--rule", type=Path, default=None, help="YAML of an anomaly rule")
+    skab = which.add_parser("skab", help="SKAB: per-row predictions, F1, FAR and MAR")
+    skab.add_argument("--data", type=Path, required=True, help="SKAB data folder")
+    skab.add_argument("--out", type=Path, required=True, help="folder for per-row predictions")
+    skab.add_argument("--rule", type=Path, default=None, help="YAML of an anomaly rule")
+
+
+def _rule(path: Path | None, default: AnomalyRule) -> AnomalyRule:
+    if path is None:
+        return default
+    return AnomalyRule.model_validate(yaml.safe_load(path.read_text()))
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.benchmark == "nab":
+        from monitor.evaluation import nab
+
+        results = nab.run(
+            args.data, args.labels, args.out, args.threshold, _rule(args.rule, nab.NAB_RULE)
+        )
+        print(f"NAB scores ({'fixed' if args.threshold is not None else 'swept'} threshold):")
+        for profile, (threshold, score) in results.items():
+            print(f"  {profile:20s} {score:7.2f}   threshold {threshold:.6f}")
+        print(f"per-file scores in {args.out}")
+    else:
+        from monitor.evaluation import skab
+
+        m = skab.run(args.data, args.out, _rule(args.rule, skab.SKAB_RULE))
+        print(
+            f"SKAB (test rows of every file, pooled): F1 {m.f1:.2f}  FAR {m.far:.2f} %  "
+            f"MAR {m.mar:.2f} %   (TP {m.tp}, FP {m.fp}, FN {m.fn}, TN {m.tn})"
+        )
+        print(f"per-row predictions in {args.out}")

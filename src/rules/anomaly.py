@@ -1,0 +1,190 @@
+"""The ``anomaly`` rule: per-sensor detectors, graded and explained.
+
+Readings go through the rule's detector ensemble in event-time order (``rules.detectors``).
+The grade follows the run of anomalous readings through the threshold state machine: a run
+of 1 is blue, a run of ``persist`` is yellow (never more: an anomaly alone is at most
+yellow).  Each reading also gets a *side* (+1 above the expected value, -1 below, 0 normal)
+that the engine hands to threshold rules so an agreeing anomaly raises them by one level.
+
+In shadow mode no signal leaves the rule: its scores and would-be alerts are kept in
+``shadow`` for the service to record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from monitor.model import ReadingBatch, Signal
+from monitor.registry import Registry
+from rules.detectors.ensemble import Ensemble, Verdicts
+from rules.detectors.specs import build
+from rules.spec import AnomalyRule, GradedRule, ThresholdRule
+from rules.threshold import ThresholdEvaluator
+
+
+@dataclass(frozen=True)
+class ShadowRecord:
+    """One reading's score under a shadow rule; ``would_alert`` is the level a live rule
+    would have raised at this reading (0: none)."""
+
+    rule: str
+    sensor: str
+    ts: float
+    score: float
+    detector: str
+    expected: float
+    value: float
+    would_alert: int
+    anomalous: bool
+    reported: float  # the score of an episode's first reading (0 inside an episode)
+
+
+def grading(rule: AnomalyRule) -> ThresholdRule:
+    return ThresholdRule(
+        id=rule.id,
+        enabled=rule.enabled,
+        selector=rule.selector,
+        levels={4: 1.0, 3: float(rule.persist)},
+        off_delay_s=rule.off_delay_s,
+        category=rule.category,
+    )
+
+
+class AnomalyEvaluator(ThresholdEvaluator):
+    def __init__(self, spec: AnomalyRule, registry: Registry) -> None:
+        self.spec = spec
+        self.ensemble = self._ensemble(spec, registry.capacity)
+        self.seen = np.full(registry.capacity, -np.inf)
+        self.shadow: list[ShadowRecord] = []
+        super().__init__(grading(spec), registry)
+
+    @staticmethod
+    def _ensemble(spec: AnomalyRule, capacity: int) -> Ensemble:
+        return Ensemble(
+            [build(d, capacity) for d in spec.detectors],
+            capacity,
+            threshold=spec.threshold,
+            grace=spec.grace,
+            adapt_after=spec.adapt_after,
+            latch=spec.latch,
+        )
+
+    def configure(self, rule: GradedRule | AnomalyRule, registry: Registry) -> None:
+        if isinstance(rule, AnomalyRule):
+            if rule.detectors != self.spec.detectors:
+                self.ensemble = self._ensemble(rule, registry.capacity)  # new models, relearn
+            self.spec = rule
+            e = self.ensemble
+            e.threshold, e.grace, e.adapt_after, e.latch = (
+                rule.threshold, rule.grace, rule.adapt_after, rule.latch,
+            )  # fmt: skip
+            rule = grading(rule)
+        super().configure(rule, registry)
+        if registry.capacity > self.ensemble.capacity:
+            self.ensemble.grow(registry.capacity)
+            seen = np.full(registry.capacity, -np.inf)
+            seen[: self.seen.shape[0]] = self.seen
+            self.seen = seen
+
+    def judge(
+        self, batch: ReadingBatch, registry: Registry
+    ) -> tuple[list[Signal], np.ndarray, Verdicts, np.ndarray]:
+        """Signals, the side of every reading of ``batch`` (0 where not anomalous or not
+        judged), and the verdicts of the readings judged (``index`` into ``batch``)."""
+        side = np.zeros(len(batch), np.int8)
+        index = np.flatnonzero(self.applies[batch.sensor]) if len(batch) else np.empty(0, int)
+        if index.size:
+            fresh = batch.ts[index] > self.seen[batch.sensor[index]]
+            index = index[fresh]
+        if not index.size:
+            return [], side, Verdicts.empty(0), index
+        sub = batch.take(index)
+        np.maximum.at(self.seen, sub.sensor, sub.ts)
+        verdicts = self.ensemble.run_batch(sub.sensor, sub.ts, sub.value)
+        side[index] = np.where(
+            verdicts.anomalous, np.where(sub.value >= verdicts.expected, 1, -1), 0
+        )
+        graded = replace(sub, value=verdicts.run)
+        signals = super().evaluate(graded, registry)
+        signals = self._explain(signals, sub, verdicts, registry)
+        if self.spec.shadow:
+            self._record(sub, verdicts, signals, registry)
+            return [], np.zeros(len(batch), np.int8), verdicts, index
+        return signals, side, verdicts, index
+
+    def _explain(
+        self, signals: list[Signal], sub: ReadingBatch, verdicts: Verdicts, registry: Registry
+    ) -> list[Signal]:
+        names = [d.name for d in self.ensemble.detectors]
+        where = {
+            (int(k), float(t)): j for j, (k, t) in enumerate(zip(sub.sensor, sub.ts, strict=True))
+        }
+        out = []
+        for signal in signals:
+            j = where[(registry.keys[signal.sensor or ""], signal.ts)]
+            expected, band = float(verdicts.expected[j]), float(verdicts.band[j])
+            evidence = {
+                "type": "anomaly",
+                "detector": names[int(verdicts.detector[j])],
+                "score": round(float(verdicts.score[j]), 4),
+                "threshold": self.spec.threshold,
+                "expected": expected,
+                "band": [expected - band, expected + band],
+                "observed": float(sub.value[j]),
+                "anomalous_readings": int(verdicts.run[j]),
+            }
+            out.append(replace(signal, value=float(sub.value[j]), evidence=evidence))
+        return out
+
+    def _record(
+        self, sub: ReadingBatch, verdicts: Verdicts, signals: list[Signal], registry: Registry
+    ) -> None:
+        names = [d.name for d in self.ensemble.detectors]
+        raised = {(s.sensor, s.ts): int(s.level) for s in signals if s.level}
+        for j in range(len(sub)):
+            sensor = registry.by_key[int(sub.sensor[j])].id
+            ts = float(sub.ts[j])
+            self.shadow.append(
+                ShadowRecord(
+                    rule=self.spec.id,
+                    sensor=sensor,
+                    ts=ts,
+                    score=float(verdicts.score[j]),
+                    detector=names[int(verdicts.detector[j])],
+                    expected=float(verdicts.expected[j]),
+                    value=float(sub.value[j]),
+                    would_alert=raised.get((sensor, ts), 0),
+                    anomalous=bool(verdicts.anomalous[j]),
+                    reported=float(verdicts.reported[j]),
+                )
+            )
+
+    def drain_shadow(self) -> list[ShadowRecord]:
+        out, self.shadow = self.shadow, []
+        return out
+
+    STATE: tuple[str, ...] = (*ThresholdEvaluator.STATE, "seen")
+
+    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        state = super().export_state(keys)
+        for prefix, part in self.ensemble.parts().items():
+            for name, values in part.export_state(keys).items():
+                state[f"{prefix}.{name}"] = values
+        return state
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        super().import_state(keys, state)
+        for prefix, part in self.ensemble.parts().items():
+            mine = {
+                name[len(prefix) + 1 :]: values
+                for name, values in state.items()
+                if name.startswith(prefix + ".")
+            }
+            part.import_state(keys, mine)
+
+    def reset(self, keys: np.ndarray, now: float) -> None:
+        super().reset(keys, now)
+        self.seen[keys] = -np.inf
+        self.ensemble.reset(keys)

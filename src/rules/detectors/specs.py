@@ -1,0 +1,105 @@
+"""Detector settings in the rule language (``detectors:`` of an ``anomaly`` rule)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rules.detectors.base import Detector
+from rules.detectors.numeric import Cusum, DiffZ, EwmaZ, HoltResidual, PatternNN
+from rules.detectors.riverwrap import AbsoluteDeviation, Adwin, HalfSpaceTrees
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EwmaSpec(_Spec):
+    """Distance from the EWMA in EW standard deviations (numpy)."""
+
+    name: Literal["ewma"] = "ewma"
+    alpha: float = Field(default=0.01, gt=0, le=1)
+
+
+class DiffSpec(_Spec):
+    """Surprise of the step from the last normal reading (numpy)."""
+
+    name: Literal["diff"] = "diff"
+    alpha: float = Field(default=0.01, gt=0, le=1)
+
+
+class HoltSpec(_Spec):
+    """Forecast residual of Holt's level + trend model (numpy)."""
+
+    name: Literal["holt"] = "holt"
+    alpha: float = Field(default=0.3, gt=0, le=1)
+    beta: float = Field(default=0.05, gt=0, le=1)
+
+
+class CusumSpec(_Spec):
+    """Two-sided CUSUM against a slow baseline, for slow drifts (numpy)."""
+
+    name: Literal["cusum"] = "cusum"
+    alpha: float = Field(default=0.002, gt=0, le=1)
+    k: float = Field(default=0.5, ge=0)
+
+
+class PatternSpec(_Spec):
+    """Nearest-neighbour distance of the latest ``m`` readings to the last ``memory``
+    windows (numpy; memory x m floats per sensor)."""
+
+    name: Literal["pattern"] = "pattern"
+    m: int = Field(default=8, ge=2, le=64)
+    memory: int = Field(default=1000, ge=16, le=20000)
+    alpha: float = Field(default=0.002, gt=0, le=1)
+
+
+class HstSpec(_Spec):
+    """river HalfSpaceTrees over the reading and its step (per-reading Python)."""
+
+    name: Literal["hst"] = "hst"
+    n_trees: int = Field(default=10, ge=1)
+    height: int = Field(default=8, ge=1)
+    window_size: int = Field(default=250, ge=10)
+    seed: int = 42
+
+
+class SadSpec(_Spec):
+    """river StandardAbsoluteDeviation (per-reading Python)."""
+
+    name: Literal["sad"] = "sad"
+
+
+class AdwinSpec(_Spec):
+    """river ADWIN adaptive window (per-reading Python)."""
+
+    name: Literal["adwin"] = "adwin"
+    delta: float = Field(default=0.002, gt=0, lt=1)
+
+
+AnyDetectorSpec = (
+    EwmaSpec | DiffSpec | HoltSpec | CusumSpec | PatternSpec | HstSpec | SadSpec | AdwinSpec
+)
+DetectorSpec = Annotated[AnyDetectorSpec, Field(discriminator="name")]
+
+# The default set: exact numpy models, cheap enough for every reading of every sensor.
+DEFAULT_DETECTORS: tuple[AnyDetectorSpec, ...] = (EwmaSpec(), HoltSpec(), CusumSpec())
+
+
+def build(spec: AnyDetectorSpec, capacity: int) -> Detector:
+    params = spec.model_dump(exclude={"name"})
+    if isinstance(spec, HstSpec):
+        return HalfSpaceTrees(capacity, **params)
+    if isinstance(spec, SadSpec):
+        return AbsoluteDeviation(capacity)
+    if isinstance(spec, AdwinSpec):
+        return Adwin(capacity, **params)
+    kinds: dict[str, type[Detector]] = {
+        "ewma": EwmaZ,
+        "diff": DiffZ,
+        "holt": HoltResidual,
+        "cusum": Cusum,
+        "pattern": PatternNN,
+    }
+    return kinds[spec.name](capacity, **params)
