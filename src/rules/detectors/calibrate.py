@@ -29,11 +29,18 @@ class Calibrator(ArrayState):
     def propose(self, keys: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(likelihood score in [0, 1], proposed short average) without changing state."""
         short = self.short[keys] + self.short_alpha * (raw - self.short[keys])
+        return self._score(keys, short), short
+
+    def instant(self, keys: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """The score of the reading on its own (no short average)."""
+        return self._score(keys, raw)
+
+    def _score(self, keys: np.ndarray, short: np.ndarray) -> np.ndarray:
         mean = self.mean[keys]
         sd = np.sqrt(self.var[keys]) + 1e-6 + 0.05 * np.abs(mean)
         tail = np.maximum(ndtr(-(short - mean) / sd), TAIL_FLOOR)
         score = np.where(self.n[keys] >= 10, -np.log10(tail) / 10.0, 0.0)
-        return np.clip(score, 0.0, 1.0), short
+        return np.asarray(np.clip(score, 0.0, 1.0))
 
     def learn(self, keys: np.ndarray, values: np.ndarray, teach: np.ndarray) -> None:
         """``values`` are the raw scores; the short average always moves, the long

@@ -1,7 +1,8 @@
 """One anomaly rule's detector set over all its sensors.
 
 Per round (distinct sensors): every detector scores, each score is calibrated into a
-likelihood score, the highest one speaks for the reading.  Then the models learn: a reading
+likelihood score, the highest one speaks for the reading; the reading is anomalous when that
+score reaches the threshold and the reading on its own reaches half of it.  Then the models learn: a reading
 judged anomalous does not teach them, unless the sensor has been anomalous for
 ``adapt_after`` readings in a row (a new normal that the models must follow).  Nothing is
 judged during a sensor's first ``grace`` readings.
@@ -98,9 +99,11 @@ class Ensemble(ArrayState):
         n = keys.shape[0]
         out = Verdicts.empty(n)
         raws = []
+        instant = np.zeros(n)
         for i, (det, cal) in enumerate(zip(self.detectors, self.calibrators, strict=True)):
             scores = det.score(keys, ts, values)
             likelihood, _ = cal.propose(keys, scores.raw)
+            instant = np.maximum(instant, cal.instant(keys, scores.raw))
             raws.append(scores.raw)
             better = likelihood > out.score
             if i == 0:
@@ -112,7 +115,9 @@ class Ensemble(ArrayState):
             out.band = np.where(better, scores.band, out.band)
         warm = self.seen[keys] >= self.grace
         out.score = np.where(warm, out.score, 0.0)
-        out.anomalous = out.score >= self.threshold
+        # The recent average must be unlikely, and so must the reading itself (a spike's
+        # echo in the average is not a persisting anomaly).
+        out.anomalous = (out.score >= self.threshold) & (instant >= self.threshold / 2)
         run = np.where(out.anomalous, self.run[keys] + 1, 0)
         quiet = self.quiet[keys]
         out.reported = np.where(quiet > 0, 0.0, out.score)

@@ -17,13 +17,13 @@ from rules.detectors.base import Detector, Scores
 
 
 def _squash(z: float) -> float:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50) / 3.0))
+    return float(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50) / 3.0)))
 
 
 class RiverDetector(Detector):
     """Base for river-backed detectors: ``models[key]`` is the sensor's own clone."""
 
-    STATE = ("n", "prev")
+    STATE: tuple[str, ...] = ("n", "prev")
     MODEL = ()
 
     def __init__(self, capacity: int, **params: Any) -> None:
