@@ -44,6 +44,7 @@ from monitor.store import rules as rule_store
 from monitor.store.db import ensure_database, open_engine
 from monitor.store.migrations import migrate, uses_timescale
 from monitor.store.readings import PartitionKeeper
+from monitor.store.shadow import ShadowWriter
 from monitor.store.writer import StoreWriter
 from rules.engine import RuleEngine, load_pack
 from rules.spec import RULES_ADAPTER
@@ -155,6 +156,7 @@ async def build_runtime(
             allowed_lateness_s=settings.allowed_lateness_s,
             sla=SlaPolicy(dict(settings.sla_ack_s), dict(settings.sla_dispose_s)),
         )
+        pipeline.record_shadow = ShadowWriter(db)
         service = Service(db, registry, engine, pipeline, clock)
         runtime = Runtime(
             settings, db, registry, engine, tracker, pipeline, service, metrics, clock, partitions

@@ -20,6 +20,15 @@ class Metrics:
         self.readings_rejected = Counter(
             "riskmon_ingest_readings_rejected", "Input rejected", ["source", "reason"], registry=r
         )
+        self.shadow_scored = Counter(
+            "riskmon_anomaly_shadow_scored", "Readings scored by shadow-mode anomaly rules",
+            ["rule"], registry=r,
+        )  # fmt: skip
+        self.shadow_would_alert = Counter(
+            "riskmon_anomaly_shadow_would_alert",
+            "Alerts that shadow-mode anomaly rules would have raised", ["rule", "level"],
+            registry=r,
+        )  # fmt: skip
         self.messages = Counter(
             "riskmon_ingest_messages", "Transport messages received", ["source"], registry=r
         )

@@ -29,6 +29,7 @@ from monitor.clock import Clock
 from monitor.metrics import Metrics
 from monitor.model import ReadingBatch, Reject, Signal
 from monitor.registry import Registry
+from rules.anomaly import ShadowRecord
 from rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ class Pipeline:
         self.queue: asyncio.Queue[RawMessage] = asyncio.Queue(queue_max)
         self.lock = asyncio.Lock()
         self.listeners: list[EventListener] = []
+        # Where shadow-mode anomaly scores go (the store); None keeps only the metrics.
+        self.record_shadow: Callable[[list[ShadowRecord]], Awaitable[None]] | None = None
         self.processed_messages = 0
         self._stopping = False
         self._busy = False
@@ -185,12 +188,25 @@ class Pipeline:
             events = self._observe(signals)
             batch = ReadingBatch.concat([live, history])
             await self.persist(batch, rejects, events)
+            await self._shadow()
         self._account(items, events)
         self.processed_messages += len(items)
         self.metrics.batch_readings.observe(len(batch))
         for item in items:
             if item.msg.done is not None:
                 item.msg.done(Outcome(len(item.batch), item.rejects))
+
+    async def _shadow(self) -> None:
+        """Scores of shadow-mode anomaly rules: counted, and stored when a sink is set."""
+        records = self.engine.drain_shadow()
+        if not records:
+            return
+        for record in records:
+            self.metrics.shadow_scored.labels(record.rule).inc()
+            if record.would_alert:
+                self.metrics.shadow_would_alert.labels(record.rule, str(record.would_alert)).inc()
+        if self.record_shadow is not None:
+            await self.record_shadow(records)
 
     async def tick(self) -> None:
         """Timer-driven rules (data interruption) and SLA escalation."""

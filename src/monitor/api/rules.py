@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ValidationError
 
 from monitor.api.deps import actor, parse_time, runtime
@@ -13,8 +13,9 @@ from monitor.app import Runtime
 from monitor.backtest import run_backtest
 from monitor.errors import ConfigError, ConflictError, NotFoundError
 from monitor.store import rules as rule_store
+from monitor.store.shadow import shadow_report
 from rules.governance import diff
-from rules.spec import parse_rule
+from rules.spec import AnomalyRule, parse_rule
 
 router = APIRouter(prefix="/api/v1", tags=["rules"])
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -52,6 +53,23 @@ async def get_rule(rule_id: str, rt: Rt) -> dict[str, Any]:
         "changes": changes,
         "pending": [p for p in proposals if p["status"] == "pending"],
     }
+
+
+@router.get("/rules/{rule_id}/shadow")
+async def shadow(
+    rule_id: str,
+    rt: Rt,
+    since: str | None = None,
+    sensor: str | None = None,
+    limit: int = Query(100, ge=1, le=10_000),
+) -> dict[str, Any]:
+    """What an anomaly rule in shadow mode has scored and would have raised."""
+    rule = rt.engine.rules.get(rule_id)
+    if not isinstance(rule, AnomalyRule):
+        raise HTTPException(404, f"no anomaly rule {rule_id!r}")
+    async with rt.db.connect() as conn:
+        report = await shadow_report(conn, rule_id, parse_time(since, "since"), sensor, limit)
+    return {"shadow": rule.shadow, **report}
 
 
 READ_ONLY = ("changes", "pending", "version", "updated_at", "updated_by")

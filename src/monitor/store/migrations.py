@@ -218,6 +218,23 @@ def _noise_store(timescale: bool) -> list[str]:
     ]
 
 
+def _shadow_scores(timescale: bool) -> list[str]:
+    return [
+        """CREATE TABLE anomaly_scores (
+            rule text NOT NULL,
+            sensor text NOT NULL,
+            ts timestamptz NOT NULL,
+            score real NOT NULL,
+            detector text NOT NULL,
+            expected double precision,
+            value double precision NOT NULL,
+            would_alert smallint NOT NULL DEFAULT 0,
+            PRIMARY KEY (rule, sensor, ts)
+        )""",
+        "CREATE INDEX anomaly_scores_rule_ts ON anomaly_scores (rule, ts DESC)",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -227,6 +244,7 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "disposal loop: SLA tier, assignee, review", _disposal_loop),
     Migration(7, "notification log", _notifications),
     Migration(8, "silences and shelves", _noise_store),
+    Migration(9, "scores of anomaly rules in shadow mode", _shadow_scores),
 ]
 
 
