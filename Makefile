@@ -39,6 +39,7 @@ check: lint typecheck test
 
 # End-to-end benchmark on the real services; writes docs/bench-latest.md (see docs/benchmarks.md).
 bench: $(STAMP) services
+	$(PY) -m tests.bench.detectors --out docs/bench-detectors-latest.md
 	$(PY) -m tests.bench.e2e --out docs/bench-latest.md
 
 clean:

@@ -1,0 +1,81 @@
+"""Detector cost (``make bench``): readings per second per core through the anomaly rule in
+the rule engine (score, calibrate, learn, grade), for the default detector set and the
+others.  One process, one thread; the figure is the median of ``--repeat`` runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from monitor.model import ReadingBatch, Sensor, Site, SiteKind
+from monitor.registry import Registry
+from rules.detectors.specs import DEFAULT_DETECTORS, HstSpec, PatternSpec
+from rules.engine import RuleEngine
+from rules.spec import AnomalyRule
+
+SETS = {
+    "default (ewma, holt, cusum)": DEFAULT_DETECTORS,
+    "pattern (NAB/SKAB configuration)": (PatternSpec(),),
+    "hst (river, per reading)": (HstSpec(),),
+}
+
+
+def measure(detectors: tuple, sensors: int, rounds: int) -> float:
+    registry = Registry()
+    registry.add_site(Site("s", "s", "t", SiteKind.GAS_NETWORK_ZONE))
+    for i in range(sensors):
+        registry.add_sensor(Sensor(f"w{i}", "s", "methane_well", "%LEL"), registry.next_key())
+    engine = RuleEngine(registry, now=0.0)
+    engine.upsert(AnomalyRule(id="a", detectors=detectors, grace=20))
+    keys = np.array([registry.keys[f"w{i}"] for i in range(sensors)], np.int32)
+    rng = np.random.default_rng(1)
+    start = 0.0
+    for r in range(rounds + 5):
+        if r == 5:  # warm-up done
+            start = time.perf_counter()
+        ts = np.full(sensors, 60.0 * r)
+        values = 1.0 + 0.05 * rng.standard_normal(sensors)
+        batch = ReadingBatch(keys, ts, values, np.zeros(sensors, np.int16), ts)
+        engine.evaluate(batch, float(ts[0]))
+    return sensors * rounds / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sensors", type=int, default=10_000)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    lines = [
+        "# Detector cost (make bench)",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; one thread; {args.sensors} sensors, micro-batches "
+        "of one reading per sensor; median of "
+        f"{args.repeat} runs.",
+        "",
+        "| detector set | readings/s per core | target |",
+        "|---|---|---|",
+    ]
+    for name, detectors in SETS.items():
+        few = "hst" in name
+        sensors = 200 if few else args.sensors
+        rate = statistics.median(
+            measure(detectors, sensors, 20 if few else 50) for _ in range(args.repeat)
+        )
+        target = "≥ 50,000" if name.startswith("default") else "opt-in"
+        lines.append(f"| {name} | {rate:,.0f} | {target} |")
+        print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
