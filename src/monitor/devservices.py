@@ -161,3 +161,35 @@ async def delete_topics(bootstrap: str, topics: list[str]) -> None:
         await admin.delete_topics(topics)
     finally:
         await admin.close()
+
+
+PGLITE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "pglite"
+
+
+@contextlib.contextmanager
+def pglite_timescale(port: int | None = None) -> Iterator[str]:
+    """TimescaleDB in WASM PostgreSQL (PGlite), over the wire on a free loopback port, for
+    proving the Timescale DDL and queries (one connection at a time, no COPY; not for load).
+    Needs ``npm install`` in deploy/pglite (``make services`` does it).  Yields the URL."""
+    node = shutil.which("node")
+    if node is None or not (PGLITE_DIR / "node_modules").exists():
+        raise RuntimeError("PGlite is not installed (make services: npm install in deploy/pglite)")
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [node, str(PGLITE_DIR / "server.mjs"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not port_open("127.0.0.1", port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"PGlite did not start on port {port}")
+            time.sleep(0.1)
+        yield f"postgresql://postgres:pglite@127.0.0.1:{port}/postgres?sslmode=disable"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()

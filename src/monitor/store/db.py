@@ -25,9 +25,16 @@ def libpq_url(url: str) -> str:
 
 
 @asynccontextmanager
-async def open_engine(url: str, *, pool_size: int = 5) -> AsyncIterator[AsyncEngine]:
+async def open_engine(
+    url: str, *, pool_size: int = 5, single: bool = False
+) -> AsyncIterator[AsyncEngine]:
+    """``single``: one connection and no prepared statements (PGlite over the wire)."""
     engine = create_async_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=5, pool_pre_ping=True
+        sqlalchemy_url(url),
+        pool_size=1 if single else pool_size,
+        max_overflow=0 if single else 5,
+        pool_pre_ping=True,
+        connect_args={"prepare_threshold": None} if single else {},
     )
     try:
         yield engine

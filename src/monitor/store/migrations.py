@@ -235,6 +235,57 @@ def _shadow_scores(timescale: bool) -> list[str]:
     ]
 
 
+_AGG = "min(value) AS min, max(value) AS max, avg(value) AS mean, last(value, ts) AS last"
+_ROLLUP_COLUMNS = """sensor_key integer NOT NULL,
+            bucket timestamptz NOT NULL,
+            count bigint NOT NULL,
+            sum double precision NOT NULL,
+            min double precision NOT NULL,
+            max double precision NOT NULL,
+            last_ts timestamptz NOT NULL,
+            last double precision NOT NULL,
+            PRIMARY KEY (sensor_key, bucket)"""
+
+
+def _rollups(timescale: bool) -> list[str]:
+    """1 min and 1 h rollups (min, max, mean, last, count) under the same names on both
+    paths: continuous aggregates on TimescaleDB, tables kept by the writer otherwise."""
+    if not timescale:
+        return [
+            f"CREATE TABLE readings_1m_t ({_ROLLUP_COLUMNS})",
+            f"CREATE TABLE readings_1h_t ({_ROLLUP_COLUMNS})",
+            *(
+                f"""CREATE VIEW readings_{b} AS SELECT sensor_key, bucket, min, max,
+                    sum / count AS mean, last, count FROM readings_{b}_t"""
+                for b in ("1m", "1h")
+            ),
+        ]
+    return [
+        """ALTER TABLE readings SET (timescaledb.compress,
+            timescaledb.compress_segmentby = 'sensor_key', timescaledb.compress_orderby = 'ts')""",
+        "SELECT add_compression_policy('readings', compress_after => interval '7 days')",
+        f"""CREATE MATERIALIZED VIEW readings_1m
+            WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+            SELECT sensor_key, time_bucket(interval '1 minute', ts) AS bucket, {_AGG},
+                   count(*) AS count
+            FROM readings GROUP BY sensor_key, time_bucket(interval '1 minute', ts)
+            WITH NO DATA""",
+        """SELECT add_continuous_aggregate_policy('readings_1m',
+            start_offset => interval '3 hours', end_offset => interval '1 minute',
+            schedule_interval => interval '1 minute')""",
+        """CREATE MATERIALIZED VIEW readings_1h
+            WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+            SELECT sensor_key, time_bucket(interval '1 hour', bucket) AS bucket,
+                   min(min) AS min, max(max) AS max, sum(mean * count) / sum(count) AS mean,
+                   last(last, bucket) AS last, sum(count) AS count
+            FROM readings_1m GROUP BY sensor_key, time_bucket(interval '1 hour', bucket)
+            WITH NO DATA""",
+        """SELECT add_continuous_aggregate_policy('readings_1h',
+            start_offset => interval '3 days', end_offset => interval '1 hour',
+            schedule_interval => interval '1 hour')""",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -245,6 +296,7 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "notification log", _notifications),
     Migration(8, "silences and shelves", _noise_store),
     Migration(9, "scores of anomaly rules in shadow mode", _shadow_scores),
+    Migration(10, "1 min and 1 h rollups, compression", _rollups),
 ]
 
 

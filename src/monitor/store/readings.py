@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from monitor.clock import to_datetime
 from monitor.model import ReadingBatch
 from monitor.store.db import raw_connection
 
@@ -48,12 +49,52 @@ def encode_copy(batch: ReadingBatch) -> bytes:
     return _HEADER + rows.tobytes() + _TRAILER
 
 
-class PartitionKeeper:
-    """Creates daily range partitions of ``readings`` ahead of time (plain PostgreSQL path)."""
+def _merge(bucket: str) -> str:
+    """Fold the new rows into a rollup table (count, sum, min, max, last)."""
+    width = {"1m": "1 minute", "1h": "1 hour"}[bucket]
+    return f"""INSERT INTO readings_{bucket}_t AS r
+          (sensor_key, bucket, count, sum, min, max, last_ts, last)
+        SELECT sensor_key, date_bin(interval '{width}', ts, timestamptz '2000-01-01 00:00Z'),
+               count(*), sum(value), min(value), max(value), max(ts),
+               (array_agg(value ORDER BY ts DESC))[1]
+        FROM new GROUP BY 1, 2
+        ON CONFLICT (sensor_key, bucket) DO UPDATE SET
+          count = r.count + excluded.count, sum = r.sum + excluded.sum,
+          min = least(r.min, excluded.min), max = greatest(r.max, excluded.max),
+          last = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last ELSE r.last END,
+          last_ts = greatest(r.last_ts, excluded.last_ts)"""
 
-    def __init__(self, enabled: bool) -> None:
+
+# Plain PostgreSQL: the rows actually inserted (not duplicates) update the rollups in the same
+# statement, so the rollups count every stored reading exactly once.
+_INSERT_WITH_ROLLUPS = f"""WITH new AS (
+    INSERT INTO readings SELECT * FROM {{source}} ON CONFLICT DO NOTHING
+    RETURNING sensor_key, ts, value),
+  m AS ({_merge("1m")}),
+  h AS ({_merge("1h")})
+SELECT count(*) FROM new"""
+_INSERT = """WITH new AS (
+    INSERT INTO readings SELECT * FROM {source} ON CONFLICT DO NOTHING RETURNING 1)
+SELECT count(*) FROM new"""
+# Without COPY (servers that cannot take it, such as PGlite): one statement of arrays.
+_UNNEST = """unnest(CAST(:k AS int4[]), CAST(:ts AS timestamptz[]), CAST(:v AS float8[]),
+    CAST(:q AS int2[]), CAST(:rx AS timestamptz[]))"""
+UNNEST_CHUNK = 500  # rows per statement: keeps each message small
+
+
+class PartitionKeeper:
+    """The readings layout the writer follows.  Plain PostgreSQL (``enabled``): daily range
+    partitions created ahead of time, rollup tables kept by the writer.  TimescaleDB: chunks
+    and continuous aggregates are the server's.  ``copy`` False writes without COPY."""
+
+    def __init__(self, enabled: bool, copy: bool = True) -> None:
         self.enabled = enabled
+        self.copy = copy
         self.known: set[str] = set()
+
+    @property
+    def insert_sql(self) -> str:
+        return _INSERT_WITH_ROLLUPS if self.enabled else _INSERT
 
     async def ensure(self, conn: AsyncConnection, days: np.ndarray) -> None:
         if not self.enabled:
@@ -85,6 +126,8 @@ async def write_readings(
     if not len(batch):
         return 0
     await partitions.ensure(conn, (batch.ts // 86400).astype(np.int64))
+    if not partitions.copy:
+        return await _write_without_copy(conn, batch, partitions)
     raw = await raw_connection(conn)
     async with raw.cursor() as cur:
         await cur.execute(
@@ -94,8 +137,27 @@ async def write_readings(
         )
         async with cur.copy(f"COPY {_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
             await copy.write(encode_copy(batch))
-        await cur.execute(f"INSERT INTO readings SELECT * FROM {_STAGE} ON CONFLICT DO NOTHING")
-        return cur.rowcount
+        await cur.execute(partitions.insert_sql.format(source=_STAGE))
+        row = await cur.fetchone()
+        return int(row[0]) if isinstance(row, tuple) else 0
+
+
+async def _write_without_copy(
+    conn: AsyncConnection, batch: ReadingBatch, partitions: PartitionKeeper
+) -> int:
+    stored = 0
+    sql = text(partitions.insert_sql.format(source=f"{_UNNEST} AS u"))
+    for i in range(0, len(batch), UNNEST_CHUNK):
+        part = batch.take(np.arange(i, min(i + UNNEST_CHUNK, len(batch))))
+        params = {
+            "k": part.sensor.tolist(),
+            "ts": [to_datetime(t) for t in part.ts.tolist()],
+            "v": part.value.tolist(),
+            "q": part.quality.tolist(),
+            "rx": [to_datetime(t) for t in part.received.tolist()],
+        }
+        stored += int((await conn.execute(sql, params)).scalar_one())
+    return stored
 
 
 async def query_readings(
