@@ -158,16 +158,3 @@ async def _write_without_copy(
         }
         stored += int((await conn.execute(sql, params)).scalar_one())
     return stored
-
-
-async def query_readings(
-    conn: AsyncConnection, sensor_key: int, start: datetime, end: datetime, limit: int
-) -> list[dict[str, object]]:
-    result = await conn.execute(
-        text(
-            "SELECT ts, value, quality, received_at FROM readings "
-            "WHERE sensor_key = :k AND ts >= :s AND ts < :e ORDER BY ts LIMIT :n"
-        ),
-        {"k": sensor_key, "s": start, "e": end, "n": limit},
-    )
-    return [dict(row._mapping) for row in result]

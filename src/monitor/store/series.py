@@ -37,7 +37,7 @@ async def query_series(
     """Rows per sensor key in time order; rollup rows carry ``value`` (the mean) and min,
     max, last and count."""
     if bucket == "raw":
-        sql = """SELECT sensor_key, ts, value, quality FROM readings
+        sql = """SELECT sensor_key, ts, value, quality, received_at FROM readings
                  WHERE sensor_key = ANY(:keys) AND ts >= :s AND ts < :e
                  ORDER BY sensor_key, ts LIMIT :n"""
     else:
