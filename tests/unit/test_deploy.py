@@ -14,9 +14,10 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 def test_compose_has_the_services_and_roles() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"timescaledb", "mosquitto", "kafka", "gateway", "processor", "simulator"} <= set(
-        services
-    )
+    assert {
+        "timescaledb", "mosquitto", "kafka", "gateway", "processor", "simulator", "prometheus",
+        "grafana",
+    } <= set(services)  # fmt: skip
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["gateway"]["command"][-1] == "gateway"
     assert services["processor"]["command"][-1] == "processor"
@@ -35,3 +36,34 @@ def test_env_file_names_only_real_settings() -> None:
 def test_dockerfile_runs_as_non_root() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert "\nUSER riskmon" in text and "useradd" in text
+
+
+def test_mounted_files_exist_and_targets_are_services() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), volume
+            else:
+                assert source in compose["volumes"], volume
+        for dep in service.get("depends_on", {}):
+            assert dep in services
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    for target in prom["scrape_configs"][0]["static_configs"][0]["targets"]:
+        assert target.split(":")[0] in services
+    grafana_env = services["grafana"]["environment"]
+    source = (DEPLOY / "grafana/provisioning/datasources/riskmon.yml").read_text()
+    for name in grafana_env:
+        if name.startswith("RISKMON_"):
+            assert name in source, name
+
+
+def test_every_setting_is_in_the_example_config_and_the_readme() -> None:
+    example = (DEPLOY / "config" / "riskmon.example.env").read_text()
+    readme = (DEPLOY.parent / "README.md").read_text()
+    for name in Settings.model_fields:
+        setting = f"RISKMON_{name.upper()}"
+        assert f"# {setting}=" in example, setting
+        assert f"`{setting}`" in readme, setting
