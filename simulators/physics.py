@@ -150,13 +150,21 @@ class TailingsDam(Model):
         self.last = 0.0
 
     def sensors(self) -> list[SensorSpec]:
+        pz = [
+            SensorSpec(f"{self.id}-pz{i + 1}", "phreatic_depth", "m")
+            for i in range(self.piezometers)
+        ]
+        gnss = [
+            SensorSpec(f"{self.id}-gnss{i + 1}", "surface_displacement", "mm")
+            for i in range(self.gnss)
+        ]
         return [
             SensorSpec(f"{self.id}-rain", "rainfall", "mm"),
             SensorSpec(f"{self.id}-freeboard", "freeboard", "m"),
             SensorSpec(f"{self.id}-beach", "dry_beach_length", "m"),
-            *(SensorSpec(f"{self.id}-pz{i + 1}", "phreatic_depth", "m") for i in range(self.piezometers)),
-            *(SensorSpec(f"{self.id}-gnss{i + 1}", "surface_displacement", "mm") for i in range(self.gnss)),
-        ]  # fmt: skip
+            *pz,
+            *gnss,
+        ]
 
     def step(self, t: float) -> list[float]:
         dt = t - self.last
@@ -201,10 +209,11 @@ class Slope(Model):
         self.last = 0.0
 
     def sensors(self) -> list[SensorSpec]:
-        return [
-            *(SensorSpec(f"{self.id}-d{i + 1}", "slope_displacement", "mm") for i in range(self.points)),
-            SensorSpec(f"{self.id}-crack", "crack_width", "mm"),
-        ]  # fmt: skip
+        points = [
+            SensorSpec(f"{self.id}-d{i + 1}", "slope_displacement", "mm")
+            for i in range(self.points)
+        ]
+        return [*points, SensorSpec(f"{self.id}-crack", "crack_width", "mm")]
 
     def step(self, t: float) -> list[float]:
         dt = t - self.last
@@ -267,7 +276,9 @@ class GasPipe(Model):
         value = self.nominal - 40 * demand(t) + self.rng.gauss(0, 0.8)
         leak = self.active("leak", t)
         if leak:
-            value -= leak.get("drop", 120.0) * min(1.0, (t - leak["at"]) / leak.get("over_s", 120.0))
+            value -= leak.get("drop", 120.0) * min(
+                1.0, (t - leak["at"]) / leak.get("over_s", 120.0)
+            )
         return [value]
 
 

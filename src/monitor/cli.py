@@ -159,8 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluation.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "eval":
-        evaluation.run(args)
-        return 0
+        return evaluation.run(args)
     try:
         settings = Settings()
         if getattr(args, "role", None):

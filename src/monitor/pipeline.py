@@ -129,6 +129,12 @@ class Pipeline:
     def stop(self) -> None:
         self._stopping = True
 
+    async def ingest(self, messages: list[RawMessage]) -> None:
+        """Process these messages now as one micro-batch (scenario replays drive the
+        pipeline step by step with their own clock)."""
+        if messages:
+            await self._process_with_retry([self._normalize(m) for m in messages])
+
     async def idle(self) -> None:
         """Wait until every queued message is processed and stored."""
         while self._busy or not self.queue.empty():
