@@ -25,6 +25,14 @@ def robust_z(value: float, previous: list[float], min_scale: float) -> float:
     return abs(value - med) / max(1.4826 * mad, min_scale)
 
 
+def _slope(hist: deque[tuple[float, float]], since: float) -> float:
+    """Least-squares slope of the readings newer than ``since`` (value units per second)."""
+    points = np.array([p for p in hist if p[0] >= since] or list(hist))
+    t = points[:, 0] - points[:, 0].mean()
+    denom = float((t * t).sum())
+    return float((t * (points[:, 1] - points[:, 1].mean())).sum() / denom) if denom else 0.0
+
+
 class DerivedEvaluator(ThresholdEvaluator):
     rule: RateRule | WindowRule | SpikeRule | DriftRule
 
@@ -82,7 +90,10 @@ class DerivedEvaluator(ThresholdEvaluator):
                     hist.popleft()
                 t0, v0 = hist[0]
                 if t0 < ts and ts - t0 >= rule.min_coverage * horizon:
-                    rate = (value - v0) / (ts - t0) * rule.per_s
+                    if rule.method == "regression" and len(hist) >= 3:
+                        rate = _slope(hist, ts - horizon) * rule.per_s
+                    else:
+                        rate = (value - v0) / (ts - t0) * rule.per_s
                     out[j] = abs(rate) if rule.absolute else rate
             else:
                 while hist[0][0] <= ts - horizon:

@@ -95,13 +95,19 @@ class ThresholdRule(_Graded):
 
 class RateRule(_Graded):
     """Set-points on the rate of change over ``span_s``, in units per ``per_s`` seconds
-    (60: per minute, 3600: per hour, 86400: per day).  ``absolute`` judges |rate|; a low
+    (60: per minute, 3600: per hour, 86400: per day), from the span's end points or, with
+    ``method: regression``, from the least-squares slope of all its readings.  ``absolute`` judges |rate|; a low
     direction with negative levels catches drops (a pipe pressure falling)."""
 
     type: Literal["rate"] = "rate"
     span_s: float = Field(gt=0)
     per_s: float = Field(default=1.0, gt=0)
     absolute: bool = False
+    method: Literal["endpoints", "regression"] = Field(
+        default="endpoints",
+        description="endpoints: (last - first) / time; regression: least-squares slope of every"
+        " reading in the span (noisy sensors such as GNSS)",
+    )
     min_coverage: float = Field(
         default=0.5, gt=0, le=1, description="judge only when history covers this share of span"
     )

@@ -53,6 +53,7 @@ class Report:
     false_alerts: list[Raised] = field(default_factory=list)
     forbidden: list[Raised] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
+    wrong_level: list[str] = field(default_factory=list)
     raised: int = 0
 
     @property
@@ -97,7 +98,13 @@ def score(scenario: Scenario, alerts: list[Raised]) -> Report:
         used.update(i for i in hits if (alerts[i].rule, alerts[i].sensor, alerts[i].site) in same)
         report.matched += 1
         report.delays.append(alerts[first].opened - lo)
-        report.level_right += max(alerts[i].level for i in hits) == exp.level
+        # The most severe level reached (1 is red): the smallest number.
+        reached = min(alerts[i].level for i in hits)
+        report.level_right += reached == exp.level
+        if reached != exp.level:
+            report.wrong_level.append(
+                f"{exp.rule} on {exp.sensor or exp.site}: level {reached}, expected {exp.level}"
+            )
     for i, a in enumerate(alerts):
         if i in used:
             continue
@@ -187,6 +194,8 @@ def format_report(reports: list[Report]) -> str:
     for r in reports:
         for miss in r.missed:
             lines.append(f"- {r.name}: missed {miss}")
+        for wrong in r.wrong_level:
+            lines.append(f"- {r.name}: {wrong}")
         for a in r.forbidden:
             lines.append(f"- {r.name}: forbidden alert {a.rule} on {a.sensor or a.site}")
         for a in r.false_alerts:
@@ -207,6 +216,7 @@ def _total(reports: list[Report]) -> Report:
         total.false_alerts += r.false_alerts
         total.forbidden += r.forbidden
         total.missed += r.missed
+        total.wrong_level += r.wrong_level
         total.raised += r.raised
     return total
 
