@@ -96,8 +96,9 @@ class ThresholdRule(_Graded):
 class RateRule(_Graded):
     """Set-points on the rate of change over ``span_s``, in units per ``per_s`` seconds
     (60: per minute, 3600: per hour, 86400: per day), from the span's end points or, with
-    ``method: regression``, from the least-squares slope of all its readings.  ``absolute`` judges |rate|; a low
-    direction with negative levels catches drops (a pipe pressure falling)."""
+    ``method: regression``, from the least-squares slope of all its readings.  ``absolute``
+    judges |rate|; a low direction with negative levels catches drops (a pipe pressure
+    falling)."""
 
     type: Literal["rate"] = "rate"
     span_s: float = Field(gt=0)

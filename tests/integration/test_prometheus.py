@@ -50,13 +50,11 @@ async def test_prometheus_scrapes_riskmon(settings: Settings) -> None:
             config["scrape_configs"][0]["static_configs"] = [{"targets": [target]}]
             (Path(tmp) / "prometheus.yml").write_text(yaml.safe_dump(config))
             port = devservices.free_port()
-            proc = subprocess.Popen(
-                [
-                    "prometheus",
-                    f"--config.file={tmp}/prometheus.yml",
-                    f"--storage.tsdb.path={tmp}/data",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
+            proc = await asyncio.create_subprocess_exec(
+                "prometheus",
+                f"--config.file={tmp}/prometheus.yml",
+                f"--storage.tsdb.path={tmp}/data",
+                f"--web.listen-address=127.0.0.1:{port}",
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -64,7 +62,7 @@ async def test_prometheus_scrapes_riskmon(settings: Settings) -> None:
                 await _check(f"http://127.0.0.1:{port}")
             finally:
                 proc.terminate()
-                proc.wait(10)
+                await asyncio.wait_for(proc.wait(), 10)
 
 
 async def _check(prom: str) -> None:
