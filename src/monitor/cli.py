@@ -50,6 +50,9 @@ async def _migrate(settings: Settings) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> None:
+    if args.scenario or args.load:
+        asyncio.run(_play(args))
+        return
     from simulators.basic import SimOptions, run
 
     host, _, port = args.mqtt.removeprefix("mqtt://").partition(":")
@@ -64,6 +67,37 @@ def _simulate(args: argparse.Namespace) -> None:
     )
     sent = asyncio.run(run(Path(args.config), opts))
     print(f"published {sent} readings")
+
+
+async def _play(args: argparse.Namespace) -> None:
+    import yaml
+
+    from simulators import player
+    from simulators.transport import open_transport
+
+    load = player.LoadOptions(
+        args.sensors, args.rate, args.batch, args.duration or 60.0, args.sites, seed=args.seed
+    )
+    if args.load and args.write_config:
+        Path(args.write_config).write_text(yaml.safe_dump(player.load_config(load)))
+        print(f"wrote the load run's sites and sensors to {args.write_config}")
+        return
+    transport = await open_transport(
+        args.transport,
+        mqtt=args.mqtt,
+        kafka=args.kafka,
+        http=args.http,
+        token=args.token,
+        topic=args.topic,
+    )
+    try:
+        if args.scenario:
+            sent = await player.play_scenario(Path(args.scenario), transport, args.speed)
+        else:
+            sent = await player.play_load(load, transport)
+    finally:
+        await transport.close()
+    print(f"sent {sent} readings over {args.transport}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -141,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         "processor (Kafka -> rules, alerts)",
     )
     sub.add_parser("migrate", help="create or upgrade the database schema and load rule packs")
-    sim = sub.add_parser("simulate", help="publish simulated gas detectors and tanks over MQTT")
+    sim = sub.add_parser(
+        "simulate",
+        help="publish simulated devices: the demo set, a scenario (--scenario) or load (--load)",
+    )
     sim.add_argument(
         "--config", default="deploy/demo/config.yaml", help="YAML with sites and sensors"
     )
@@ -151,6 +188,23 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--leak-at", type=float, default=10.0)
     sim.add_argument("--overfill-at", type=float, default=20.0)
     sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--scenario", default=None, help="play a scenario YAML over --transport")
+    sim.add_argument("--speed", type=float, default=60.0, help="scenario: x real time; 0 = max")
+    sim.add_argument("--load", action="store_true", help="load mode (--sensors, --rate, ...)")
+    sim.add_argument("--sensors", type=int, default=1000, help="load: sensors")
+    sim.add_argument("--sites", type=int, default=100, help="load: sites they are spread over")
+    sim.add_argument("--rate", type=float, default=1000.0, help="load: readings per second")
+    sim.add_argument("--batch", type=int, default=1, help="load: readings per message")
+    sim.add_argument("--write-config", default=None, help="load: write its sites and sensors")
+    sim.add_argument("--transport", choices=["mqtt", "kafka", "http"], default="mqtt")
+    sim.add_argument(
+        "--kafka",
+        default=os.environ.get("RISKMON_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        help="Kafka bootstrap servers",
+    )
+    sim.add_argument("--topic", default="riskmon.readings", help="Kafka readings topic")
+    sim.add_argument("--http", default="http://127.0.0.1:8000", help="riskmon base URL")
+    sim.add_argument("--token", default=os.environ.get("RISKMON_INGEST_TOKEN"), help="ingest key")
     demo = sub.add_parser("demo", help="start services, the service and the simulators")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
