@@ -49,29 +49,31 @@ def encode_copy(batch: ReadingBatch) -> bytes:
     return _HEADER + rows.tobytes() + _TRAILER
 
 
-def _merge(bucket: str) -> str:
-    """Fold the new rows into a rollup table (count, sum, min, max, last)."""
-    width = {"1m": "1 minute", "1h": "1 hour"}[bucket]
-    return f"""INSERT INTO readings_{bucket}_t AS r
-          (sensor_key, bucket, count, sum, min, max, last_ts, last)
-        SELECT sensor_key, date_bin(interval '{width}', ts, timestamptz '2000-01-01 00:00Z'),
-               count(*), sum(value), min(value), max(value), max(ts),
-               (array_agg(value ORDER BY ts DESC))[1]
-        FROM new GROUP BY 1, 2
-        ON CONFLICT (sensor_key, bucket) DO UPDATE SET
-          count = r.count + excluded.count, sum = r.sum + excluded.sum,
-          min = least(r.min, excluded.min), max = greatest(r.max, excluded.max),
-          last = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last ELSE r.last END,
-          last_ts = greatest(r.last_ts, excluded.last_ts)"""
-
-
-# Plain PostgreSQL: the rows actually inserted (not duplicates) update the rollups in the same
-# statement, so the rollups count every stored reading exactly once.
+_ORIGIN = "timestamptz '2000-01-01 00:00Z'"
+_MERGE = """INSERT INTO readings_{bucket}_t AS r
+      (sensor_key, bucket, count, sum, min, max, last_ts, last)
+    {select}
+    ON CONFLICT (sensor_key, bucket) DO UPDATE SET
+      count = r.count + excluded.count, sum = r.sum + excluded.sum,
+      min = least(r.min, excluded.min), max = greatest(r.max, excluded.max),
+      last = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last ELSE r.last END,
+      last_ts = greatest(r.last_ts, excluded.last_ts)"""
+_HOURS = f"""SELECT sensor_key, date_bin(interval '1 hour', bucket, {_ORIGIN}), sum(count),
+      sum(sum), min(min), max(max), max(last_ts), (array_agg(last ORDER BY last_ts DESC))[1]
+    FROM d GROUP BY 1, 2"""
+# Plain PostgreSQL: the rows actually inserted (not duplicates) are aggregated once per minute,
+# folded into the 1 min rollup, and the minutes into the 1 h rollup, in the same statement; the
+# rollups count every stored reading exactly once.
 _INSERT_WITH_ROLLUPS = f"""WITH new AS (
     INSERT INTO readings SELECT * FROM {{source}} ON CONFLICT DO NOTHING
     RETURNING sensor_key, ts, value),
-  m AS ({_merge("1m")}),
-  h AS ({_merge("1h")})
+  d AS (
+    SELECT sensor_key, date_bin(interval '1 minute', ts, {_ORIGIN}) AS bucket,
+           count(*) AS count, sum(value) AS sum, min(value) AS min, max(value) AS max,
+           max(ts) AS last_ts, (array_agg(value ORDER BY ts DESC))[1] AS last
+    FROM new GROUP BY 1, 2),
+  m AS ({_MERGE.format(bucket="1m", select="SELECT * FROM d")}),
+  h AS ({_MERGE.format(bucket="1h", select=_HOURS)})
 SELECT count(*) FROM new"""
 _INSERT = """WITH new AS (
     INSERT INTO readings SELECT * FROM {source} ON CONFLICT DO NOTHING RETURNING 1)
