@@ -126,13 +126,15 @@ async def _measure(
         url = f"http://127.0.0.1:{port}/api/v1/stream"
         async with (
             httpx.AsyncClient(timeout=None) as client,
-            client.stream("GET", url, params={"token": TOKEN, "level": 1}) as answer,
+            client.stream("GET", url, params={"token": TOKEN}) as answer,
         ):
             async for line in answer.aiter_lines():
                 if line.startswith("data: "):
                     event = orjson.loads(line[6:])
                     sensor = event["alert"]["sensor"]
-                    if event["kind"] == "raised" and sensor in sent:
+                    if os.environ.get("BENCH_DEBUG"):
+                        print(line[:300], file=sys.stderr)
+                    if event["kind"] == "opened" and sensor in sent:
                         samples.append(time.time() - sent.pop(sensor))
 
     listener = asyncio.create_task(listen())
