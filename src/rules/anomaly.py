@@ -55,7 +55,9 @@ def grading(rule: AnomalyRule) -> ThresholdRule:
 class AnomalyEvaluator(ThresholdEvaluator):
     def __init__(self, spec: AnomalyRule, registry: Registry) -> None:
         self.spec = spec
-        self.ensemble = self._ensemble(spec, registry.capacity)
+        # The models are kept only for the sensors the rule applies to: row slot[key].
+        self.slot = np.full(0, -1, np.int32)
+        self.ensemble = self._ensemble(spec, 0)
         self.seen = np.full(registry.capacity, -np.inf)
         self.shadow: list[ShadowRecord] = []
         super().__init__(grading(spec), registry)
@@ -74,7 +76,8 @@ class AnomalyEvaluator(ThresholdEvaluator):
     def configure(self, rule: GradedRule | AnomalyRule, registry: Registry) -> None:
         if isinstance(rule, AnomalyRule):
             if rule.detectors != self.spec.detectors:
-                self.ensemble = self._ensemble(rule, registry.capacity)  # new models, relearn
+                self.ensemble = self._ensemble(rule, 0)  # new models, relearn
+                self.slot = np.full(0, -1, np.int32)
             self.spec = rule
             e = self.ensemble
             e.threshold, e.grace, e.adapt_after, e.latch = (
@@ -82,11 +85,16 @@ class AnomalyEvaluator(ThresholdEvaluator):
             )  # fmt: skip
             rule = grading(rule)
         super().configure(rule, registry)
-        if registry.capacity > self.ensemble.capacity:
-            self.ensemble.grow(registry.capacity)
+        if registry.capacity > self.seen.shape[0]:
             seen = np.full(registry.capacity, -np.inf)
             seen[: self.seen.shape[0]] = self.seen
             self.seen = seen
+        keys = np.flatnonzero(self.applies)
+        old = np.full(registry.capacity, -1, np.int32)
+        old[: self.slot.shape[0]] = self.slot
+        self.ensemble.remap(old[keys])  # each new row takes its sensor's old row, if any
+        self.slot = np.full(registry.capacity, -1, np.int32)
+        self.slot[keys] = np.arange(keys.shape[0], dtype=np.int32)
 
     def judge(
         self, batch: ReadingBatch, registry: Registry
@@ -102,7 +110,7 @@ class AnomalyEvaluator(ThresholdEvaluator):
             return [], side, Verdicts.empty(0), index
         sub = batch.take(index)
         np.maximum.at(self.seen, sub.sensor, sub.ts)
-        verdicts = self.ensemble.run_batch(sub.sensor, sub.ts, sub.value)
+        verdicts = self.ensemble.run_batch(self.slot[sub.sensor], sub.ts, sub.value)
         side[index] = np.where(
             verdicts.anomalous, np.where(sub.value >= verdicts.expected, 1, -1), 0
         )
@@ -167,24 +175,39 @@ class AnomalyEvaluator(ThresholdEvaluator):
 
     STATE: tuple[str, ...] = (*ThresholdEvaluator.STATE, "seen")
 
+    def _rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The keys among ``keys`` this rule keeps models for, and their rows."""
+        keys = keys[keys < self.slot.shape[0]]
+        rows = self.slot[keys]
+        return keys[rows >= 0], rows[rows >= 0]
+
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         state = super().export_state(keys)
+        mine, rows = self._rows(keys)
+        state["models.keys"] = mine
         for prefix, part in self.ensemble.parts().items():
-            for name, values in part.export_state(keys).items():
+            for name, values in part.export_state(rows).items():
                 state[f"{prefix}.{name}"] = values
         return state
 
     def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
         super().import_state(keys, state)
+        if "models.keys" not in state:
+            return
+        saved = state["models.keys"]
+        known = saved < self.slot.shape[0]
+        ok = np.zeros(saved.shape[0], bool)
+        ok[known] = self.slot[saved[known]] >= 0
+        rows = self.slot[saved[ok]]
         for prefix, part in self.ensemble.parts().items():
             mine = {
-                name[len(prefix) + 1 :]: values
+                name[len(prefix) + 1 :]: values[ok]
                 for name, values in state.items()
                 if name.startswith(prefix + ".")
             }
-            part.import_state(keys, mine)
+            part.import_state(rows, mine)
 
     def reset(self, keys: np.ndarray, now: float) -> None:
         super().reset(keys, now)
         self.seen[keys] = -np.inf
-        self.ensemble.reset(keys)
+        self.ensemble.reset(self._rows(keys)[1])

@@ -35,39 +35,47 @@ class ThresholdEvaluator(PerSensorState):
         return self.rule.id
 
     def configure(self, rule: GradedRule, registry: Registry) -> None:
-        """(Re)compile parameters; state is kept, so a live threshold change needs no restart."""
+        """(Re)compile parameters; state is kept, so a live threshold change needs no restart.
+
+        Parameters are kept per *group* of sensors that share them (the rule's own values and
+        each distinct override), so a sensor costs a small group number, not its own copy."""
         self.rule = rule
         cap = registry.capacity
         if cap > self.active.shape[0]:
             self._grow(cap)
         self.applies = np.zeros(cap, bool)
-        self.thr = np.full((cap, 4), np.nan)
-        self.deadband = np.zeros(cap)
-        self.on_delay = np.zeros(cap)
-        self.off_delay = np.zeros(cap)
-        if not rule.enabled:
-            return
-        overrides = sorted(rule.overrides, key=lambda o: o.selector.specificity)
-        for sensor in registry.sensors.values():
-            if not rule.selector.matches(sensor):
-                continue
-            key = registry.keys[sensor.id]
-            levels, db, on, off = (
-                dict(rule.levels),
-                rule.deadband,
-                rule.on_delay_s,
-                rule.off_delay_s,
-            )
-            for o in overrides:
-                if o.selector.matches(sensor):
-                    levels = dict(o.levels) if o.levels else levels
-                    db = o.deadband if o.deadband is not None else db
-                    on = o.on_delay_s if o.on_delay_s is not None else on
-                    off = o.off_delay_s if o.off_delay_s is not None else off
-            self.applies[key] = True
-            for level, value in levels.items():
-                self.thr[key, level - 1] = value
-            self.deadband[key], self.on_delay[key], self.off_delay[key] = db, on, off
+        self.group = np.zeros(cap, np.int16)
+        groups: dict[tuple[object, ...], int] = {}
+        if rule.enabled:
+            overrides = sorted(rule.overrides, key=lambda o: o.selector.specificity)
+            for sensor in registry.sensors.values():
+                if not rule.selector.matches(sensor):
+                    continue
+                levels, db, on, off = (
+                    dict(rule.levels), rule.deadband, rule.on_delay_s, rule.off_delay_s,
+                )  # fmt: skip
+                for o in overrides:
+                    if o.selector.matches(sensor):
+                        levels = dict(o.levels) if o.levels else levels
+                        db = o.deadband if o.deadband is not None else db
+                        on = o.on_delay_s if o.on_delay_s is not None else on
+                        off = o.off_delay_s if o.off_delay_s is not None else off
+                params = (tuple(levels.get(k, np.nan) for k in (1, 2, 3, 4)), db, on, off)
+                key = registry.keys[sensor.id]
+                self.applies[key] = True
+                self.group[key] = groups.setdefault(params, len(groups))
+        table = sorted(groups, key=groups.__getitem__) or [((np.nan,) * 4, 0.0, 0.0, 0.0)]
+        self.thr_table = np.array([p[0] for p in table], np.float64)
+        self.deadband_table = np.array([p[1] for p in table], np.float64)
+        self.on_delay_table = np.array([p[2] for p in table], np.float64)
+        self.off_delay_table = np.array([p[3] for p in table], np.float64)
+
+    def thr(self, keys: np.ndarray) -> np.ndarray:
+        """Set-points (red .. blue, NaN where unset) of each key."""
+        return np.asarray(self.thr_table[self.group[keys]])
+
+    def _param(self, table: np.ndarray, key: int) -> float:
+        return float(table[self.group[key]])
 
     def _grow(self, cap: int) -> None:
         def grow(a: np.ndarray, fill: float) -> np.ndarray:
@@ -97,7 +105,7 @@ class ThresholdEvaluator(PerSensorState):
 
     def raw_levels(self, keys: np.ndarray, values: FloatArray) -> np.ndarray:
         """Level each value reaches without hysteresis (0 = normal)."""
-        thr = self.thr[keys]
+        thr = self.thr(keys)
         with np.errstate(invalid="ignore"):
             hit = (
                 values[:, None] >= thr if self.rule.direction == "high" else values[:, None] <= thr
@@ -168,7 +176,7 @@ class ThresholdEvaluator(PerSensorState):
                 "type": "threshold",
                 "late": True,
                 "direction": self.rule.direction,
-                "threshold": float(self.thr[key, level - 1]),
+                "threshold": float(self.thr(np.array([key]))[0, level - 1]),
                 "value": float(sub.value[j]),
             }
             out.append(
@@ -180,10 +188,11 @@ class ThresholdEvaluator(PerSensorState):
         active = int(self.active[key])
         if active == 0 or (raw and raw <= active):
             return raw
-        db = self.deadband[key]
+        db = self._param(self.deadband_table, key)
         high = self.rule.direction == "high"
+        levels = self.thr(np.array([key]))[0]
         for level in range(1, 5):
-            thr = self.thr[key, level - 1]
+            thr = levels[level - 1]
             if np.isnan(thr):
                 continue
             if level >= active:
@@ -223,7 +232,7 @@ class ThresholdEvaluator(PerSensorState):
         if restart:
             self.since[key] = ts
         self.pending[key] = target if target else -1
-        delay = self.on_delay[key] if raising else self.off_delay[key]
+        delay = self._param(self.on_delay_table if raising else self.off_delay_table, key)
         if ts - self.since[key] < delay:
             return None
         self.active[key] = target
@@ -233,13 +242,13 @@ class ThresholdEvaluator(PerSensorState):
         evidence = {
             "type": "threshold",
             "direction": self.rule.direction,
-            "threshold": float(self.thr[key, (target or active) - 1]),
-            "deadband": float(self.deadband[key]),
+            "threshold": float(self.thr(np.array([key]))[0, (target or active) - 1]),
+            "deadband": self._param(self.deadband_table, key),
             "value": value,
         }
         if boosted and target:
             evidence["raised_by_anomaly"] = True
-            evidence["threshold"] = float(self.thr[key, target])  # the set-point crossed
+            evidence["threshold"] = float(self.thr(np.array([key]))[0, target])  # crossed
         return self.signal(key, target, ts, received, value, evidence, registry)
 
     def signal(

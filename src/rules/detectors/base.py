@@ -61,6 +61,17 @@ class ArrayState(PerSensorState):
         for name in self.STATE:
             getattr(self, name)[keys] = self.initial(name)
 
+    def remap(self, mapping: np.ndarray) -> None:
+        """New rows from old ones: new row i takes old row ``mapping[i]`` (-1: a new sensor,
+        untrained).  Models are kept only for the sensors their rule applies to."""
+        ok = mapping >= 0
+        for name in self.STATE:
+            old = getattr(self, name)
+            new = np.full((mapping.shape[0], *old.shape[1:]), self.initial(name), old.dtype)
+            new[ok] = old[mapping[ok]]
+            setattr(self, name, new)
+        self.capacity = mapping.shape[0]
+
     def model_of(self, key: int) -> tuple[float, ...]:
         return tuple(float(getattr(self, name)[key]) for name in self.MODEL)
 

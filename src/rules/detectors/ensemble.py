@@ -87,6 +87,11 @@ class Ensemble(ArrayState):
         for part in (*self.detectors, *self.calibrators):
             part.reset(keys)
 
+    def remap(self, mapping: np.ndarray) -> None:
+        super().remap(mapping)
+        for part in (*self.detectors, *self.calibrators):
+            part.remap(mapping)
+
     def parts(self) -> dict[str, ArrayState]:
         out: dict[str, ArrayState] = {"ensemble": self}
         for i, (det, cal) in enumerate(zip(self.detectors, self.calibrators, strict=True)):

@@ -199,6 +199,14 @@ class PatternNN(Detector):
     def model_of(self, key: int) -> tuple[float, ...]:
         return (*super().model_of(key), float(np.nansum(self.bank[key])))
 
+    def remap(self, mapping: np.ndarray) -> None:
+        ok = mapping >= 0
+        recent = np.zeros((mapping.shape[0], self.m))
+        bank = np.full((mapping.shape[0], self.memory, self.m), np.nan)
+        recent[ok], bank[ok] = self.recent[mapping[ok]], self.bank[mapping[ok]]
+        super().remap(mapping)
+        self.recent, self.bank = recent, bank
+
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         return {**super().export_state(keys), "recent": self.recent[keys], "bank": self.bank[keys]}
 

@@ -47,6 +47,11 @@ class RiverDetector(Detector):
         for key in keys.tolist():
             self.models.pop(key, None)
 
+    def remap(self, mapping: np.ndarray) -> None:
+        super().remap(mapping)
+        old = self.models
+        self.models = {i: old[m] for i, m in enumerate(mapping.tolist()) if m in old}
+
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         blobs = [pickle.dumps(self.models.get(k)) for k in keys.tolist()]
         return {
