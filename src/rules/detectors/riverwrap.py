@@ -106,12 +106,8 @@ class HalfSpaceTrees(RiverDetector):
     def learn(
         self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
     ) -> None:
-        k, x = keys[teach], values[teach]
-        a = np.maximum(0.01, 1.0 / (self.n[k] + 1.0))
+        self.learn_moments(keys[teach], values[teach], 0.01, count=False)
         super().learn(keys, ts, values, teach)
-        d = x - self.mean[k]
-        self.mean[k] += a * d
-        self.var[k] = (1 - a) * (self.var[k] + a * d * d)
 
     def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
         raw = np.array(
