@@ -170,6 +170,7 @@ async def _measure(
                     sent[probe] = now
                 next_probe += 0.1
             await client.publish(f"riskmon/v1/city/{site}/readings", orjson.dumps(batch), qos=1)
+            published += len(batch)
             k += 1
             await asyncio.sleep(max(0.0, began + k * interval - time.monotonic()))
         rate = published / (time.monotonic() - began)
@@ -192,13 +193,15 @@ async def main(args: argparse.Namespace) -> str:
                 f"run {i + 1}: {rate:,.0f} readings/s in, {len(samples)} alerts, "
                 f"p50 {q[0]:.1f} ms, p99 {q[1]:.1f} ms"
             )
-        small = await memory(pg, Path(tmp), args.small)
-        big = await memory(pg, Path(tmp), args.sensors)
+        small = big = 0
+        if not args.no_memory:
+            small = await memory(pg, Path(tmp), args.small)
+            big = await memory(pg, Path(tmp), args.sensors)
+            print(
+                f"RSS {small / 1024:.0f} MiB with {args.small}, {big / 1024:.0f} MiB with "
+                f"{args.sensors} sensors"
+            )
         per_sensor.append((big - small) * 1024 / (args.sensors - args.small))
-        print(
-            f"RSS {small / 1024:.0f} MiB with {args.small}, {big / 1024:.0f} MiB with "
-            f"{args.sensors} sensors"
-        )
     return "\n".join(
         [
             "# Latency and memory (make bench)",
