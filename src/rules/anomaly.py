@@ -125,6 +125,8 @@ class AnomalyEvaluator(ThresholdEvaluator):
     def _explain(
         self, signals: list[Signal], sub: ReadingBatch, verdicts: Verdicts, registry: Registry
     ) -> list[Signal]:
+        if not signals:
+            return signals
         names = [d.name for d in self.ensemble.detectors]
         where = {
             (int(k), float(t)): j for j, (k, t) in enumerate(zip(sub.sensor, sub.ts, strict=True))
