@@ -177,7 +177,7 @@ class AnomalyEvaluator(ThresholdEvaluator):
 
     STATE: tuple[str, ...] = (*ThresholdEvaluator.STATE, "seen")
 
-    def _rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _model_rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The keys among ``keys`` this rule keeps models for, and their rows."""
         keys = keys[keys < self.slot.shape[0]]
         rows = self.slot[keys]
@@ -185,7 +185,7 @@ class AnomalyEvaluator(ThresholdEvaluator):
 
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         state = super().export_state(keys)
-        mine, rows = self._rows(keys)
+        mine, rows = self._model_rows(keys)
         state["models.keys"] = mine
         for prefix, part in self.ensemble.parts().items():
             for name, values in part.export_state(rows).items():
@@ -212,4 +212,4 @@ class AnomalyEvaluator(ThresholdEvaluator):
     def reset(self, keys: np.ndarray, now: float) -> None:
         super().reset(keys, now)
         self.seen[keys] = -np.inf
-        self.ensemble.reset(self._rows(keys)[1])
+        self.ensemble.reset(self._model_rows(keys)[1])

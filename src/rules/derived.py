@@ -2,14 +2,12 @@
 span, or an aggregate over a rolling window.  The derived value then goes through the same
 graded state machine (hysteresis, on/off delays) as a threshold.
 
-History is kept per sensor in a small deque of (event time, value); only sensors under such a
+History is kept per sensor in a small list of (event time, value); only sensors under such a
 rule keep one.  Per-reading Python is used here because these rules apply to few sensor kinds
 (displacement, rainfall, pressure), not to every reading.
 """
 
 from __future__ import annotations
-
-from collections import deque
 
 import numpy as np
 
@@ -25,7 +23,19 @@ def robust_z(value: float, previous: list[float], min_scale: float) -> float:
     return abs(value - med) / max(1.4826 * mad, min_scale)
 
 
-def _slope(hist: deque[tuple[float, float]], since: float) -> float:
+History = list[tuple[float, float]]
+
+
+def drop_before(hist: History, cutoff: float) -> None:
+    """Drop the readings at or before ``cutoff`` (the newest one always stays)."""
+    i = 0
+    while i < len(hist) - 1 and hist[i][0] <= cutoff:
+        i += 1
+    if i:
+        del hist[:i]
+
+
+def _slope(hist: History, since: float) -> float:
     """Least-squares slope of the readings newer than ``since`` (value units per second)."""
     points = np.array([p for p in hist if p[0] >= since] or list(hist))
     t = points[:, 0] - points[:, 0].mean()
@@ -39,7 +49,7 @@ class DerivedEvaluator(ThresholdEvaluator):
     def __init__(
         self, rule: RateRule | WindowRule | SpikeRule | DriftRule, registry: Registry
     ) -> None:
-        self.history: dict[int, deque[tuple[float, float]]] = {}
+        self.history: dict[int, History] = {}
         self.seen = np.full(registry.capacity, -np.inf)
         super().__init__(rule, registry)
 
@@ -69,25 +79,30 @@ class DerivedEvaluator(ThresholdEvaluator):
             if ts <= self.seen[key]:
                 continue  # duplicate or out of order: already judged
             self.seen[key] = ts
-            hist = self.history.setdefault(key, deque())
+            hist = self.history.get(key)
+            if hist is None:
+                hist = self.history[key] = []
             hist.append((ts, value))
             if isinstance(rule, DriftRule):
-                while hist[0][0] <= ts - horizon:
-                    hist.popleft()
+                drop_before(hist, ts - horizon)
                 recent = [v for t, v in hist if t > ts - rule.window_s]
                 base = [v for t, v in hist if t <= ts - rule.window_s]
                 if len(recent) >= rule.min_points and len(base) >= rule.min_points:
                     shift = sum(recent) / len(recent) - sum(base) / len(base)
                     out[j] = abs(shift) if rule.absolute else shift
             elif isinstance(rule, SpikeRule):
-                while hist[0][0] <= ts - horizon:
-                    hist.popleft()
+                drop_before(hist, ts - horizon)
                 previous = [v for _, v in list(hist)[:-1]]
                 if len(previous) >= rule.min_points:
                     out[j] = robust_z(value, previous, rule.min_scale)
             elif isinstance(rule, RateRule):
-                while len(hist) > 2 and hist[1][0] <= ts - horizon:
-                    hist.popleft()
+                # Keep the last reading at or before the span's start: the rate spans it all.
+                keep = next(
+                    (i for i in range(len(hist) - 2) if hist[i + 1][0] > ts - horizon), None
+                )
+                if keep is None:
+                    keep = max(len(hist) - 2, 0)
+                del hist[:keep]
                 t0, v0 = hist[0]
                 if t0 < ts and ts - t0 >= rule.min_coverage * horizon:
                     if rule.method == "regression" and len(hist) >= 3:
@@ -96,8 +111,7 @@ class DerivedEvaluator(ThresholdEvaluator):
                         rate = (value - v0) / (ts - t0) * rule.per_s
                     out[j] = abs(rate) if rule.absolute else rate
             else:
-                while hist[0][0] <= ts - horizon:
-                    hist.popleft()
+                drop_before(hist, ts - horizon)
                 values = [v for _, v in hist]
                 if rule.agg == "sum":
                     out[j] = sum(values)
@@ -151,7 +165,7 @@ class DerivedEvaluator(ThresholdEvaluator):
         pos = 0
         for key, n in zip(keys.tolist(), state["hist_len"].tolist(), strict=False):
             ts, vs = state["hist_ts"][pos : pos + n], state["hist_value"][pos : pos + n]
-            self.history[key] = deque(zip(ts.tolist(), vs.tolist(), strict=True))
+            self.history[key] = list(zip(ts.tolist(), vs.tolist(), strict=True))
             pos += n
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:

@@ -8,13 +8,11 @@ judgement changes.  Per-reading Python: methane wells report about once a minute
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
-from rules.derived import DerivedEvaluator
+from rules.derived import DerivedEvaluator, drop_before
 from rules.spec import GradedRule, LeakRule
 
 
@@ -58,10 +56,11 @@ class LeakEvaluator(DerivedEvaluator):
         if ts <= self.seen[key]:
             return False
         self.seen[key] = ts
-        hist = self.history.setdefault(key, deque())
+        hist = self.history.get(key)
+        if hist is None:
+            hist = self.history[key] = []
         hist.append((ts, value))
-        while hist[0][0] <= ts - self.horizon:
-            hist.popleft()
+        drop_before(hist, ts - self.horizon)
         return True
 
     def evaluate(
@@ -87,18 +86,18 @@ class LeakEvaluator(DerivedEvaluator):
             ts, value = tss[j], values[j]
             if not self._remember(key, ts, value) or is_temp[j]:
                 continue
-            raw = raws[j]
-            if raw == 0 and active[key] == 0 and pending[key] == 0 and judged[key] == 0:
+            raw, r = raws[j], self._row(key)
+            if raw == 0 and active[r] == 0 and pending[r] == 0 and judged[key] == 0:
                 continue  # calm: only its history matters, and it is kept
-            self.last_ts[key] = np.nextafter(ts, -np.inf)  # _remember dropped stale ones
+            self.last_ts[r] = np.nextafter(ts, -np.inf)  # _remember dropped stale ones
             self._step(key, ts, value, raw, received[j], registry)
-            level, judgement, reasons = self.judge(key, int(active[key]), registry)
+            level, judgement, reasons = self.judge(key, int(active[r]), registry)
             self.leaky[key] = judgement == "leak"
             if level != judged[key]:
                 self.judged[key] = level
                 evidence = {
                     "type": "leak",
-                    "raw_level": int(self.active[key]),
+                    "raw_level": int(self.active[r]),
                     "judgement": judgement,
                     "why": reasons,
                     "value": value,

@@ -7,7 +7,7 @@ non-normal go through the per-reading state machine (hysteresis and delays are s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,13 +20,26 @@ _NO_TIME = -np.inf
 
 
 class ThresholdEvaluator(PerSensorState):
+    """State is kept only for the sensors the rule applies to: sensor key -> ``row``."""
+
+    active: np.ndarray
+    pending: np.ndarray
+    since: np.ndarray
+    last_ts: np.ndarray
+    changed_at: np.ndarray
+    # Per-row state and its value for a sensor with no history.
+    ROW_STATE: ClassVar[dict[str, tuple[type, float]]] = {
+        "active": (np.int8, 0),
+        "pending": (np.int8, 0),
+        "since": (np.float64, _NO_TIME),
+        "last_ts": (np.float64, _NO_TIME),
+        "changed_at": (np.float64, _NO_TIME),  # event time of the last level change
+    }
+
     def __init__(self, rule: GradedRule, registry: Registry) -> None:
-        cap = registry.capacity
-        self.active = np.zeros(cap, np.int8)
-        self.pending = np.zeros(cap, np.int8)
-        self.since = np.full(cap, _NO_TIME)
-        self.last_ts = np.full(cap, _NO_TIME)
-        self.changed_at = np.full(cap, _NO_TIME)  # event time of the last level change
+        for name, (dtype, fill) in self.ROW_STATE.items():
+            setattr(self, name, np.full(0, fill, dtype))
+        self.row = np.full(0, -1, np.int32)
         self.rule = rule
         self.configure(rule, registry)
 
@@ -41,10 +54,8 @@ class ThresholdEvaluator(PerSensorState):
         each distinct override), so a sensor costs a small group number, not its own copy."""
         self.rule = rule
         cap = registry.capacity
-        if cap > self.active.shape[0]:
-            self._grow(cap)
         self.applies = np.zeros(cap, bool)
-        self.group = np.zeros(cap, np.int16)
+        group = np.zeros(cap, np.int16)
         groups: dict[tuple[object, ...], int] = {}
         if rule.enabled:
             overrides = sorted(rule.overrides, key=lambda o: o.selector.specificity)
@@ -63,45 +74,74 @@ class ThresholdEvaluator(PerSensorState):
                 params = (tuple(levels.get(k, np.nan) for k in (1, 2, 3, 4)), db, on, off)
                 key = registry.keys[sensor.id]
                 self.applies[key] = True
-                self.group[key] = groups.setdefault(params, len(groups))
+                group[key] = groups.setdefault(params, len(groups))
         table = sorted(groups, key=groups.__getitem__) or [((np.nan,) * 4, 0.0, 0.0, 0.0)]
         self.thr_table = np.array([p[0] for p in table], np.float64)
         self.deadband_table = np.array([p[1] for p in table], np.float64)
         self.on_delay_table = np.array([p[2] for p in table], np.float64)
         self.off_delay_table = np.array([p[3] for p in table], np.float64)
+        keys = np.flatnonzero(self.applies)
+        old = np.full(cap, -1, np.int32)
+        old[: min(cap, self.row.shape[0])] = self.row[:cap]
+        mapping = old[keys]  # each new row takes its sensor's old row, if any
+        ok = mapping >= 0
+        for name, (dtype, fill) in self.ROW_STATE.items():
+            new: np.ndarray = np.full(keys.shape[0], fill, dtype)
+            new[ok] = getattr(self, name)[mapping[ok]]
+            setattr(self, name, new)
+        self.row = np.full(cap, -1, np.int32)
+        self.row[keys] = np.arange(keys.shape[0], dtype=np.int32)
+        self.group = group[keys]
 
     def thr(self, keys: np.ndarray) -> np.ndarray:
-        """Set-points (red .. blue, NaN where unset) of each key."""
-        return np.asarray(self.thr_table[self.group[keys]])
+        """Set-points (red .. blue, NaN where unset or the rule does not apply) of each key."""
+        rows = self.row[keys]
+        out = np.full((keys.shape[0], 4), np.nan)
+        ok = rows >= 0
+        out[ok] = self.thr_table[self.group[rows[ok]]]
+        return out
 
     def _param(self, table: np.ndarray, key: int) -> float:
-        return float(table[self.group[key]])
+        return float(table[self.group[self.row[key]]])
 
-    def _grow(self, cap: int) -> None:
-        def grow(a: np.ndarray, fill: float) -> np.ndarray:
-            out = np.full(cap, fill, a.dtype)
-            out[: a.shape[0]] = a
-            return out
-
-        self.active = grow(self.active, 0)
-        self.pending = grow(self.pending, 0)
-        self.since = grow(self.since, _NO_TIME)
-        self.last_ts = grow(self.last_ts, _NO_TIME)
-        self.changed_at = grow(self.changed_at, _NO_TIME)
+    def _row(self, key: int) -> int:
+        return int(self.row[key]) if key < self.row.shape[0] else -1
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
-        if key < self.active.shape[0]:
-            self.active[key] = level
+        r = self._row(key)
+        if r >= 0:
+            self.active[r] = level
             if last_ts is not None:
-                self.last_ts[key] = max(self.last_ts[key], last_ts)
-                self.changed_at[key] = max(self.changed_at[key], last_ts)
+                self.last_ts[r] = max(self.last_ts[r], last_ts)
+                self.changed_at[r] = max(self.changed_at[r], last_ts)
 
-    STATE: tuple[str, ...] = ("active", "pending", "since", "last_ts", "changed_at")
+    def _rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of ``keys`` have a row, their rows)."""
+        known = keys < self.row.shape[0]
+        rows = np.full(keys.shape[0], -1, np.int32)
+        rows[known] = self.row[keys[known]]
+        return rows >= 0, rows
+
+    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        state = super().export_state(keys)
+        ok, rows = self._rows(keys)
+        for name, (dtype, fill) in self.ROW_STATE.items():
+            out: np.ndarray = np.full(keys.shape[0], fill, dtype)
+            out[ok] = getattr(self, name)[rows[ok]]
+            state[name] = out
+        return state
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        super().import_state(keys, state)
+        ok, rows = self._rows(keys)
+        for name in self.ROW_STATE:
+            if name in state and state[name].shape[0] == keys.shape[0]:
+                getattr(self, name)[rows[ok]] = state[name][ok]
 
     def reset(self, keys: np.ndarray, now: float) -> None:
-        self.active[keys], self.pending[keys] = 0, 0
-        self.since[keys], self.last_ts[keys] = _NO_TIME, _NO_TIME
-        self.changed_at[keys] = _NO_TIME
+        ok, rows = self._rows(keys)
+        for name, (_, fill) in self.ROW_STATE.items():
+            getattr(self, name)[rows[ok]] = fill
 
     def raw_levels(self, keys: np.ndarray, values: FloatArray) -> np.ndarray:
         """Level each value reaches without hysteresis (0 = normal)."""
@@ -135,11 +175,12 @@ class ThresholdEvaluator(PerSensorState):
             side = 1 if self.rule.direction == "high" else -1
             boosted = (raw > 1) & (agree[mask] == side)
             raw = np.where(boosted, raw - 1, raw).astype(np.int8)
-        busy = (raw != 0) | (self.active[keys] != 0) | (self.pending[keys] != 0)
+        rows = self.row[keys]
+        busy = (raw != 0) | (self.active[rows] != 0) | (self.pending[rows] != 0)
         touched = np.isin(keys, np.unique(keys[busy])) if busy.any() else busy
         calm = ~touched
         if calm.any():
-            np.maximum.at(self.last_ts, keys[calm], ts[calm])
+            np.maximum.at(self.last_ts, rows[calm], ts[calm])
         signals: list[Signal] = []
         for j in np.flatnonzero(touched):
             signal = self._step(
@@ -166,11 +207,12 @@ class ThresholdEvaluator(PerSensorState):
         out = []
         for j in np.flatnonzero(raw > 0):
             key, level, ts = int(sub.sensor[j]), int(raw[j]), float(sub.ts[j])
-            active = int(self.active[key])
-            if (active and level >= active) or ts <= self.changed_at[key]:
+            r = self._row(key)
+            active = int(self.active[r])
+            if (active and level >= active) or ts <= self.changed_at[r]:
                 continue
-            self.active[key], self.changed_at[key] = level, ts
-            self.pending[key], self.since[key] = 0, _NO_TIME
+            self.active[r], self.changed_at[r] = level, ts
+            self.pending[r], self.since[r] = 0, _NO_TIME
             value = float(sub.value[j])
             evidence = {
                 "type": "threshold",
@@ -185,7 +227,7 @@ class ThresholdEvaluator(PerSensorState):
         return out
 
     def _target(self, key: int, value: float, raw: int) -> int:
-        active = int(self.active[key])
+        active = int(self.active[self._row(key)])
         if active == 0 or (raw and raw <= active):
             return raw
         db = self._param(self.deadband_table, key)
@@ -211,18 +253,19 @@ class ThresholdEvaluator(PerSensorState):
         registry: Registry,
         boosted: bool = False,
     ) -> Signal | None:
-        if ts <= self.last_ts[key]:
+        r = self._row(key)
+        if ts <= self.last_ts[r]:
             return None
-        self.last_ts[key] = ts
-        active = int(self.active[key])
+        self.last_ts[r] = ts
+        active = int(self.active[r])
         target = self._target(key, value, raw)
         if target == active:
-            self.pending[key] = 0
-            self.since[key] = _NO_TIME
+            self.pending[r] = 0
+            self.since[r] = _NO_TIME
             return None
         raising = active == 0 or (target != 0 and target < active)
         # pending: 0 = nothing pending, -1 = a pending clear, else the pending level.
-        pending = int(self.pending[key])
+        pending = int(self.pending[r])
         if pending == 0:
             restart = True
         else:
@@ -230,15 +273,15 @@ class ThresholdEvaluator(PerSensorState):
             restart = pending_raising != raising
         # Keep the timer while the change goes on in the same direction.
         if restart:
-            self.since[key] = ts
-        self.pending[key] = target if target else -1
+            self.since[r] = ts
+        self.pending[r] = target if target else -1
         delay = self._param(self.on_delay_table if raising else self.off_delay_table, key)
-        if ts - self.since[key] < delay:
+        if ts - self.since[r] < delay:
             return None
-        self.active[key] = target
-        self.changed_at[key] = ts
-        self.pending[key] = 0
-        self.since[key] = _NO_TIME
+        self.active[r] = target
+        self.changed_at[r] = ts
+        self.pending[r] = 0
+        self.since[r] = _NO_TIME
         evidence = {
             "type": "threshold",
             "direction": self.rule.direction,
