@@ -194,14 +194,15 @@ async def main(args: argparse.Namespace) -> str:
                 f"p50 {q[0]:.1f} ms, p99 {q[1]:.1f} ms"
             )
         small = big = 0
-        if not args.no_memory:
+        for _ in range(0 if args.no_memory else args.memory_runs):
             small = await memory(pg, Path(tmp), args.small)
             big = await memory(pg, Path(tmp), args.sensors)
             print(
                 f"RSS {small / 1024:.0f} MiB with {args.small}, {big / 1024:.0f} MiB with "
                 f"{args.sensors} sensors"
             )
-        per_sensor.append((big - small) * 1024 / (args.sensors - args.small))
+            per_sensor.append((big - small) * 1024 / (args.sensors - args.small))
+        per_sensor = per_sensor or [0.0]
     return "\n".join(
         [
             "# Latency and memory (make bench)",
@@ -221,7 +222,9 @@ async def main(args: argparse.Namespace) -> str:
             f"| input rate achieved (readings/s) | {statistics.median(rates):,.0f} | "
             f"{', '.join(f'{v:,.0f}' for v in rates)} | {args.rate:,} |",
             f"| resident memory per sensor ({args.sensors:,} vs {args.small:,} sensors) | "
-            f"{per_sensor[0]:,.0f} bytes | RSS {small / 1024:.0f} → {big / 1024:.0f} MiB | "
+            f"{statistics.median(per_sensor):,.0f} bytes | "
+            f"{', '.join(f'{v:,.0f}' for v in per_sensor)} (last RSS {small / 1024:.0f} → "
+            f"{big / 1024:.0f} MiB) | "
             "≤ 2,048 bytes |",
         ]
     )
@@ -236,6 +239,7 @@ if __name__ == "__main__":
     parser.add_argument("--sensors", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--no-memory", action="store_true", help="latency only")
+    parser.add_argument("--memory-runs", type=int, default=3)
     parser.add_argument("--out", type=Path)
     arguments = parser.parse_args()
     text = asyncio.run(main(arguments))
