@@ -125,3 +125,10 @@ def test_shipped_scenarios_load_and_cover_every_domain() -> None:
         sensors = {spec.id for _, spec in s.sensors()}
         for e in s.expect:
             assert e.sensor is None or e.sensor in sensors, (s.name, e.sensor)
+
+
+def test_every_shipped_scenario_says_what_must_not_happen() -> None:
+    from monitor.evaluation.scenarios import SCENARIOS_DIR
+
+    for path in sorted(SCENARIOS_DIR.glob("*.yaml")):
+        assert Scenario.load(path).forbid, path.name
