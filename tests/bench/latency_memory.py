@@ -133,8 +133,6 @@ async def _measure(
                 if line.startswith("data: "):
                     event = orjson.loads(line[6:])
                     sensor = event["alert"]["sensor"]
-                    if os.environ.get("BENCH_DEBUG"):
-                        print(line[:300], file=sys.stderr)
                     if event["kind"] == "opened" and sensor in sent:
                         samples.append(time.time() - sent.pop(sensor))
 
