@@ -1,0 +1,1 @@
+"""Streaming anomaly detectors: per-sensor models, calibration and the ensemble."""
