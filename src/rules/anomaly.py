@@ -55,8 +55,7 @@ def grading(rule: AnomalyRule) -> ThresholdRule:
 class AnomalyEvaluator(ThresholdEvaluator):
     def __init__(self, spec: AnomalyRule, registry: Registry) -> None:
         self.spec = spec
-        # The models are kept only for the sensors the rule applies to: row slot[key].
-        self.slot = np.full(0, -1, np.int32)
+        # Models are kept in the rule's rows: only for the sensors it applies to.
         self.ensemble = self._ensemble(spec, 0)
         self.seen = np.full(registry.capacity, -np.inf)
         self.shadow: list[ShadowRecord] = []
@@ -74,27 +73,26 @@ class AnomalyEvaluator(ThresholdEvaluator):
         )
 
     def configure(self, rule: GradedRule | AnomalyRule, registry: Registry) -> None:
+        relearn = False
         if isinstance(rule, AnomalyRule):
-            if rule.detectors != self.spec.detectors:
-                self.ensemble = self._ensemble(rule, 0)  # new models, relearn
-                self.slot = np.full(0, -1, np.int32)
+            relearn = rule.detectors != self.spec.detectors
             self.spec = rule
-            e = self.ensemble
-            e.threshold, e.grace, e.adapt_after, e.latch = (
-                rule.threshold, rule.grace, rule.adapt_after, rule.latch,
-            )  # fmt: skip
             rule = grading(rule)
         super().configure(rule, registry)
+        if relearn:  # new models for every row
+            self.ensemble = self._ensemble(self.spec, self.group.shape[0])
+        e, spec = self.ensemble, self.spec
+        e.threshold, e.grace, e.adapt_after, e.latch = (
+            spec.threshold, spec.grace, spec.adapt_after, spec.latch,
+        )  # fmt: skip
         if registry.capacity > self.seen.shape[0]:
             seen = np.full(registry.capacity, -np.inf)
             seen[: self.seen.shape[0]] = self.seen
             self.seen = seen
-        keys = np.flatnonzero(self.applies)
-        old = np.full(registry.capacity, -1, np.int32)
-        old[: self.slot.shape[0]] = self.slot
-        self.ensemble.remap(old[keys])  # each new row takes its sensor's old row, if any
-        self.slot = np.full(registry.capacity, -1, np.int32)
-        self.slot[keys] = np.arange(keys.shape[0], dtype=np.int32)
+
+    def _remap_rows(self, mapping: np.ndarray) -> None:
+        super()._remap_rows(mapping)
+        self.ensemble.remap(mapping)
 
     def judge(
         self, batch: ReadingBatch, registry: Registry
@@ -110,7 +108,7 @@ class AnomalyEvaluator(ThresholdEvaluator):
             return [], side, Verdicts.empty(0), index
         sub = batch.take(index)
         np.maximum.at(self.seen, sub.sensor, sub.ts)
-        verdicts = self.ensemble.run_batch(self.slot[sub.sensor], sub.ts, sub.value)
+        verdicts = self.ensemble.run_batch(self.row[sub.sensor], sub.ts, sub.value)
         side[index] = np.where(
             verdicts.anomalous, np.where(sub.value >= verdicts.expected, 1, -1), 0
         )
@@ -177,18 +175,12 @@ class AnomalyEvaluator(ThresholdEvaluator):
 
     STATE: tuple[str, ...] = (*ThresholdEvaluator.STATE, "seen")
 
-    def _model_rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The keys among ``keys`` this rule keeps models for, and their rows."""
-        keys = keys[keys < self.slot.shape[0]]
-        rows = self.slot[keys]
-        return keys[rows >= 0], rows[rows >= 0]
-
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         state = super().export_state(keys)
-        mine, rows = self._model_rows(keys)
-        state["models.keys"] = mine
+        ok, rows = self._rows(keys)
+        state["models.keys"] = keys[ok]
         for prefix, part in self.ensemble.parts().items():
-            for name, values in part.export_state(rows).items():
+            for name, values in part.export_state(rows[ok]).items():
                 state[f"{prefix}.{name}"] = values
         return state
 
@@ -196,11 +188,8 @@ class AnomalyEvaluator(ThresholdEvaluator):
         super().import_state(keys, state)
         if "models.keys" not in state:
             return
-        saved = state["models.keys"]
-        known = saved < self.slot.shape[0]
-        ok = np.zeros(saved.shape[0], bool)
-        ok[known] = self.slot[saved[known]] >= 0
-        rows = self.slot[saved[ok]]
+        ok, rows = self._rows(state["models.keys"])
+        rows = rows[ok]
         for prefix, part in self.ensemble.parts().items():
             mine = {
                 name[len(prefix) + 1 :]: values[ok]
@@ -212,4 +201,5 @@ class AnomalyEvaluator(ThresholdEvaluator):
     def reset(self, keys: np.ndarray, now: float) -> None:
         super().reset(keys, now)
         self.seen[keys] = -np.inf
-        self.ensemble.reset(self._model_rows(keys)[1])
+        ok, rows = self._rows(keys)
+        self.ensemble.reset(rows[ok])

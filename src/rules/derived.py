@@ -127,6 +127,7 @@ class DerivedEvaluator(ThresholdEvaluator):
     def evaluate(
         self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
     ) -> list[Signal]:
+        # ``agree`` (an agreeing anomaly) raises set-points on the reading itself only.
         if not len(batch) or not self.applies[batch.sensor].any():
             return []
         signals = super().evaluate(self.derive(batch), registry)

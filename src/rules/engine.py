@@ -217,10 +217,7 @@ class RuleEngine:
             if anomaly.spec.raise_thresholds:
                 agree = np.where(agree == 0, side, agree).astype(np.int8)
         for threshold in self.thresholds.values():
-            if type(threshold) is ThresholdEvaluator:
-                signals.extend(threshold.evaluate(batch, self.registry, agree))
-            else:
-                signals.extend(threshold.evaluate(batch, self.registry))
+            signals.extend(threshold.evaluate(batch, self.registry, agree))
         for interruption in self.interruptions.values():
             signals.extend(interruption.evaluate(batch, self.registry))
         for flatline in self.flatlines.values():

@@ -1,8 +1,20 @@
-"""Per-sensor state kept in numpy arrays indexed by sensor key, exported for snapshots."""
+"""Per-sensor state kept in numpy arrays, exported for snapshots.
+
+Rules keep state only for the sensors they apply to, in rows; when the set changes (a new
+sensor, a changed selector) ``remap_rows`` carries every sensor's state to its new row."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def remap_rows(arr: np.ndarray, mapping: np.ndarray, fill: float) -> np.ndarray:
+    """New rows from old ones: new row i takes old row ``mapping[i]``, or ``fill`` where that
+    is -1 (a sensor without state yet)."""
+    ok = mapping >= 0
+    out = np.full((mapping.shape[0], *arr.shape[1:]), fill, arr.dtype)
+    out[ok] = arr[mapping[ok]]
+    return out
 
 
 class PerSensorState:

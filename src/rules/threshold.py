@@ -14,7 +14,7 @@ import numpy as np
 from monitor.model import FloatArray, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import GradedRule
-from rules.state import PerSensorState
+from rules.state import PerSensorState, remap_rows
 
 _NO_TIME = -np.inf
 
@@ -83,15 +83,15 @@ class ThresholdEvaluator(PerSensorState):
         keys = np.flatnonzero(self.applies)
         old = np.full(cap, -1, np.int32)
         old[: min(cap, self.row.shape[0])] = self.row[:cap]
-        mapping = old[keys]  # each new row takes its sensor's old row, if any
-        ok = mapping >= 0
-        for name, (dtype, fill) in self.ROW_STATE.items():
-            new: np.ndarray = np.full(keys.shape[0], fill, dtype)
-            new[ok] = getattr(self, name)[mapping[ok]]
-            setattr(self, name, new)
+        self._remap_rows(old[keys])  # each new row takes its sensor's old row, if any
         self.row = np.full(cap, -1, np.int32)
         self.row[keys] = np.arange(keys.shape[0], dtype=np.int32)
         self.group = group[keys]
+
+    def _remap_rows(self, mapping: np.ndarray) -> None:
+        """Carry the per-row state to the new rows; subclasses add their own."""
+        for name, (_, fill) in self.ROW_STATE.items():
+            setattr(self, name, remap_rows(getattr(self, name), mapping, fill))
 
     def thr(self, keys: np.ndarray) -> np.ndarray:
         """Set-points (red .. blue, NaN where unset or the rule does not apply) of each key."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from rules.state import PerSensorState
+from rules.state import PerSensorState, remap_rows
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Scores:
 
 
 class ArrayState(PerSensorState):
-    """Per-sensor arrays named in ``STATE`` that grow with the registry."""
+    """Per-sensor arrays named in ``STATE``, one row per sensor the rule applies to."""
 
     name: ClassVar[str]
     # Arrays that make the learnt model (the rest of STATE is test state such as CUSUM sums).
@@ -41,18 +41,9 @@ class ArrayState(PerSensorState):
         def __getattr__(self, name: str) -> np.ndarray: ...
 
     def __init__(self, capacity: int) -> None:
-        self.capacity = 0
-        self.grow(capacity)
-
-    def grow(self, capacity: int) -> None:
-        """Make room for more sensors; new sensors start untrained."""
         for name in self.STATE:
-            old = getattr(self, name, None)
-            new = np.full(capacity, self.initial(name))
-            if old is not None:
-                new[: old.shape[0]] = old
-            setattr(self, name, new)
-        self.capacity = capacity
+            setattr(self, name, np.full(0, self.initial(name)))
+        self.remap(np.full(capacity, -1, np.int64))  # untrained rows
 
     def initial(self, name: str) -> float:
         return 0.0
@@ -64,12 +55,8 @@ class ArrayState(PerSensorState):
     def remap(self, mapping: np.ndarray) -> None:
         """New rows from old ones: new row i takes old row ``mapping[i]`` (-1: a new sensor,
         untrained).  Models are kept only for the sensors their rule applies to."""
-        ok = mapping >= 0
         for name in self.STATE:
-            old = getattr(self, name)
-            new = np.full((mapping.shape[0], *old.shape[1:]), self.initial(name), old.dtype)
-            new[ok] = old[mapping[ok]]
-            setattr(self, name, new)
+            setattr(self, name, remap_rows(getattr(self, name), mapping, self.initial(name)))
         self.capacity = mapping.shape[0]
 
     def learn_moments(self, k: np.ndarray, x: np.ndarray, alpha: float, count: bool = True) -> None:

@@ -77,11 +77,6 @@ class Ensemble(ArrayState):
         self.latch = latch
         super().__init__(capacity)
 
-    def grow(self, capacity: int) -> None:
-        super().grow(capacity)
-        for part in (*self.detectors, *self.calibrators):
-            part.grow(capacity)
-
     def reset(self, keys: np.ndarray) -> None:
         super().reset(keys)
         for part in (*self.detectors, *self.calibrators):

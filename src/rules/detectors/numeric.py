@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from rules.detectors.base import Detector, Scores
+from rules.state import remap_rows
 
 _MAX = 1e6
 
@@ -173,15 +174,6 @@ class PatternNN(Detector):
         self.bank = np.zeros((0, memory, m))
         super().__init__(capacity)
 
-    def grow(self, capacity: int) -> None:
-        old = self.capacity
-        super().grow(capacity)
-        recent = np.zeros((capacity, self.m))
-        recent[:old] = self.recent[:old]
-        bank = np.full((capacity, self.memory, self.m), np.nan)
-        bank[:old] = self.bank[:old]
-        self.recent, self.bank = recent, bank
-
     def reset(self, keys: np.ndarray) -> None:
         super().reset(keys)
         self.recent[keys], self.bank[keys] = 0.0, np.nan
@@ -190,12 +182,9 @@ class PatternNN(Detector):
         return (*super().model_of(key), float(np.nansum(self.bank[key])))
 
     def remap(self, mapping: np.ndarray) -> None:
-        ok = mapping >= 0
-        recent = np.zeros((mapping.shape[0], self.m))
-        bank = np.full((mapping.shape[0], self.memory, self.m), np.nan)
-        recent[ok], bank[ok] = self.recent[mapping[ok]], self.bank[mapping[ok]]
         super().remap(mapping)
-        self.recent, self.bank = recent, bank
+        self.recent = remap_rows(self.recent, mapping, 0.0)
+        self.bank = remap_rows(self.bank, mapping, np.nan)
 
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         return {**super().export_state(keys), "recent": self.recent[keys], "bank": self.bank[keys]}
