@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -207,10 +207,12 @@ class Pipeline:
         records = self.engine.drain_shadow()
         if not records:
             return
-        for record in records:
-            self.metrics.shadow_scored.labels(record.rule).inc()
-            if record.would_alert:
-                self.metrics.shadow_would_alert.labels(record.rule, str(record.would_alert)).inc()
+        for rule, n in Counter(r.rule for r in records).items():
+            self.metrics.shadow_scored.labels(rule).inc(n)
+        for (rule, level), n in Counter(
+            (r.rule, str(r.would_alert)) for r in records if r.would_alert
+        ).items():
+            self.metrics.shadow_would_alert.labels(rule, level).inc(n)
         if self.record_shadow is not None:
             await self.record_shadow(records)
 

@@ -26,34 +26,12 @@ import aiomqtt
 import httpx
 import numpy as np
 import orjson
-import yaml
 
 from monitor import devservices
 from monitor.testing import temporary_database
-from tests.bench.e2e import migrate, riskmon_env, serve, stop, wait_ready
+from tests.bench.e2e import config, migrate, riskmon_env, serve, stop, wait_ready
 
 TOKEN = "bench-admin"
-
-
-def write_config(path: Path, sites: int, per_site: int) -> list[tuple[str, str]]:
-    sensors = [(f"z{i:04d}", f"z{i:04d}-w{j:03d}") for i in range(sites) for j in range(per_site)]
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "sites": [
-                    {"id": f"z{i:04d}", "name": f"z{i}", "tenant": "city",
-                     "kind": "gas_network_zone"}
-                    for i in range(sites)
-                ],
-                "sensors": [
-                    {"id": s, "site": site, "kind": "methane_well", "unit": "%LEL",
-                     "expected_interval_s": 3600}
-                    for site, s in sensors
-                ],
-            }
-        )
-    )  # fmt: skip
-    return sensors
 
 
 def rss_kib(pid: int) -> int:
@@ -79,7 +57,7 @@ async def _service(pg: str, cfg: Path, **extra: str):  # type: ignore[no-untyped
 
 async def memory(pg: str, tmp: Path, n: int) -> int:
     cfg = tmp / f"mem{n}.yaml"
-    sensors = write_config(cfg, max(1, n // 100), min(n, 100))
+    sensors = config(cfg, max(1, n // 100), min(n, 100))
     proc, port, db_cm = await _service(pg, cfg, mqtt_url="")
     try:
         async with httpx.AsyncClient(
@@ -99,7 +77,7 @@ async def memory(pg: str, tmp: Path, n: int) -> int:
 
 async def latency(pg: str, tmp: Path, args: argparse.Namespace) -> tuple[list[float], float]:
     cfg = tmp / "latency.yaml"
-    sensors = write_config(cfg, 100, args.rate // 100)
+    sensors = config(cfg, 100, args.rate // 100)
     with devservices.spawn_mosquitto() as mport:
         proc, port, db_cm = await _service(
             pg, cfg, mqtt_url=f"mqtt://127.0.0.1:{mport}", mqtt_client_id="bench-latency"
