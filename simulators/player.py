@@ -52,23 +52,15 @@ class Progress:
 
 async def play_scenario(path: Path, transport: AnyTransport, speed: float) -> int:
     scenario = Scenario.load(path)
-    tenants = {s.id: s.tenant for s in scenario.sites}
     shift = time.time() - scenario.epoch0 - seconds(scenario.duration)  # ends now-ish
     progress = Progress(seconds(scenario.duration), "s")
     began = time.monotonic()
-    for t, deliveries in scenario.deliveries():
+    for t, delivered, messages in scenario.messages(shift):
         if speed > 0:
             await asyncio.sleep(max(0.0, t / speed - (time.monotonic() - began)))
-        by_site: dict[str, list[object]] = {}
-        for site, d in deliveries:
-            if d.raw is not None:
-                await transport.send(tenants[site], site, d.raw.encode())
-                continue
-            reading = {"sensor": d.sensor, "ts": round(d.ts + shift, 3), "value": d.value}
-            by_site.setdefault(site, []).append(reading)
-        for site, readings in by_site.items():
-            await transport.send(tenants[site], site, orjson.dumps(readings))
-        progress.add(len(deliveries), t)
+        for tenant, site, payload in messages:
+            await transport.send(tenant, site, payload)
+        progress.add(delivered, t)
     progress.finish()
     return progress.sent
 

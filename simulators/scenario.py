@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,6 +22,7 @@ from simulators.faults import Delivery, Fault, Injector
 from simulators.physics import Model, SensorSpec, build
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+Message = tuple[str, str, bytes]  # tenant, site, payload
 
 
 def seconds(value: str | float | int) -> float:
@@ -173,6 +175,23 @@ class Scenario(_Strict):
                     injector.apply(spec.id, device.site, t, round(value, 4), self.epoch0)
             yield t, [(site_of[d.sensor], d) for d in injector.flush(t)]
             t += step
+
+    def messages(self, shift: float = 0.0) -> Iterator[tuple[float, int, list[Message]]]:
+        """Per step: (seconds since start, deliveries, [(tenant, site, payload)]): the
+        readings of a step as one JSON array per site (event times moved by ``shift``
+        seconds), each malformed delivery as its own payload."""
+        tenants = {s.id: s.tenant for s in self.sites}
+        for t, deliveries in self.deliveries():
+            out: list[Message] = []
+            by_site: dict[str, list[dict[str, object]]] = {}
+            for site, d in deliveries:
+                if d.raw is not None:
+                    out.append((tenants[site], site, d.raw.encode()))
+                else:
+                    reading = {"sensor": d.sensor, "ts": round(d.ts + shift, 3), "value": d.value}
+                    by_site.setdefault(site, []).append(reading)
+            out += [(tenants[s], s, orjson.dumps(r)) for s, r in by_site.items()]
+            yield t, len(deliveries), out
 
     @property
     def sensor_days(self) -> float:

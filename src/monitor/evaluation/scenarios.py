@@ -14,9 +14,7 @@ import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import orjson
 import yaml
 from sqlalchemy import text
 
@@ -26,7 +24,7 @@ from monitor.app import build_runtime
 from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.testing import temporary_database
-from simulators.scenario import Scenario, seconds
+from simulators.scenario import Message, Scenario, seconds
 
 SCENARIOS_DIR = Path(__file__).resolve().parents[3] / "simulators" / "scenarios"
 
@@ -135,20 +133,9 @@ async def run_scenario(scenario: Scenario, server: str) -> Report:
                 startup_grace_s=0,
             )
             async with build_runtime(settings, clock=clock) as runtime:
-                tenants = {s.id: s.tenant for s in scenario.sites}
-                for t, deliveries in scenario.deliveries():
+                for t, _, messages in scenario.messages():
                     clock.set(scenario.epoch0 + t)
-                    by_site: dict[str, list[Any]] = {}
-                    messages = []
-                    for site, d in deliveries:
-                        if d.raw is not None:
-                            messages.append(_message(d.raw.encode(), site, tenants, clock))
-                        else:
-                            reading = {"sensor": d.sensor, "ts": d.ts, "value": d.value}
-                            by_site.setdefault(site, []).append(reading)
-                    for site, readings in by_site.items():
-                        messages.append(_message(orjson.dumps(readings), site, tenants, clock))
-                    await runtime.pipeline.ingest(messages)
+                    await runtime.pipeline.ingest([_message(m, clock.now()) for m in messages])
                     await runtime.pipeline.tick()
                 async with runtime.db.connect() as conn:
                     rows = await conn.execute(
@@ -165,12 +152,12 @@ async def run_scenario(scenario: Scenario, server: str) -> Report:
     return score(scenario, alerts)
 
 
-def _message(payload: bytes, site: str, tenants: dict[str, str], clock: ManualClock) -> RawMessage:
-    tenant = tenants[site]
+def _message(message: Message, received: float) -> RawMessage:
+    tenant, site, payload = message
     return RawMessage(
         payload=payload,
         source="scenario",
-        received=clock.now(),
+        received=received,
         topic=f"riskmon/v1/{tenant}/{site}/readings",
         tenant=tenant,
         site=site,
