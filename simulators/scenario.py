@@ -18,7 +18,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from simulators.faults import Delivery, Fault, Injector
+from simulators.faults import Delivery, Fault, FaultKind, Injector
 from simulators.physics import Model, SensorSpec, build
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -65,12 +65,18 @@ class HazardDef(_Strict):
 
 
 class FaultDef(_Strict):
-    kind: str
+    """A fault (``simulators.faults``) on a sensor or a site, in timeline terms."""
+
+    kind: FaultKind
     start: Duration
     end: Duration
     sensor: str | None = None
     site: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+
+    def fault(self) -> Fault:
+        return Fault(self.kind, seconds(self.start), seconds(self.end), self.sensor, self.site,
+                     self.params)  # fmt: skip
 
 
 class ExpectDef(_Strict):
@@ -161,10 +167,7 @@ class Scenario(_Strict):
     def deliveries(self) -> Iterator[tuple[float, list[tuple[str, Delivery]]]]:
         """Per step: (seconds since start, [(site, delivery)]) in delivery order."""
         models = self.models()
-        faults = [
-            Fault(f.kind, seconds(f.start), seconds(f.end), f.sensor, f.site, f.params)
-            for f in self.faults
-        ]
+        faults = [f.fault() for f in self.faults]
         injector = Injector(faults, self.seed)
         site_of = {s.id: site for site, s in self.sensors()}
         step, end = seconds(self.step), seconds(self.duration)

@@ -3,7 +3,6 @@ local server) and TimescaleDB (PGlite with TimescaleDB, a fresh server per test)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -64,7 +63,3 @@ def batch(keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> ReadingBatch:
         np.asarray(keys, np.int32), np.asarray(ts, float), np.asarray(values, float),
         np.zeros(n, np.int16), np.asarray(ts, float),
     )  # fmt: skip
-
-
-async def settle() -> None:
-    await asyncio.sleep(0)

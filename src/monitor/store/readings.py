@@ -81,6 +81,7 @@ SELECT count(*) FROM new"""
 # Without COPY (servers that cannot take it, such as PGlite): one statement of arrays.
 _UNNEST = """unnest(CAST(:k AS int4[]), CAST(:ts AS timestamptz[]), CAST(:v AS float8[]),
     CAST(:q AS int2[]), CAST(:rx AS timestamptz[]))"""
+PARTITION_PREFIX, PARTITION_DAY = "readings_p", "%Y%m%d"  # readings_p20261129: one day
 UNNEST_CHUNK = 500  # rows per statement: keeps each message small
 
 
@@ -103,7 +104,7 @@ class PartitionKeeper:
             return
         for day in np.unique(days):
             start = datetime.fromtimestamp(int(day) * 86400, UTC)
-            name = f"readings_p{start:%Y%m%d}"
+            name = f"{PARTITION_PREFIX}{start:{PARTITION_DAY}}"
             if name in self.known:
                 continue
             end = start + timedelta(days=1)

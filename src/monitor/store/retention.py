@@ -14,9 +14,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from monitor.store.readings import PARTITION_DAY, PARTITION_PREFIX
+
 log = logging.getLogger(__name__)
 MIN_DAYS = 30
-_PARTITION = re.compile(r"^readings_p(\d{8})$")
+_PARTITION = re.compile(rf"^{PARTITION_PREFIX}(\d{{8}})$")
 
 
 async def set_policy(conn: AsyncConnection, days: int) -> None:
@@ -44,7 +46,7 @@ async def drop_expired(conn: AsyncConnection, days: int, now: float) -> list[str
         match = _PARTITION.match(name)
         if not match:
             continue
-        day_end = datetime.strptime(match[1], "%Y%m%d").replace(tzinfo=UTC) + timedelta(days=1)
+        day_end = datetime.strptime(match[1], PARTITION_DAY).replace(tzinfo=UTC) + timedelta(days=1)
         if day_end <= cutoff:
             await conn.execute(text(f"DROP TABLE {name}"))
             dropped.append(name)
