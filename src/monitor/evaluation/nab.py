@@ -12,12 +12,12 @@ import numpy as np
 
 from monitor.evaluation.nab_score import PROFILES, Labelled, corpus_score, sweep, window_rows
 from monitor.evaluation.replay import Series, replay
-from rules.detectors.specs import PatternSpec
+from rules.detectors.specs import PatternSpec, RangeSpec
 from rules.spec import AnomalyRule
 
 # One configuration for every file: the pattern detector (the cheap default set scores
 # lower on NAB; see docs/benchmarks.md).
-NAB_RULE = AnomalyRule(id="eval.nab", detectors=(PatternSpec(),))
+NAB_RULE = AnomalyRule(id="eval.nab", detectors=(PatternSpec(), RangeSpec()))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ teach the model (river's contract: score first, then learn; anomalies do not tea
 
 ``score`` returns a raw surprise (0 = as expected, larger = more surprising, in the
 detector's own unit), the expected value and the half-width of the expected band, for the
-explanation.  Raw scores are turned into likelihoods by ``rules.detectors.calibrate``.
+explanation.  Raw scores are turned into likelihoods by ``rules.detectors.calibrate``, except
+for a detector marked ``CALIBRATED``, whose raw score is already a likelihood score in [0, 1].
+
+Anomalous readings never teach the model (``MODEL``).  A detector may still *recall* the
+anomalies it has seen, apart from its model, so that the same anomaly coming back (a spike
+that recurs every night) is not news the second time: recall is not learning what normal is.
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ class ArrayState(PerSensorState):
 
 
 class Detector(ArrayState, ABC):
+    CALIBRATED: ClassVar[bool] = False
+
     @abstractmethod
     def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores: ...
 

@@ -48,3 +48,19 @@ class Calibrator(ArrayState):
         _, short = self.propose(keys, values)
         self.short[keys] = short
         self.learn_moments(keys[teach], values[teach], self.long_alpha)
+
+
+class Passthrough(ArrayState):
+    """For a detector whose raw score is already a likelihood score in [0, 1]."""
+
+    name = "passthrough"
+    STATE = ()
+
+    def propose(self, keys: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return raw, raw
+
+    def instant(self, keys: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        return raw
+
+    def learn(self, keys: np.ndarray, values: np.ndarray, teach: np.ndarray) -> None:
+        return None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rules.detectors.base import ArrayState, Detector
-from rules.detectors.calibrate import Calibrator
+from rules.detectors.calibrate import Calibrator, Passthrough
 
 
 @dataclass
@@ -72,7 +72,10 @@ class Ensemble(ArrayState):
         latch: int = 0,
     ) -> None:
         self.detectors = list(detectors)
-        self.calibrators = [Calibrator(capacity) for _ in self.detectors]
+        self.calibrators: list[Calibrator | Passthrough] = [
+            Passthrough(capacity) if det.CALIBRATED else Calibrator(capacity)
+            for det in self.detectors
+        ]
         self.threshold, self.grace, self.adapt_after = threshold, grace, adapt_after
         self.latch = latch
         super().__init__(capacity)

@@ -158,41 +158,98 @@ class Cusum(Detector):
         self.learn_moments(keys[teach], values[teach], self.alpha)
 
 
+class RangeBreakout(Detector):
+    """A reading beyond every value the sensor has shown, by more than ``tol`` of that range:
+    a new extreme.  The range is the model (normal readings widen it); the extremes of
+    anomalous readings are recalled beside it, so a recurring extreme is reported once.  Both
+    contract towards the readings by ``alpha`` per reading, so a range from long ago fades.
+    The score is already a likelihood score: 0 inside the range, 0.5 + the excess (in ranges)
+    beyond it, at most 1."""
+
+    name = "range"
+    CALIBRATED = True
+    STATE = ("n", "lo", "hi", "seen_lo", "seen_hi")
+    MODEL = ("n", "lo", "hi")
+
+    def __init__(self, capacity: int, tol: float = 0.02, alpha: float = 1e-5) -> None:
+        self.tol, self.alpha = tol, alpha
+        super().__init__(capacity)
+
+    def initial(self, name: str) -> float:
+        return 0.0 if name == "n" else np.nan
+
+    def _bounds(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.fmin(self.lo[keys], self.seen_lo[keys])
+        hi = np.fmax(self.hi[keys], self.seen_hi[keys])
+        return lo, hi
+
+    def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
+        lo, hi = self._bounds(keys)
+        mid = (lo + hi) / 2
+        width = np.maximum(hi - lo, 1e-9 + 1e-4 * np.abs(mid))
+        excess = np.maximum(values - hi, lo - values) / width
+        ok = (self.n[keys] >= 2) & (excess > self.tol)
+        raw = np.where(ok, np.minimum(0.5 + excess, 1.0), 0.0)
+        return Scores(raw, mid, width / 2)
+
+    def _widen(self, lo: np.ndarray, hi: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        lo, hi = np.fmin(lo, x), np.fmax(hi, x)
+        return lo + self.alpha * (x - lo), hi - self.alpha * (hi - x)
+
+    def learn(
+        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
+    ) -> None:
+        k, x = keys[teach], values[teach]
+        self.lo[k], self.hi[k] = self._widen(self.lo[k], self.hi[k], x)
+        self.n[k] += 1
+        k, x = keys[~teach], values[~teach]
+        self.seen_lo[k], self.seen_hi[k] = self._widen(self.seen_lo[k], self.seen_hi[k], x)
+
+
 class PatternNN(Detector):
     """Distance from the latest ``m`` readings (standardized by the sensor's running mean
     and deviation) to their nearest neighbour among the last ``memory`` such windows: a
-    pattern the sensor has not shown before.  Costs ``memory x m`` floats per sensor, so it is
-    meant for the sensors that earn it, not as a default for every sensor."""
+    pattern the sensor has not shown before.  The windows of anomalous readings do not join
+    that memory; the last ``recall`` of them are kept apart, so an anomaly that comes back is
+    no longer novel.  Costs ``(memory + recall) x m`` floats per sensor, so it is meant for the
+    sensors that earn it, not as a default for every sensor."""
 
     name = "pattern"
-    STATE = ("n", "mean", "var")
+    STATE = ("n", "mean", "var", "recalled")
     MODEL = ("mean", "var")
 
-    def __init__(self, capacity: int, m: int = 8, memory: int = 1000, alpha: float = 0.002) -> None:
-        self.m, self.memory, self.alpha = m, memory, alpha
+    def __init__(
+        self, capacity: int, m: int = 8, memory: int = 1000, recall: int = 32, alpha: float = 0.002
+    ) -> None:
+        self.m, self.memory, self.recall, self.alpha = m, memory, recall, alpha
         self.recent = np.zeros((0, m))
-        self.bank = np.zeros((0, memory, m))
+        self.bank = np.zeros((0, memory + recall, m))
+        self.recalled_at = np.zeros((0, recall))  # reading count when each was recalled
         super().__init__(capacity)
 
     def reset(self, keys: np.ndarray) -> None:
         super().reset(keys)
-        self.recent[keys], self.bank[keys] = 0.0, np.nan
+        self.recent[keys], self.bank[keys], self.recalled_at[keys] = 0.0, np.nan, -np.inf
 
     def model_of(self, key: int) -> tuple[float, ...]:
-        return (*super().model_of(key), float(np.nansum(self.bank[key])))
+        return (*super().model_of(key), float(np.nansum(self.bank[key, : self.memory])))
 
     def remap(self, mapping: np.ndarray) -> None:
         super().remap(mapping)
         self.recent = remap_rows(self.recent, mapping, 0.0)
         self.bank = remap_rows(self.bank, mapping, np.nan)
+        self.recalled_at = remap_rows(self.recalled_at, mapping, -np.inf)
 
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        return {**super().export_state(keys), "recent": self.recent[keys], "bank": self.bank[keys]}
+        out = super().export_state(keys)
+        return {**out, "recent": self.recent[keys], "bank": self.bank[keys],
+                "recalled_at": self.recalled_at[keys]}  # fmt: skip
 
     def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
         super().import_state(keys, state)
-        if "bank" in state and state["bank"].shape[0] == keys.shape[0]:
+        if "bank" in state and state["bank"].shape[:2] == self.bank[keys].shape[:2]:
             self.recent[keys], self.bank[keys] = state["recent"], state["bank"]
+            self.recalled_at[keys] = state["recalled_at"]
 
     def _window(self, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
         mean = self.mean[keys]
@@ -206,10 +263,13 @@ class PatternNN(Detector):
         dist = np.sqrt(np.nansum((bank - window[:, None, :]) ** 2, axis=2))
         valid = ~np.isnan(bank[:, :, 0])
         dist = np.where(valid, dist, np.inf)
-        # Exclude the latest m windows (they overlap the current one).
+        # Exclude the latest m windows (they overlap the current one); recalled anomalies are
+        # excluded only when they are that recent.
         slot = self.n[keys].astype(np.int64)[:, None] - 1 - np.arange(self.m)[None, :]
         rows = np.arange(keys.shape[0])[:, None]
         dist[rows, slot % self.memory] = np.inf
+        fresh = self.n[keys][:, None] - self.recalled_at[keys] <= self.m
+        dist[:, self.memory :] = np.where(fresh, np.inf, dist[:, self.memory :])
         nearest = dist.min(axis=1)
         enough = self.n[keys] >= 4 * self.m
         raw = np.where(enough & np.isfinite(nearest), nearest / np.sqrt(self.m), 0.0)
@@ -222,8 +282,14 @@ class PatternNN(Detector):
         window = self._window(keys, values)
         self.recent[keys] = window
         n = self.n[keys].astype(np.int64)
-        store = (n[:, None] >= self.m) & teach[:, None]
+        enough = n[:, None] >= self.m
         slot = n % self.memory
-        self.bank[keys, slot] = np.where(store, window, self.bank[keys, slot])
+        self.bank[keys, slot] = np.where(enough & teach[:, None], window, self.bank[keys, slot])
+        kept = self.memory + self.recalled[keys].astype(np.int64) % self.recall
+        recall = enough[:, 0] & ~teach
+        self.bank[keys, kept] = np.where(recall[:, None], window, self.bank[keys, kept])
+        at = kept - self.memory
+        self.recalled_at[keys, at] = np.where(recall, n, self.recalled_at[keys, at])
+        self.recalled[keys] += recall
         self.learn_moments(keys[teach], values[teach], self.alpha, count=False)
         self.n[keys] += 1

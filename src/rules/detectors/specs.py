@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rules.detectors.base import Detector
-from rules.detectors.numeric import Cusum, DiffZ, EwmaZ, HoltResidual, PatternNN
+from rules.detectors.numeric import Cusum, DiffZ, EwmaZ, HoltResidual, PatternNN, RangeBreakout
 from rules.detectors.riverwrap import AbsoluteDeviation, Adwin, HalfSpaceTrees
 
 
@@ -45,13 +45,24 @@ class CusumSpec(_Spec):
     k: float = Field(default=0.5, ge=0)
 
 
+class RangeSpec(_Spec):
+    """A new extreme: a reading beyond the sensor's range by more than ``tol`` of it
+    (numpy; already a likelihood score, not calibrated)."""
+
+    name: Literal["range"] = "range"
+    tol: float = Field(default=0.02, ge=0)
+    alpha: float = Field(default=1e-5, ge=0, le=1)
+
+
 class PatternSpec(_Spec):
     """Nearest-neighbour distance of the latest ``m`` readings to the last ``memory``
-    windows (numpy; memory x m floats per sensor)."""
+    normal windows and the last ``recall`` anomalous ones (numpy; (memory + recall) x m
+    floats per sensor)."""
 
     name: Literal["pattern"] = "pattern"
     m: int = Field(default=8, ge=2, le=64)
     memory: int = Field(default=1000, ge=16, le=20000)
+    recall: int = Field(default=32, ge=1, le=1000)
     alpha: float = Field(default=0.002, gt=0, le=1)
 
 
@@ -79,7 +90,15 @@ class AdwinSpec(_Spec):
 
 
 AnyDetectorSpec = (
-    EwmaSpec | DiffSpec | HoltSpec | CusumSpec | PatternSpec | HstSpec | SadSpec | AdwinSpec
+    EwmaSpec
+    | DiffSpec
+    | HoltSpec
+    | CusumSpec
+    | RangeSpec
+    | PatternSpec
+    | HstSpec
+    | SadSpec
+    | AdwinSpec
 )
 DetectorSpec = Annotated[AnyDetectorSpec, Field(discriminator="name")]
 
@@ -100,6 +119,7 @@ def build(spec: AnyDetectorSpec, capacity: int) -> Detector:
         "diff": DiffZ,
         "holt": HoltResidual,
         "cusum": Cusum,
+        "range": RangeBreakout,
         "pattern": PatternNN,
     }
     return kinds[spec.name](capacity, **params)
