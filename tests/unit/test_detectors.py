@@ -64,20 +64,38 @@ def test_grace_period_judges_nothing(spec):
     assert all(v.score[0] == 0 and not v.anomalous[0] for v in verdicts)
 
 
+def _anomaly(spec: AnyDetectorSpec) -> np.ndarray:
+    """What each detector is for: a sustained jump (drift detectors need a few readings), or
+    for ``stuck`` a sensor that repeats one value."""
+    return np.full(20, 21.0) if spec.name == "stuck" else np.full(5, 1e4)
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_anomalous_readings_do_not_teach(spec):
     e = _ensemble(spec, grace=20)
     _run(e, 1, _series(300))
     det = e.detectors[0]
-    for i in range(5):  # a sustained jump: drift detectors need a few readings
+    for i, value in enumerate(_anomaly(spec)):
         model = det.model_of(1)
-        verdict = _run(e, 1, np.array([1e4]), t0=300 + i)[0]
+        verdict = _run(e, 1, np.array([value]), t0=300 + i)[0]
         if verdict.anomalous[0]:
             assert det.model_of(1) == model
             break
         assert det.model_of(1) != model  # a normal-looking reading teaches
     else:
-        pytest.fail(f"{spec.name} never flagged a jump to 1e4")
+        pytest.fail(f"{spec.name} never flagged {_anomaly(spec)[0]}")
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.name in ("range", "stuck", "pattern")])
+def test_a_recurring_anomaly_is_recalled_not_reported_again(spec):
+    e = _ensemble(spec, grace=20)
+    normal = _series(300)
+    _run(e, 1, normal)
+    anomaly = np.full(12, 21.0) if spec.name == "stuck" else np.array([60.0])
+    first = _run(e, 1, np.r_[anomaly, normal[:60]], t0=300)
+    second = _run(e, 1, np.r_[anomaly, normal[60:120]], t0=300 + len(first))
+    assert any(v.anomalous[0] for v in first)
+    assert not any(v.anomalous[0] for v in second)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)

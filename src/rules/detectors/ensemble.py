@@ -124,9 +124,7 @@ class Ensemble(ArrayState):
         run = np.where(out.anomalous, self.run[keys] + 1, 0)
         quiet = self.quiet[keys]
         out.reported = np.where(quiet > 0, 0.0, out.score)
-        self.quiet[keys] = np.where(
-            (quiet <= 0) & out.anomalous, self.latch, np.maximum(quiet - 1, 0)
-        )
+        self.quiet[keys] = np.where(out.anomalous, self.latch, np.maximum(quiet - 1, 0))
         teach = ~out.anomalous | (run > self.adapt_after)
         for det, cal, raw in zip(self.detectors, self.calibrators, raws, strict=True):
             det.learn(keys, ts, values, teach)

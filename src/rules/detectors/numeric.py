@@ -160,15 +160,16 @@ class Cusum(Detector):
 
 class RangeBreakout(Detector):
     """A reading beyond every value the sensor has shown, by more than ``tol`` of that range:
-    a new extreme.  The range is the model (normal readings widen it); the extremes of
-    anomalous readings are recalled beside it, so a recurring extreme is reported once.  Both
-    contract towards the readings by ``alpha`` per reading, so a range from long ago fades.
+    a new extreme.  The range is the model (normal readings widen it); the extremes of an
+    anomalous episode are recalled beside it once the episode is over, so a recurring extreme
+    is reported once (a persisting one stays anomalous).  Both contract towards the readings
+    by ``alpha`` per reading, so a range from long ago fades.
     The score is already a likelihood score: 0 inside the range, 0.5 + the excess (in ranges)
     beyond it, at most 1."""
 
     name = "range"
     CALIBRATED = True
-    STATE = ("n", "lo", "hi", "seen_lo", "seen_hi")
+    STATE = ("n", "lo", "hi", "seen_lo", "seen_hi", "episode_lo", "episode_hi")
     MODEL = ("n", "lo", "hi")
 
     def __init__(self, capacity: int, tol: float = 0.02, alpha: float = 1e-5) -> None:
@@ -199,23 +200,75 @@ class RangeBreakout(Detector):
     def learn(
         self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
     ) -> None:
-        k, x = keys[teach], values[teach]
-        self.lo[k], self.hi[k] = self._widen(self.lo[k], self.hi[k], x)
-        self.n[k] += 1
         k, x = keys[~teach], values[~teach]
-        self.seen_lo[k], self.seen_hi[k] = self._widen(self.seen_lo[k], self.seen_hi[k], x)
+        self.episode_lo[k], self.episode_hi[k] = (
+            np.fmin(self.episode_lo[k], x),
+            np.fmax(self.episode_hi[k], x),
+        )
+        k, x = keys[teach], values[teach]  # a normal reading: any episode is over
+        self.lo[k], self.hi[k] = self._widen(self.lo[k], self.hi[k], x)
+        seen_lo = np.fmin(self.seen_lo[k], self.episode_lo[k])
+        seen_hi = np.fmax(self.seen_hi[k], self.episode_hi[k])
+        self.seen_lo[k], self.seen_hi[k] = self._widen(seen_lo, seen_hi, x)
+        self.episode_lo[k], self.episode_hi[k] = np.nan, np.nan
+        self.n[k] += 1
+
+
+class Stuck(Detector):
+    """A sensor stuck on one value: more identical readings in a row (within ``tol`` of the
+    value) than the sensor has ever shown, and more than ``min_run``.  The longest normal run
+    is the model; a run that was reported is recalled beside it, so a sensor that recurrently
+    holds a value for that long is reported once.  Already a likelihood score: 1 while
+    stuck beyond the record, else 0."""
+
+    name = "stuck"
+    CALIBRATED = True
+    STATE = ("n", "prev", "run", "best", "seen_best")
+    MODEL = ("n", "best")
+
+    def __init__(self, capacity: int, min_run: int = 5, tol: float = 0.0) -> None:
+        self.min_run, self.tol = min_run, tol
+        super().__init__(capacity)
+
+    def _runs(self, keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        prev = self.prev[keys]
+        same = (self.n[keys] >= 1) & (np.abs(values - prev) <= self.tol * np.abs(prev))
+        run = np.where(same, self.run[keys] + 1, 0.0)
+        limit = np.maximum(np.maximum(self.best[keys], self.seen_best[keys]), self.min_run)
+        return run, limit
+
+    def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
+        run, limit = self._runs(keys, values)
+        return Scores(np.where(run > limit, 1.0, 0.0), self.prev[keys], np.zeros(keys.shape[0]))
+
+    def learn(
+        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
+    ) -> None:
+        run, limit = self._runs(keys, values)
+        ended = run == 0
+        finished = self.run[keys]
+        reported = finished > limit  # the limit has not moved since the run began
+        self.best[keys] = np.where(
+            ended & ~reported, np.maximum(self.best[keys], finished), self.best[keys]
+        )
+        self.seen_best[keys] = np.where(
+            ended & reported, np.maximum(self.seen_best[keys], finished), self.seen_best[keys]
+        )
+        self.run[keys], self.prev[keys] = run, values
+        self.n[keys] += teach  # readings taught
 
 
 class PatternNN(Detector):
     """Distance from the latest ``m`` readings (standardized by the sensor's running mean
     and deviation) to their nearest neighbour among the last ``memory`` such windows: a
     pattern the sensor has not shown before.  The windows of anomalous readings do not join
-    that memory; the last ``recall`` of them are kept apart, so an anomaly that comes back is
-    no longer novel.  Costs ``(memory + recall) x m`` floats per sensor, so it is meant for the
-    sensors that earn it, not as a default for every sensor."""
+    that memory; the last ``recall`` of them are kept apart and count once their episode is
+    over, so an anomaly that comes back is no longer novel (a persisting one stays novel).
+    Costs ``(memory + recall) x m`` floats per sensor, so it is meant for the sensors that
+    earn it, not as a default for every sensor."""
 
     name = "pattern"
-    STATE = ("n", "mean", "var", "recalled")
+    STATE = ("n", "mean", "var", "recalled", "taught_at")
     MODEL = ("mean", "var")
 
     def __init__(
@@ -268,7 +321,8 @@ class PatternNN(Detector):
         slot = self.n[keys].astype(np.int64)[:, None] - 1 - np.arange(self.m)[None, :]
         rows = np.arange(keys.shape[0])[:, None]
         dist[rows, slot % self.memory] = np.inf
-        fresh = self.n[keys][:, None] - self.recalled_at[keys] <= self.m
+        at = self.recalled_at[keys]
+        fresh = (self.n[keys][:, None] - at <= self.m) | (at > self.taught_at[keys][:, None])
         dist[:, self.memory :] = np.where(fresh, np.inf, dist[:, self.memory :])
         nearest = dist.min(axis=1)
         enough = self.n[keys] >= 4 * self.m
@@ -291,5 +345,6 @@ class PatternNN(Detector):
         at = kept - self.memory
         self.recalled_at[keys, at] = np.where(recall, n, self.recalled_at[keys, at])
         self.recalled[keys] += recall
+        self.taught_at[keys] = np.where(teach, n, self.taught_at[keys])
         self.learn_moments(keys[teach], values[teach], self.alpha, count=False)
         self.n[keys] += 1

@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rules.detectors.base import Detector
-from rules.detectors.numeric import Cusum, DiffZ, EwmaZ, HoltResidual, PatternNN, RangeBreakout
+from rules.detectors.numeric import (
+    Cusum,
+    DiffZ,
+    EwmaZ,
+    HoltResidual,
+    PatternNN,
+    RangeBreakout,
+    Stuck,
+)
 from rules.detectors.riverwrap import AbsoluteDeviation, Adwin, HalfSpaceTrees
 
 
@@ -54,6 +62,15 @@ class RangeSpec(_Spec):
     alpha: float = Field(default=1e-5, ge=0, le=1)
 
 
+class StuckSpec(_Spec):
+    """A sensor stuck on one value for longer than it has ever been (numpy; already a
+    likelihood score, not calibrated)."""
+
+    name: Literal["stuck"] = "stuck"
+    min_run: int = Field(default=5, ge=1)
+    tol: float = Field(default=0.0, ge=0)
+
+
 class PatternSpec(_Spec):
     """Nearest-neighbour distance of the latest ``m`` readings to the last ``memory``
     normal windows and the last ``recall`` anomalous ones (numpy; (memory + recall) x m
@@ -95,6 +112,7 @@ AnyDetectorSpec = (
     | HoltSpec
     | CusumSpec
     | RangeSpec
+    | StuckSpec
     | PatternSpec
     | HstSpec
     | SadSpec
@@ -120,6 +138,7 @@ def build(spec: AnyDetectorSpec, capacity: int) -> Detector:
         "holt": HoltResidual,
         "cusum": Cusum,
         "range": RangeBreakout,
+        "stuck": Stuck,
         "pattern": PatternNN,
     }
     return kinds[spec.name](capacity, **params)
