@@ -164,8 +164,7 @@ class RangeBreakout(Detector):
     anomalous episode are recalled beside it once the episode is over, so a recurring extreme
     is reported once (a persisting one stays anomalous).  Both contract towards the readings
     by ``alpha`` per reading, so a range from long ago fades.
-    The score is already a likelihood score: 0 inside the range, 0.5 + the excess (in ranges)
-    beyond it, at most 1."""
+    The score is already a likelihood score: 1 beyond the range (never seen), else 0."""
 
     name = "range"
     CALIBRATED = True
@@ -190,7 +189,7 @@ class RangeBreakout(Detector):
         width = np.maximum(hi - lo, 1e-9 + 1e-4 * np.abs(mid))
         excess = np.maximum(values - hi, lo - values) / width
         ok = (self.n[keys] >= 2) & (excess > self.tol)
-        raw = np.where(ok, np.minimum(0.5 + excess, 1.0), 0.0)
+        raw = np.where(ok, 1.0, 0.0)
         return Scores(raw, mid, width / 2)
 
     def _widen(self, lo: np.ndarray, hi: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:
