@@ -273,7 +273,8 @@ class AnomalyRule(_Base):
 
     Each sensor gets its own clone of every detector in ``detectors``; raw scores are
     calibrated into a likelihood score in [0, 1] (0.5 = a one-in-100,000 event for that
-    sensor) and a reading at or above ``threshold`` is anomalous.  On its own an anomaly is
+    sensor; ``range`` and ``stuck`` score 1 for what the sensor has never shown) and a
+    reading at or above ``threshold`` is anomalous.  On its own an anomaly is
     blue, and yellow once ``persist`` readings in a row are anomalous.  With
     ``raise_thresholds``, an anomaly on the same side as an active threshold alert of the
     same sensor raises that alert by one level.  ``shadow`` runs the detectors without
@@ -287,7 +288,9 @@ class AnomalyRule(_Base):
     adapt_after: int = Field(
         default=10, ge=1, description="anomalous readings in a row after which models learn"
     )
-    latch: int = Field(default=50, ge=0, description="readings without a new onset score")
+    latch: int = Field(
+        default=50, ge=0, description="readings after an episode without a new onset score"
+    )
     off_delay_s: float = Field(default=0.0, ge=0)
     shadow: bool = False
     raise_thresholds: bool = True

@@ -1,15 +1,16 @@
 """One anomaly rule's detector set over all its sensors.
 
 Per round (distinct sensors): every detector scores, each score is calibrated into a
-likelihood score, the highest one speaks for the reading; the reading is anomalous when that
+likelihood score (a detector marked ``CALIBRATED`` gives one itself), the highest one speaks
+for the reading; the reading is anomalous when that
 score reaches the threshold and the reading on its own reaches half of it.  Then the models
 learn: a reading judged anomalous does not teach them, unless the sensor has been anomalous for
 ``adapt_after`` readings in a row (a new normal that the models must follow).  Nothing is
 judged during a sensor's first ``grace`` readings.
 
-``reported`` is the score of an episode's first reading: after a reading at or above the
-threshold, the next ``latch`` readings report 0, so one episode is one alarm (this is the
-score the NAB evaluation writes; alerts are graded from ``anomalous``).
+``reported`` is the score of an episode's first reading: while readings are anomalous and for
+``latch`` readings after the last of them, readings report 0, so one episode is one alarm
+(this is the score the NAB evaluation writes; alerts are graded from ``anomalous``).
 """
 
 from __future__ import annotations
