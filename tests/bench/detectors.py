@@ -12,15 +12,18 @@ import time
 
 import numpy as np
 
+from monitor.evaluation.nab import NAB_RULE
 from monitor.model import ReadingBatch, Sensor, Site, SiteKind
 from monitor.registry import Registry
-from rules.detectors.specs import DEFAULT_DETECTORS, HstSpec, PatternSpec
+from rules.detectors.specs import DEFAULT_DETECTORS, HstSpec, PatternSpec, RangeSpec, StuckSpec
 from rules.engine import RuleEngine
 from rules.spec import AnomalyRule
 
 SETS = {
     "default (ewma, holt, cusum)": DEFAULT_DETECTORS,
-    "pattern (NAB/SKAB configuration)": (PatternSpec(),),
+    "record detectors (range, stuck)": (RangeSpec(), StuckSpec()),
+    "pattern (SKAB configuration)": (PatternSpec(),),
+    "pattern, range, stuck (NAB configuration)": NAB_RULE.detectors,
     "hst (river, per reading)": (HstSpec(),),
 }
 
