@@ -2,8 +2,8 @@
 
 Per round (distinct sensors): every detector scores, each score is calibrated into a
 likelihood score (a detector marked ``CALIBRATED`` gives one itself), the highest one speaks
-for the reading; the reading is anomalous when that
-score reaches the threshold and the reading on its own reaches half of it.  Then the models
+for the reading; the reading is anomalous when that score reaches the threshold and the
+reading on its own reaches half of it.  Then the models
 learn: a reading judged anomalous does not teach them, unless the sensor has been anomalous for
 ``adapt_after`` readings in a row (a new normal that the models must follow).  Nothing is
 judged during a sensor's first ``grace`` readings.
