@@ -91,7 +91,7 @@ def test_a_recurring_anomaly_is_recalled_not_reported_again(spec):
     e = _ensemble(spec, grace=20)
     normal = _series(300)
     _run(e, 1, normal)
-    anomaly = np.full(12, 21.0) if spec.name == "stuck" else np.array([60.0])
+    anomaly = _anomaly(spec)
     first = _run(e, 1, np.r_[anomaly, normal[:60]], t0=300)
     second = _run(e, 1, np.r_[anomaly, normal[60:120]], t0=300 + len(first))
     assert any(v.anomalous[0] for v in first)

@@ -47,11 +47,22 @@ class ArrayState(PerSensorState):
 
     def __init__(self, capacity: int) -> None:
         for name in self.STATE:
-            setattr(self, name, np.full(0, self.initial(name)))
+            setattr(self, name, np.full((0, *self.shape(name)), self.initial(name)))
         self.remap(np.full(capacity, -1, np.int64))  # untrained rows
 
     def initial(self, name: str) -> float:
         return 0.0
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """The shape of one sensor's entry (a scalar unless a detector keeps windows)."""
+        return ()
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        """Restore what matches this configuration (a snapshot of other settings is skipped:
+        those sensors relearn)."""
+        for name in self.STATE:
+            if name in state and state[name].shape == (keys.shape[0], *self.shape(name)):
+                getattr(self, name)[keys] = state[name]
 
     def reset(self, keys: np.ndarray) -> None:
         for name in self.STATE:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from rules.detectors.base import Detector, Scores
-from rules.state import remap_rows
 
 _MAX = 1e6
 
@@ -267,41 +266,30 @@ class PatternNN(Detector):
     earn it, not as a default for every sensor."""
 
     name = "pattern"
-    STATE = ("n", "mean", "var", "recalled", "taught_at")
+    # ``bank`` holds ``memory`` normal windows, then ``recall`` anomalous ones;
+    # ``recalled_at`` is the reading count at which each of the latter was kept.
+    STATE = ("n", "mean", "var", "taught_at", "recent", "bank", "recalled_at")
     MODEL = ("mean", "var")
 
     def __init__(
         self, capacity: int, m: int = 8, memory: int = 1000, recall: int = 32, alpha: float = 0.002
     ) -> None:
         self.m, self.memory, self.recall, self.alpha = m, memory, recall, alpha
-        self.recent = np.zeros((0, m))
-        self.bank = np.zeros((0, memory + recall, m))
-        self.recalled_at = np.zeros((0, recall))  # reading count when each was recalled
         super().__init__(capacity)
 
-    def reset(self, keys: np.ndarray) -> None:
-        super().reset(keys)
-        self.recent[keys], self.bank[keys], self.recalled_at[keys] = 0.0, np.nan, -np.inf
+    def initial(self, name: str) -> float:
+        return {"bank": np.nan, "recalled_at": -np.inf}.get(name, 0.0)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        shapes = {
+            "recent": (self.m,),
+            "bank": (self.memory + self.recall, self.m),
+            "recalled_at": (self.recall,),
+        }
+        return shapes.get(name, ())
 
     def model_of(self, key: int) -> tuple[float, ...]:
         return (*super().model_of(key), float(np.nansum(self.bank[key, : self.memory])))
-
-    def remap(self, mapping: np.ndarray) -> None:
-        super().remap(mapping)
-        self.recent = remap_rows(self.recent, mapping, 0.0)
-        self.bank = remap_rows(self.bank, mapping, np.nan)
-        self.recalled_at = remap_rows(self.recalled_at, mapping, -np.inf)
-
-    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        out = super().export_state(keys)
-        return {**out, "recent": self.recent[keys], "bank": self.bank[keys],
-                "recalled_at": self.recalled_at[keys]}  # fmt: skip
-
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        super().import_state(keys, state)
-        if "bank" in state and state["bank"].shape[:2] == self.bank[keys].shape[:2]:
-            self.recent[keys], self.bank[keys] = state["recent"], state["bank"]
-            self.recalled_at[keys] = state["recalled_at"]
 
     def _window(self, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
         mean = self.mean[keys]
@@ -338,12 +326,11 @@ class PatternNN(Detector):
         enough = n[:, None] >= self.m
         slot = n % self.memory
         self.bank[keys, slot] = np.where(enough & teach[:, None], window, self.bank[keys, slot])
-        kept = self.memory + self.recalled[keys].astype(np.int64) % self.recall
+        at = np.argmin(self.recalled_at[keys], axis=1)  # the oldest (or an empty) recall slot
         recall = enough[:, 0] & ~teach
+        kept = self.memory + at
         self.bank[keys, kept] = np.where(recall[:, None], window, self.bank[keys, kept])
-        at = kept - self.memory
         self.recalled_at[keys, at] = np.where(recall, n, self.recalled_at[keys, at])
-        self.recalled[keys] += recall
         self.taught_at[keys] = np.where(teach, n, self.taught_at[keys])
         self.learn_moments(keys[teach], values[teach], self.alpha, count=False)
         self.n[keys] += 1
