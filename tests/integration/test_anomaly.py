@@ -53,6 +53,7 @@ def _riskmon(*args: str) -> str:
     return done.stdout
 
 
+@pytest.mark.timeout(600)  # a whole benchmark: over 120 s on a loaded machine
 @pytest.mark.skipif(not BENCH.exists(), reason="shared benchmarks not present")
 def test_eval_skab_on_the_shared_folder(tmp_path: Path) -> None:
     out = _riskmon("eval", "skab", "--data", str(BENCH / "skab" / "data"), "--out", str(tmp_path))
@@ -66,6 +67,7 @@ def test_eval_skab_on_the_shared_folder(tmp_path: Path) -> None:
     assert header == "datetime,anomaly,prediction,anomaly_score"
 
 
+@pytest.mark.timeout(600)  # a whole benchmark: over 120 s on a loaded machine
 @pytest.mark.skipif(not BENCH.exists(), reason="shared benchmarks not present")
 def test_eval_nab_on_the_shared_folder(tmp_path: Path) -> None:
     nab = BENCH / "nab"
