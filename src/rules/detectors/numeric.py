@@ -263,22 +263,40 @@ class PatternNN(Detector):
     that memory; the last ``recall`` of them are kept apart and count once their episode is
     over, so an anomaly that comes back is no longer novel (a persisting one stays novel).
     Costs ``(memory + recall) x m`` floats per sensor, so it is meant for the sensors that
-    earn it, not as a default for every sensor."""
+    earn it, not as a default for every sensor.
+
+    With ``block`` seconds, the window steps over the means of consecutive blocks of that
+    length instead of over readings (blocks without readings are skipped): the shape of the
+    last ``m`` blocks, such as a daily demand cycle whose rise does not come, when ``m`` x
+    ``block`` spans it.  A block is judged
+    when the first reading of the next one arrives; that score holds until the next block
+    closes, and the verdict of the closing reading decides whether the block teaches."""
 
     name = "pattern"
     # ``bank`` holds ``memory`` normal windows, then ``recall`` anomalous ones;
-    # ``recalled_at`` is the reading count at which each of the latter was kept.
-    STATE = ("n", "mean", "var", "taught_at", "recent", "bank", "recalled_at")
+    # ``recalled_at`` is the step count at which each of the latter was kept.  The block_*
+    # arrays and ``held`` are used with ``block`` only.
+    STATE = (
+        "n", "mean", "var", "taught_at", "recent", "bank", "recalled_at",
+        "block_at", "block_sum", "block_count", "held",
+    )  # fmt: skip
     MODEL = ("mean", "var")
 
     def __init__(
-        self, capacity: int, m: int = 8, memory: int = 1000, recall: int = 32, alpha: float = 0.002
+        self,
+        capacity: int,
+        m: int = 8,
+        memory: int = 1000,
+        recall: int = 32,
+        alpha: float = 0.002,
+        block: float = 0.0,
     ) -> None:
         self.m, self.memory, self.recall, self.alpha = m, memory, recall, alpha
+        self.block = block
         super().__init__(capacity)
 
     def initial(self, name: str) -> float:
-        return {"bank": np.nan, "recalled_at": -np.inf}.get(name, 0.0)
+        return {"bank": np.nan, "recalled_at": -np.inf, "block_at": np.nan}.get(name, 0.0)
 
     def shape(self, name: str) -> tuple[int, ...]:
         shapes = {
@@ -297,7 +315,44 @@ class PatternNN(Detector):
         z = np.clip((values - mean) / sd, -20, 20)
         return np.concatenate([self.recent[keys][:, 1:], z[:, None]], axis=1)
 
+    def _closing(self, keys: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each reading's block, and whether it closes the sensor's current block."""
+        at = np.floor(ts / self.block)
+        return at, (at != self.block_at[keys]) & (self.block_count[keys] > 0)
+
+    def _block_means(self, keys: np.ndarray) -> np.ndarray:
+        return np.asarray(self.block_sum[keys] / self.block_count[keys])
+
     def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
+        if not self.block:
+            return self._novelty(keys, values)
+        _, closes = self._closing(keys, ts)
+        mean = self.mean[keys]
+        out = Scores(self.held[keys].copy(), mean, 3 * _spread(self.var[keys], mean))
+        if closes.any():
+            k = keys[closes]
+            out.raw[closes] = self._novelty(k, self._block_means(k)).raw
+        return out
+
+    def learn(
+        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
+    ) -> None:
+        if not self.block:
+            self._learn(keys, values, teach)
+            return
+        at, closes = self._closing(keys, ts)
+        k = keys[closes]
+        if k.size:
+            means = self._block_means(k)
+            self.held[k] = self._novelty(k, means).raw
+            self._learn(k, means, teach[closes])
+            self.block_sum[k], self.block_count[k] = 0.0, 0.0
+        self.block_at[keys] = at
+        self.block_sum[keys] += values
+        self.block_count[keys] += 1
+
+    def _novelty(self, keys: np.ndarray, values: np.ndarray) -> Scores:
+        """The novelty of the window that ``values`` (one step per key) completes."""
         window = self._window(keys, values)
         bank = self.bank[keys]
         dist = np.sqrt(np.nansum((bank - window[:, None, :]) ** 2, axis=2))
@@ -317,9 +372,7 @@ class PatternNN(Detector):
         mean = self.mean[keys]
         return Scores(raw, mean, 3 * _spread(self.var[keys], mean))
 
-    def learn(
-        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
-    ) -> None:
+    def _learn(self, keys: np.ndarray, values: np.ndarray, teach: np.ndarray) -> None:
         window = self._window(keys, values)
         self.recent[keys] = window
         n = self.n[keys].astype(np.int64)

@@ -72,15 +72,17 @@ class StuckSpec(_Spec):
 
 
 class PatternSpec(_Spec):
-    """Nearest-neighbour distance of the latest ``m`` readings to the last ``memory``
-    normal windows and the last ``recall`` anomalous ones (numpy; (memory + recall) x m
-    floats per sensor)."""
+    """Nearest-neighbour distance of the latest ``m`` readings (or, with ``block`` seconds,
+    the means of the latest ``m`` blocks of that length) to the last ``memory`` normal
+    windows and the last ``recall`` anomalous ones (numpy; (memory + recall) x m floats per
+    sensor)."""
 
     name: Literal["pattern"] = "pattern"
     m: int = Field(default=8, ge=2, le=64)
     memory: int = Field(default=1000, ge=16, le=20000)
     recall: int = Field(default=32, ge=1, le=1000)
     alpha: float = Field(default=0.002, gt=0, le=1)
+    block: float = Field(default=0.0, ge=0)
 
 
 class HstSpec(_Spec):
