@@ -81,8 +81,8 @@ def test_eval_nab_on_the_shared_folder(tmp_path: Path) -> None:
         if line.strip().startswith(("standard", "reward_"))
     }
     assert set(scores) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
-    # 68.40 at the last recorded run (docs/benchmarks.md); windowed Gaussian scores 44.58
-    assert scores["standard"] > 66, out
+    # The target; 70.47 at the last recorded run (docs/benchmarks.md)
+    assert scores["standard"] >= 70, out
     files = sorted(tmp_path.rglob("*.csv"))
     assert len(files) == 51
     rows = files[0].read_text().splitlines()
