@@ -316,9 +316,10 @@ class PatternNN(Detector):
         return np.concatenate([self.recent[keys][:, 1:], z[:, None]], axis=1)
 
     def _closing(self, keys: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each reading's block, and whether it closes the sensor's current block."""
+        """Each reading's block, and whether it closes the sensor's current block (a reading
+        from an earlier block joins the current one)."""
         at = np.floor(ts / self.block)
-        return at, (at != self.block_at[keys]) & (self.block_count[keys] > 0)
+        return at, (at > self.block_at[keys]) & (self.block_count[keys] > 0)
 
     def _block_means(self, keys: np.ndarray) -> np.ndarray:
         return np.asarray(self.block_sum[keys] / self.block_count[keys])
@@ -347,7 +348,7 @@ class PatternNN(Detector):
             self.held[k] = self._novelty(k, means).raw
             self._learn(k, means, teach[closes])
             self.block_sum[k], self.block_count[k] = 0.0, 0.0
-        self.block_at[keys] = at
+        self.block_at[keys] = np.fmax(self.block_at[keys], at)
         self.block_sum[keys] += values
         self.block_count[keys] += 1
 
