@@ -23,7 +23,7 @@ SETS = {
     "default (ewma, holt, cusum)": DEFAULT_DETECTORS,
     "record detectors (range, stuck)": (RangeSpec(), StuckSpec()),
     "pattern (SKAB configuration)": (PatternSpec(),),
-    "pattern, range, stuck (NAB configuration)": NAB_RULE.detectors,
+    "pattern over 15-minute blocks, range, stuck (NAB configuration)": NAB_RULE.detectors,
     "hst (river, per reading)": (HstSpec(),),
 }
 
