@@ -268,9 +268,9 @@ class PatternNN(Detector):
     With ``block`` seconds, the window steps over the means of consecutive blocks of that
     length instead of over readings (blocks without readings are skipped): the shape of the
     last ``m`` blocks, such as a daily demand cycle whose rise does not come, when ``m`` x
-    ``block`` spans it.  A block is judged
-    when the first reading of the next one arrives; that score holds until the next block
-    closes, and the verdict of the closing reading decides whether the block teaches."""
+    ``block`` spans it.  A block is judged when the first reading of the next one arrives;
+    that score holds until the next block closes, and the verdict of the closing reading
+    decides whether the block teaches."""
 
     name = "pattern"
     # ``bank`` holds ``memory`` normal windows, then ``recall`` anomalous ones;
@@ -328,12 +328,11 @@ class PatternNN(Detector):
         if not self.block:
             return self._novelty(keys, values)
         _, closes = self._closing(keys, ts)
-        mean = self.mean[keys]
-        out = Scores(self.held[keys].copy(), mean, 3 * _spread(self.var[keys], mean))
+        raw = self.held[keys].copy()
         if closes.any():
             k = keys[closes]
-            out.raw[closes] = self._novelty(k, self._block_means(k)).raw
-        return out
+            raw[closes] = self._novelty(k, self._block_means(k)).raw
+        return self._explained(keys, raw)
 
     def learn(
         self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
@@ -370,6 +369,10 @@ class PatternNN(Detector):
         nearest = dist.min(axis=1)
         enough = self.n[keys] >= 4 * self.m
         raw = np.where(enough & np.isfinite(nearest), nearest / np.sqrt(self.m), 0.0)
+        return self._explained(keys, raw)
+
+    def _explained(self, keys: np.ndarray, raw: np.ndarray) -> Scores:
+        """``raw`` with the sensor's expected value and band (from its value model)."""
         mean = self.mean[keys]
         return Scores(raw, mean, 3 * _spread(self.var[keys], mean))
 
