@@ -1,4 +1,10 @@
-"""Alert records and events."""
+"""Alert records and events.
+
+An ``Alert`` is an immutable value: every transition (a new level, an acknowledgement, a close)
+returns a new ``Alert``, and every ``AlertEvent`` holds the alert as it was right after that
+transition.  The store, the live stream, the notifications and the metrics render that
+snapshot, so an event never shows a later state than the one it reports.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from monitor.clock import to_datetime
 from monitor.model import Category, Level
 
 
@@ -15,7 +22,7 @@ class AlertState(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"  # 签收
     DISPOSING = "disposing"  # 处置中
-    RESOLVED = "resolved"  # condition cleared before anyone closed the alert
+    RESOLVED = "resolved"  # condition cleared before anyone closed the alert (see ``waiting``)
     CLOSED = "closed"  # disposed (消警) by an operator with a reason code
     REVIEWED = "reviewed"  # 复核, after closing
 
@@ -33,6 +40,8 @@ class EventKind(StrEnum):
     COMMENTED = "commented"
     ASSIGNED = "assigned"
     OVERDUE = "overdue"  # an SLA limit passed: escalated up the hierarchy
+    SUPERSEDED = "superseded"  # closed while active, then worse: a new alert takes over
+    SHELVED = "shelved"  # notifications held back by an operator until an expiry
 
 
 class ReasonCode(StrEnum):
@@ -46,7 +55,10 @@ class ReasonCode(StrEnum):
     TEST = "test"
 
 
-@dataclass(slots=True)
+DONE = (AlertState.CLOSED, AlertState.REVIEWED)
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     id: str
     fingerprint: str
@@ -78,10 +90,29 @@ class Alert:
     reviewed_at: float | None = None
     reviewed_by: str | None = None
 
+    @property
+    def done(self) -> bool:
+        """Closed (消警) or reviewed (复核): nothing more is asked of people."""
+        return self.state in DONE
+
+    @property
+    def waiting(self) -> bool:
+        """On the operators' list: nobody has acknowledged it and nobody has closed it, whether
+        or not its condition still holds (ISA-18.2 "unacknowledged" and "returned to normal
+        unacknowledged")."""
+        return self.acked_at is None and not self.done
+
+    @property
+    def isa_state(self) -> str:
+        """The ISA-18.2 / IEC 62682 alarm state: condition crossed with acknowledgement."""
+        if self.active:
+            return "unack_active" if self.waiting else "ack_active"
+        return "rtn_unack" if self.waiting else "normal"
+
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    """One transition of one alert; ``alert`` is the alert's state after it."""
+    """One transition of one alert; ``alert`` is the alert as it was right after it."""
 
     kind: EventKind
     alert: Alert
@@ -105,6 +136,28 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
     out["state"] = alert.state.value
     out["reason_code"] = alert.reason_code.value if alert.reason_code else None
     return out
+
+
+def alert_view(alert: Alert) -> dict[str, Any]:
+    """What every renderer (the SSE stream, the notifications) shows of an event's snapshot."""
+    return {
+        "id": alert.id,
+        "rule": alert.rule,
+        "sensor": alert.sensor,
+        "site": alert.site,
+        "level": int(alert.level),
+        "peak_level": int(alert.peak_level),
+        "state": alert.state.value,
+        "isa_state": alert.isa_state,
+        "waiting": alert.waiting,
+        "category": alert.category.value,
+        "active": alert.active,
+        "suspect": alert.suspect,
+        "value": alert.value,
+        "tier": alert.tier,
+        "evidence": alert.evidence,
+        "opened_at": to_datetime(alert.opened_at).isoformat(),
+    }
 
 
 def alert_from_dict(data: dict[str, Any]) -> Alert:

@@ -92,7 +92,7 @@ class NoiseControl:
                     return False, f"inhibited: its sensor has a {other.category} alert"
         if alert.level in (Level.YELLOW, Level.BLUE):
             for other in active:
-                if other.site == alert.site and other.level == Level.RED and other is not alert:
+                if other.site == alert.site and other.level == Level.RED and other.id != alert.id:
                     return False, "inhibited: a red alert on the same site"
         return True, "notify"
 

@@ -6,7 +6,7 @@ from the stored times, so timers survive a restart."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from alerts.model import Alert, AlertEvent, AlertState, EventKind
 
@@ -40,6 +40,8 @@ class SlaPolicy:
 
 
 def escalate(alerts: Iterable[Alert], now: float, policy: SlaPolicy) -> list[AlertEvent]:
+    """One ``overdue`` event for every tier an alert has newly reached; each event's alert is
+    the alert at that tier (the caller makes the last one current once it is stored)."""
     events = []
     for alert in alerts:
         due = policy.due_tier(alert, now)
@@ -47,7 +49,7 @@ def escalate(alerts: Iterable[Alert], now: float, policy: SlaPolicy) -> list[Ale
             continue
         tier, missed, limit = due
         for step in range(alert.tier + 1, tier + 1):  # one event for every step up
-            alert.tier, alert.updated_at = step, now
+            alert = replace(alert, tier=step, updated_at=now)
             events.append(
                 AlertEvent(
                     EventKind.OVERDUE,

@@ -1,19 +1,26 @@
-"""Alert tracker: a pure state machine per fingerprint (rule + sensor).
+"""Alert tracker: a pure state machine per fingerprint (rule + sensor | item | site).
 
 Signals come in, AlertEvents go out.  The tracker holds every alert whose condition is still
-active, so that a new level updates the same alert instead of opening another.
+active (``active``, by fingerprint), so that a new level updates the same alert instead of
+opening another, and every cleared alert nobody has acknowledged yet (``waiting``, by id), so
+that a red condition that came and went stays on the operators' list.
+
+Alerts are immutable: each transition stores a new value and puts it in the event, so an
+event's alert is a snapshot of that moment.  The store's invariant "at most one active alert
+per fingerprint" holds by construction: an alert that a new one replaces ends its activity in
+an event that comes before the new alert's ``opened`` event in the same list, and the caller
+writes one list in one transaction.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
-from alerts.errors import AlertStateError
-from alerts.model import Alert, AlertEvent, AlertState, EventKind, ReasonCode
+from alerts.model import Alert, AlertEvent, AlertState, EventKind
 from monitor.model import Category, Level, Signal
 
-_DONE = (AlertState.CLOSED, AlertState.REVIEWED)
 _NAMESPACE = uuid.UUID("5f1b1d0e-6c1a-4c36-9a53-7269736b6d6e")
 
 
@@ -26,17 +33,40 @@ def alert_id(fingerprint: str, opened_at: float) -> str:
 class AlertTracker:
     def __init__(self, id_factory: Callable[[str, float], str] = alert_id) -> None:
         self.active: dict[str, Alert] = {}
+        self.waiting: dict[str, Alert] = {}  # cleared and unacknowledged, by id
         self._new_id = id_factory
 
     def restore(self, alerts: Iterable[Alert]) -> None:
+        """Hold alerts loaded from the store: the active ones and the cleared waiting ones."""
         for alert in alerts:
+            self.apply(alert)
             if alert.active:
                 self.active[alert.fingerprint] = alert
+
+    def apply(self, alert: Alert) -> None:
+        """Take the alert as it is after a stored change made outside ``observe`` (an
+        operator action, an SLA step).  Alerts this tracker does not hold are left alone."""
+        held = self.active.get(alert.fingerprint)
+        if held is not None and held.id == alert.id:
+            self.active[alert.fingerprint] = alert
+        if not alert.active and alert.waiting:
+            self.waiting[alert.id] = alert
+        else:
+            self.waiting.pop(alert.id, None)
+
+    def get(self, alert_id: str) -> Alert | None:
+        """The tracker's copy of an alert, when it holds one."""
+        found = self.waiting.get(alert_id)
+        if found is not None:
+            return found
+        return next((a for a in self.active.values() if a.id == alert_id), None)
 
     def drop_sites(self, sites: set[str]) -> None:
         """Forget the alerts of sites this process no longer owns (they are in the store)."""
         for fp in [fp for fp, a in self.active.items() if a.site in sites]:
             del self.active[fp]
+        for aid in [aid for aid, a in self.waiting.items() if a.site in sites]:
+            del self.waiting[aid]
 
     def in_fault(self, sensor: str | None) -> bool:
         return sensor is not None and any(
@@ -44,58 +74,79 @@ class AlertTracker:
             for a in self.active.values()
         )
 
-    def _mark_suspects(self, signal: Signal, now: float) -> list[AlertEvent]:
-        """A sensor going into fault makes its active process alerts suspect."""
-        out = []
-        for alert in self.active.values():
-            if (
-                alert.sensor == signal.sensor
-                and alert.category == Category.PROCESS
-                and not alert.suspect
-            ):
-                alert.suspect = True
-                alert.updated_at = now
-                out.append(self._event(EventKind.SUSPECT, alert, signal, now, alert.level))
-        return out
-
     def observe(self, signal: Signal, now: float) -> list[AlertEvent]:
         events = self._observe(signal, now)
         if (
             signal.category == Category.SENSOR_HEALTH
             and signal.level != Level.CLEAR
-            and events
-            and events[0].kind == EventKind.OPENED
+            and any(e.kind == EventKind.OPENED for e in events)
         ):
             events += self._mark_suspects(signal, now)
         return events
 
+    def _mark_suspects(self, signal: Signal, now: float) -> list[AlertEvent]:
+        """A sensor going into fault makes its active process alerts suspect."""
+        out = []
+        for fp, alert in list(self.active.items()):
+            if (
+                alert.sensor == signal.sensor
+                and alert.category == Category.PROCESS
+                and not alert.suspect
+            ):
+                marked = self._keep(replace(alert, suspect=True, updated_at=now, last_ts=signal.ts))
+                self.active[fp] = marked
+                out.append(_event(EventKind.SUSPECT, marked, signal, now, alert.level))
+        return out
+
     def _observe(self, signal: Signal, now: float) -> list[AlertEvent]:
-        fp = signal.fingerprint
-        current = self.active.get(fp)
+        current = self.active.get(signal.fingerprint)
         if signal.level == Level.CLEAR:
-            if current is None:
-                return []
-            del self.active[fp]
-            current.active = False
-            current.resolved_at = signal.ts
-            current.updated_at = now
-            if current.state not in _DONE:
-                current.state = AlertState.RESOLVED
-            return [self._event(EventKind.RESOLVED, current, signal, now, current.level)]
-        if current is None or (current.state in _DONE and signal.level < current.level):
-            # A condition that worsens after an operator closed its alert is a new alert.
+            return [] if current is None else [self._clear(current, signal, now)]
+        if current is None:
             return [self._open(signal, now)]
-        if current.state in _DONE or signal.level == current.level:
-            current.level = signal.level
+        if current.done:
+            # Closed by an operator while the condition held.  The same or a lower level is
+            # the condition the operator closed; a worse one is a new alert, and the closed
+            # one's activity ends in the same list of events (so in the same transaction).
+            if signal.level >= current.level:
+                return []
+            ended = replace(current, active=False, updated_at=now, last_ts=signal.ts)
+            opened = self._open(signal, now)
+            superseded = _event(EventKind.SUPERSEDED, ended, signal, now, current.level)
+            detail = {**superseded.detail, "by": opened.alert.id}
+            return [replace(superseded, detail=detail), opened]
+        if signal.level == current.level:
             return []
-        previous = current.level
-        current.level = signal.level
-        current.peak_level = min(current.peak_level, signal.level)
-        current.value = signal.value
-        current.evidence = signal.evidence
-        current.updated_at = now
-        kind = EventKind.ESCALATED if signal.level < previous else EventKind.DEESCALATED
-        return [self._event(kind, current, signal, now, previous)]
+        changed = replace(
+            current,
+            level=signal.level,
+            peak_level=min(current.peak_level, signal.level),
+            value=signal.value,
+            evidence=dict(signal.evidence),
+            updated_at=now,
+            last_ts=signal.ts,
+        )
+        self.active[signal.fingerprint] = changed
+        kind = EventKind.ESCALATED if signal.level < current.level else EventKind.DEESCALATED
+        return [_event(kind, changed, signal, now, current.level)]
+
+    def _clear(self, current: Alert, signal: Signal, now: float) -> AlertEvent:
+        del self.active[current.fingerprint]
+        cleared = replace(
+            current,
+            active=False,
+            resolved_at=signal.ts,
+            updated_at=now,
+            last_ts=signal.ts,
+            state=current.state if current.done else AlertState.RESOLVED,
+        )
+        self._keep(cleared)
+        return _event(EventKind.RESOLVED, cleared, signal, now, current.level)
+
+    def _keep(self, alert: Alert) -> Alert:
+        if not alert.active and alert.waiting:
+            self.waiting[alert.id] = alert
+        return alert
 
     def _open(self, signal: Signal, now: float) -> AlertEvent:
         alert = Alert(
@@ -110,79 +161,27 @@ class AlertTracker:
             opened_at=signal.ts,
             updated_at=now,
             value=signal.value,
-            evidence=signal.evidence,
+            evidence=dict(signal.evidence),
             retrospective=signal.retrospective,
             suspect=signal.category == Category.PROCESS and self.in_fault(signal.sensor),
             raised_at=now,
+            last_ts=signal.ts,
         )
         self.active[alert.fingerprint] = alert
-        return self._event(EventKind.OPENED, alert, signal, now, None)
-
-    @staticmethod
-    def _event(
-        kind: EventKind, alert: Alert, signal: Signal, now: float, previous: Level | None
-    ) -> AlertEvent:
-        alert.last_ts = signal.ts
-        return AlertEvent(
-            kind=kind,
-            alert=alert,
-            level=alert.level,
-            previous_level=previous,
-            ts=signal.ts,
-            at=now,
-            received=signal.received,
-            detail={"value": signal.value, "evidence": signal.evidence},
-        )
-
-    def live(self, alert: Alert) -> Alert:
-        """The tracker's own copy of an alert when it holds one (so actions stay coherent)."""
-        held = self.active.get(alert.fingerprint)
-        return held if held is not None and held.id == alert.id else alert
+        event = _event(EventKind.OPENED, alert, signal, now, None)
+        return replace(event, detail={**event.detail, "suspect": True}) if alert.suspect else event
 
 
-def acknowledge(alert: Alert, actor: str, now: float, note: str | None = None) -> AlertEvent:
-    """签收.  Allowed on open alerts and on resolved ones nobody has acknowledged yet."""
-    if alert.state not in (AlertState.OPEN, AlertState.RESOLVED) or alert.acked_at is not None:
-        raise AlertStateError(
-            f"alert {alert.id} is {alert.state} and cannot be acknowledged",
-            alert_id=alert.id,
-            state=alert.state,
-        )
-    if alert.state == AlertState.OPEN:
-        alert.state = AlertState.ACKNOWLEDGED
-    alert.acked_at, alert.acked_by, alert.updated_at = now, actor, now
+def _event(
+    kind: EventKind, alert: Alert, signal: Signal, now: float, previous: Level | None
+) -> AlertEvent:
     return AlertEvent(
-        EventKind.ACKNOWLEDGED,
-        alert,
-        alert.level,
-        alert.level,
-        now,
-        now,
-        actor=actor,
-        detail={"note": note} if note else {},
-    )
-
-
-def dispose(alert: Alert, actor: str, reason: ReasonCode, note: str, now: float) -> AlertEvent:
-    """消警: close the alert with a reason code and a note."""
-    if alert.state in _DONE:
-        raise AlertStateError(
-            f"alert {alert.id} is already closed", alert_id=alert.id, state=alert.state
-        )
-    if not note.strip():
-        raise AlertStateError(
-            "a note is required to dispose an alert", alert_id=alert.id, state=alert.state
-        )
-    alert.state = AlertState.CLOSED
-    alert.closed_at, alert.closed_by, alert.updated_at = now, actor, now
-    alert.reason_code, alert.note = reason, note
-    return AlertEvent(
-        EventKind.DISPOSED,
-        alert,
-        alert.level,
-        alert.level,
-        now,
-        now,
-        actor=actor,
-        detail={"reason_code": reason.value, "note": note},
+        kind=kind,
+        alert=alert,
+        level=alert.level,
+        previous_level=previous,
+        ts=signal.ts,
+        at=now,
+        received=signal.received,
+        detail={"value": signal.value, "evidence": signal.evidence},
     )

@@ -33,6 +33,7 @@ from monitor.errors import ConfigError
 from monitor.handover import PartitionState
 from monitor.metrics import Metrics
 from monitor.notify import Notifier, parse_routes
+from monitor.operations import Operations
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
 from monitor.schemas import ConfigFile
@@ -69,6 +70,13 @@ class Runtime:
     forwarder: KafkaForwarder | None = None
     partition_state: PartitionState | None = None
     notifier: Notifier | None = None
+    operations: Operations | None = None
+
+    @property
+    def ops(self) -> Operations:
+        """Operator actions (built with the runtime; never None once it is running)."""
+        assert self.operations is not None
+        return self.operations
 
     @property
     def role(self) -> str:
@@ -129,7 +137,8 @@ async def build_runtime(
             for spec in await rule_store.load_rules(conn):
                 engine.upsert(RULES_ADAPTER.validate_python([spec])[0], clock.now())
             active = await alert_store.load_active(conn)
-        tracker.restore(active)
+            waiting = await alert_store.load_waiting(conn)
+        tracker.restore([*active, *waiting])
         for alert in active:
             if alert.sensor is None:
                 engine.restore_subject(
@@ -182,6 +191,7 @@ async def build_runtime(
             client=client,
         )
         pipeline.listeners.append(runtime.notifier.enqueue)
+        runtime.operations = Operations(db, pipeline, clock, runtime.notifier.noise)
         async with db.connect() as conn:
             await noise_store.load(conn, runtime.notifier.noise, clock.now())
         log.info(

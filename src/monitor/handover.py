@@ -110,6 +110,7 @@ class PartitionState:
                 )
                 snapshots = {r.partition: (r.next_offset, bytes(r.state), r.alerts) for r in rows}
                 active = await alert_store.load_active(conn, sites)
+                waiting = await alert_store.load_waiting(conn, sites)
             restored: set[int] = set()
             snapshot_sites: set[str] = set()
             for partition, (offset, state, alerts) in snapshots.items():
@@ -121,7 +122,7 @@ class PartitionState:
                 restored |= set(self.members([partition])[0].tolist())
                 snapshot_sites |= set(self.members([partition])[1])
             active = [a for a in active if a.site not in snapshot_sites]
-            self.tracker.restore(active)
+            self.tracker.restore([*active, *waiting])
             for alert in active:
                 if alert.sensor is None:
                     self.engine.restore_subject(

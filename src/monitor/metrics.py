@@ -42,6 +42,21 @@ class Metrics:
             "riskmon_alerts_opened", "Alerts opened", ["level", "category"], registry=r
         )
         self.alert_events = Counter("riskmon_alerts_events", "Alert events", ["kind"], registry=r)
+        self.level_reached = Counter(
+            "riskmon_alerts_level_reached",
+            "Levels alerts reached: every opening, escalation and de-escalation at its new level",
+            ["level", "category"],
+            registry=r,
+        )
+        self.alerts_active = Gauge(
+            "riskmon_alerts_active", "Alerts whose condition holds, by level", ["level"], registry=r
+        )
+        self.alerts_waiting = Gauge(
+            "riskmon_alerts_waiting",
+            "Alerts nobody has acknowledged or closed, active or returned to normal, by level",
+            ["level"],
+            registry=r,
+        )
         self.time_to_ack = Histogram(
             "riskmon_alerts_time_to_acknowledge_seconds",
             "Raised to acknowledged (MTTA)",
@@ -115,6 +130,14 @@ class Metrics:
             "Partition state restore",
             buckets=LATENCY_BUCKETS,
             registry=r,
+        )
+        self.store_failures = Counter(
+            "riskmon_store_write_failures",
+            "Failed attempts to store a batch (retried with the same readings and events)",
+            registry=r,
+        )
+        self.store_failing = Gauge(
+            "riskmon_store_failing", "1 while a batch is waiting for the store", registry=r
         )
         self.errors = Counter(
             "riskmon_pipeline_errors",

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.model import AlertEvent
+from alerts.model import AlertEvent, alert_view
 from alerts.noise import NoiseControl
 from alerts.tracker import AlertTracker
 from monitor.clock import Clock, to_datetime
@@ -56,18 +56,7 @@ def render(channel: str, event: AlertEvent) -> dict[str, Any]:
         }
     return {
         "event": event.kind.value,
-        "alert": {
-            "id": a.id,
-            "rule": a.rule,
-            "sensor": a.sensor,
-            "site": a.site,
-            "level": int(a.level),
-            "category": a.category.value,
-            "state": a.state.value,
-            "value": a.value,
-            "tier": a.tier,
-            "opened_at": to_datetime(a.opened_at).isoformat(),
-        },
+        "alert": alert_view(a),
         "detail": event.detail,
         "text": text_of(event),
     }

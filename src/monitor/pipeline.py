@@ -2,20 +2,26 @@
 
 One worker drains the bounded input queue in micro-batches (bounded by readings and linger
 time).  Checkpoint order: readings, rejects and alert changes are written in one transaction,
-then the transport messages are acknowledged.  A batch that fails to store is retried; its
-messages are not acknowledged until it succeeds (at-least-once, writes are idempotent).
+then the transport messages are acknowledged (at-least-once, writes are idempotent).
+
+A write that fails is retried with backoff, with the same readings and the same alert events
+(they are not judged again, so nothing the rules concluded is lost), until the store answers.
+Meanwhile the failure is loud: ``store_failure`` says since when and why (``/readyz`` answers
+503 with it), a gauge and a counter show it, and each failed attempt is logged at ERROR in one
+line.
 
 State mutation (rules, tracker) and its persistence run under one lock, which operator actions
-(acknowledge, dispose, rule changes) take too, so the store always sees events in order.
+(``monitor.operations``) and rule changes take too, so the store always sees events in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +32,7 @@ from alerts.tracker import AlertTracker
 from ingest.normalize import normalize
 from ingest.raw import RawMessage
 from monitor.clock import Clock
+from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.model import ReadingBatch, Reject, Signal
 from monitor.registry import Registry
@@ -49,6 +56,14 @@ class Normalized:
 
 
 EventListener = Callable[[list[AlertEvent]], None]
+LEVEL_CHANGES = (EventKind.OPENED, EventKind.ESCALATED, EventKind.DEESCALATED)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFailure:
+    since: float  # processing time of the first failed attempt
+    reason: str  # one line: the error's class and message
+    attempts: int
 
 
 def dedupe_and_sort(batch: ReadingBatch) -> ReadingBatch:
@@ -96,6 +111,8 @@ class Pipeline:
         # Where shadow-mode anomaly scores go (the store); None keeps only the metrics.
         self.record_shadow: Callable[[list[ShadowRecord]], Awaitable[None]] | None = None
         self.processed_messages = 0
+        self.store_failure: StoreFailure | None = None
+        self.lock_timeout_s = 10.0
         self._stopping = False
         self._busy = False
         self._raised: deque[float] = deque()
@@ -168,6 +185,8 @@ class Pipeline:
         return items
 
     async def _process_with_retry(self, items: list[Normalized]) -> None:
+        """Judge and store a micro-batch.  The store's own failures are retried inside
+        ``process`` (``_store``); anything else is a defect: logged, counted and retried."""
         delay = 0.2
         while True:
             try:
@@ -176,8 +195,8 @@ class Pipeline:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.metrics.errors.labels("persist").inc()
-                log.exception("storing a batch of %d messages failed; retrying", len(items))
+                self.metrics.errors.labels("process").inc()
+                log.exception("processing a batch of %d messages failed; retrying", len(items))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
@@ -193,7 +212,7 @@ class Pipeline:
                 signals += self.engine.retrospective(history)
             events = self._observe(signals)
             batch = ReadingBatch.concat([live, history])
-            await self.persist(batch, rejects, events)
+            await self._store(batch, rejects, events)
             await self._shadow()
         self._account(items, events)
         self.processed_messages += len(items)
@@ -201,6 +220,64 @@ class Pipeline:
         for item in items:
             if item.msg.done is not None:
                 item.msg.done(Outcome(len(item.batch), item.rejects))
+
+    async def _store(
+        self, batch: ReadingBatch, rejects: list[Reject], events: list[AlertEvent]
+    ) -> None:
+        """Write until the store takes it: the same batch and events every time."""
+        delay = 0.2
+        while True:
+            try:
+                await self.persist(batch, rejects, events)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                failure = self.store_failure
+                reason = f"{err.__class__.__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                self.store_failure = StoreFailure(
+                    failure.since if failure else self.clock.now(),
+                    reason,
+                    (failure.attempts if failure else 0) + 1,
+                )
+                self.metrics.store_failures.inc()
+                self.metrics.store_failing.set(1)
+                log.error(
+                    "storing %d readings and %d alert changes failed (%s); retrying in %.1fs",
+                    len(batch),
+                    len(events),
+                    reason,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            if self.store_failure is not None:
+                log.warning(
+                    "store recovered after %.1fs and %d failed attempts",
+                    self.clock.now() - self.store_failure.since,
+                    self.store_failure.attempts,
+                )
+                self.store_failure = None
+                self.metrics.store_failing.set(0)
+            return
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """The pipeline lock for an operator action; a clear error instead of a wait without
+        end while a batch is waiting for the store."""
+        failure = self.store_failure
+        if failure is not None:
+            raise StoreError(f"the store is failing since {failure.since:.0f}: {failure.reason}")
+        try:
+            await asyncio.wait_for(self.lock.acquire(), self.lock_timeout_s)
+        except TimeoutError as err:
+            raise StoreError(
+                f"the pipeline is busy (no lock within {self.lock_timeout_s:.0f}s)"
+            ) from err
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     async def _shadow(self) -> None:
         """Scores of shadow-mode anomaly rules: counted, and stored when a sink is set."""
@@ -214,18 +291,25 @@ class Pipeline:
         ).items():
             self.metrics.shadow_would_alert.labels(rule, level).inc(n)
         if self.record_shadow is not None:
-            await self.record_shadow(records)
+            try:
+                await self.record_shadow(records)
+            except Exception as err:  # diagnostics only: never hold the readings back
+                self.metrics.errors.labels("shadow").inc()
+                log.error("storing %d shadow scores failed (%s)", len(records), err)
 
     async def tick(self) -> None:
         """Timer-driven rules (data interruption) and SLA escalation."""
         async with self.lock:
             now = self.clock.now()
             events = self._observe(self.engine.tick(now))
-            events += escalate(list(self.tracker.active.values()), now, self.sla)
-            self.update_kpis(now)
+            overdue = escalate(list(self.tracker.active.values()), now, self.sla)
+            events += overdue
             if events:
-                await self.persist(ReadingBatch.empty(), [], events)
-        self._publish(events)
+                await self._store(ReadingBatch.empty(), [], events)
+            for event in overdue:
+                self.tracker.apply(event.alert)
+            self.update_kpis(now)
+        self.publish(events)
 
     def _observe(self, signals: list[Signal]) -> list[AlertEvent]:
         now = self.clock.now()
@@ -245,16 +329,18 @@ class Pipeline:
         for event in events:
             if event.received is not None:
                 m.event_to_alert.observe(max(0.0, now - event.received))
-        self._publish(events)
+        self.publish(events)
 
-    def _publish(self, events: list[AlertEvent]) -> None:
+    def publish(self, events: list[AlertEvent]) -> None:
+        """Count stored events and hand them to the listeners (stream, notifications)."""
         for event in events:
+            category = event.alert.category.value
             self.metrics.alert_events.labels(event.kind.value).inc()
             self._kpi(event)
             if event.kind == EventKind.OPENED:
-                self.metrics.alerts_opened.labels(
-                    str(int(event.level)), event.alert.category.value
-                ).inc()
+                self.metrics.alerts_opened.labels(str(int(event.level)), category).inc()
+            if event.kind in LEVEL_CHANGES:
+                self.metrics.level_reached.labels(str(int(event.level)), category).inc()
         if events:
             for listener in self.listeners:
                 listener(events)
@@ -275,16 +361,12 @@ class Pipeline:
         while self._raised and self._raised[0] < now - 600:
             self._raised.popleft()
         self.metrics.recent_alerts.set(len(self._raised))
-        waiting = ("open", "acknowledged", "disposing")
+        held = [*self.tracker.active.values(), *self.tracker.waiting.values()]
         self.metrics.stale_alerts.set(
-            sum(
-                1
-                for a in self.tracker.active.values()
-                if a.state.value in waiting and (a.raised_at or now) < now - 86400
-            )
+            sum(1 for a in held if not a.done and (a.raised_at or now) < now - 86400)
         )
-
-    async def record_action(self, event: AlertEvent) -> None:
-        """Persist an operator action (acknowledge, dispose).  The caller holds ``lock``."""
-        await self.persist(ReadingBatch.empty(), [], [event])
-        self._publish([event])
+        active = Counter(int(a.level) for a in self.tracker.active.values())
+        waiting = Counter(int(a.level) for a in held if a.waiting)
+        for level in (1, 2, 3, 4):
+            self.metrics.alerts_active.labels(str(level)).set(active[level])
+            self.metrics.alerts_waiting.labels(str(level)).set(waiting[level])

@@ -64,6 +64,12 @@ class DisposeIn(BaseModel):
     reason_code: ReasonCode
     note: str = Field(min_length=1)
     by: str | None = None
+    force: bool = Field(
+        default=False, description="close although the condition still holds (needs a reason)"
+    )
+    force_reason: str | None = Field(
+        default=None, description="why the alert is closed while its condition holds"
+    )
 
 
 class NoteIn(BaseModel):

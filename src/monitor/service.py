@@ -1,4 +1,5 @@
-"""Operator-facing operations on the running system (used by the API and the CLI).
+"""Operator-facing changes to the catalogue and the rules (used by the API and the CLI);
+alert actions and noise control are in ``monitor.operations``.
 
 Each operation writes the store and updates the in-memory state under the pipeline lock, so a
 change takes effect at once and in order with the readings being processed.
@@ -6,20 +7,16 @@ change takes effect at once and in order with the readings being processed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.model import Alert, AlertEvent, ReasonCode
-from alerts.tracker import acknowledge, dispose
 from monitor.clock import Clock, to_datetime, to_epoch
 from monitor.errors import ConfigError, ConflictError, NotFoundError
 from monitor.model import Sensor, Site
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
-from monitor.store import alerts as alert_store
 from monitor.store import catalog
 from monitor.store import rules as rule_store
 from rules.engine import RuleEngine
@@ -127,32 +124,3 @@ class Service:
         if approve and not scheduled:
             await self._apply(rule, f"{proposal['proposed_by']} (approved by {actor})")
         return rule
-
-    async def _load_alert(self, alert_id: str) -> Alert:
-        async with self.db.connect() as conn:
-            stored = await alert_store.get_alert(conn, alert_id)
-        if stored is None:
-            raise NotFoundError("alert", alert_id)
-        return self.pipeline.tracker.live(stored)
-
-    async def act(self, alert_id: str, action: Callable[[Alert, float], AlertEvent]) -> Alert:
-        """Apply an operator action (see ``alerts.workflow``) and store it in order."""
-        async with self.pipeline.lock:
-            alert = await self._load_alert(alert_id)
-            event = action(alert, self.clock.now())
-            await self.pipeline.record_action(event)
-        return alert
-
-    async def acknowledge(self, alert_id: str, actor: str, note: str | None) -> Alert:
-        async with self.pipeline.lock:
-            alert = await self._load_alert(alert_id)
-            event = acknowledge(alert, actor, self.clock.now(), note)
-            await self.pipeline.record_action(event)
-        return alert
-
-    async def dispose(self, alert_id: str, actor: str, reason: ReasonCode, note: str) -> Alert:
-        async with self.pipeline.lock:
-            alert = await self._load_alert(alert_id)
-            event = dispose(alert, actor, reason, note, self.clock.now())
-            await self.pipeline.record_action(event)
-        return alert

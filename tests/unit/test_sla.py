@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from alerts import workflow
 from alerts.errors import AlertStateError
 from alerts.model import AlertState, EventKind, ReasonCode
 from alerts.sla import SlaPolicy, escalate
-from alerts.tracker import AlertTracker, acknowledge, dispose
+from alerts.tracker import AlertTracker
+from alerts.workflow import acknowledge, dispose
 from monitor.clock import ManualClock
 from monitor.model import Category, Level, Signal
 
@@ -30,14 +33,22 @@ def test_unacknowledged_red_escalates_at_its_limit_and_ack_stops_it() -> None:
     clock.advance(0.1)
     (event,) = escalate([alert], clock.now(), policy)
     assert event.kind == EventKind.OVERDUE and event.detail["tier"] == "district"
-    assert event.detail["missed"] == "acknowledge"
-    acknowledge(alert, "op", clock.now())
+    assert event.detail["missed"] == "acknowledge" and alert.tier == 0  # a new value
+    alert = acknowledge(event.alert, "op", clock.now()).alert
     clock.advance(29 * 60)
     assert escalate([alert], clock.now(), policy) == []  # acked: the ack timer stopped
     clock.advance(61)  # 30 min after the ack without disposal: dispose limit passed
     (late,) = escalate([alert], clock.now(), policy)
     assert late.detail == {"tier": "city", "missed": "dispose", "limit_s": 1800.0}
-    dispose(alert, "op", ReasonCode.REAL_HAZARD_HANDLED, "valve closed", clock.now())
+    alert = dispose(
+        late.alert,
+        "op",
+        ReasonCode.REAL_HAZARD_HANDLED,
+        "valve closed",
+        clock.now(),
+        force=True,
+        force_reason="isolated; gas still venting",
+    ).alert
     clock.advance(10_000)
     assert escalate([alert], clock.now(), policy) == []
 
@@ -55,13 +66,16 @@ def test_disposal_loop_with_review_by_someone_else() -> None:
     alert = next(iter(red(clock).active.values()))
     with pytest.raises(AlertStateError):
         workflow.start_disposal(alert, "op", clock.now())  # not acknowledged yet
-    acknowledge(alert, "op", clock.now())
-    workflow.assign(alert, "lead", clock.now(), "team-3")
-    workflow.start_disposal(alert, "team-3", clock.now(), "crew on site")
+    alert = acknowledge(alert, "op", clock.now()).alert
+    alert = workflow.assign(alert, "lead", clock.now(), "team-3").alert
+    alert = workflow.start_disposal(alert, "team-3", clock.now(), "crew on site").alert
     assert alert.state == AlertState.DISPOSING and alert.assignee == "team-3"
-    workflow.comment(alert, "team-3", clock.now(), "isolated the tank")
-    dispose(alert, "team-3", ReasonCode.REAL_HAZARD_HANDLED, "leak fixed", clock.now())
+    alert = workflow.comment(alert, "team-3", clock.now(), "isolated the tank").alert
+    alert = replace(alert, active=False)  # the condition cleared
+    alert = dispose(
+        alert, "team-3", ReasonCode.REAL_HAZARD_HANDLED, "leak fixed", clock.now()
+    ).alert
     with pytest.raises(AlertStateError):
         workflow.review(alert, "team-3", clock.now())  # not by who closed it
     event = workflow.review(alert, "chief", clock.now(), "ok")
-    assert alert.state == AlertState.REVIEWED and event.actor == "chief"
+    assert event.alert.state == AlertState.REVIEWED and event.actor == "chief"

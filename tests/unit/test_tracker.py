@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from alerts.errors import AlertStateError
 from alerts.model import AlertState, EventKind, ReasonCode
-from alerts.tracker import AlertTracker, acknowledge, dispose
+from alerts.errors import ConditionActiveError
+from alerts.tracker import AlertTracker
+from alerts.workflow import acknowledge, dispose
 from monitor.model import Category, Level, Signal
 
 
@@ -40,29 +42,51 @@ def test_lifecycle() -> None:
     assert t.active["r|a"].id == "A2"
 
 
-def test_closed_while_active_reopens_only_when_worse() -> None:
+def test_a_close_while_active_is_refused_unless_forced() -> None:
+    t = tracker()
+    signal = Signal("r", "a", "s", Level(3), Category.PROCESS, 0, 0, 30.0, {"threshold": 25.0})
+    (opened,) = t.observe(signal, 0)
+    with pytest.raises(ConditionActiveError) as refused:
+        dispose(opened.alert, "op", ReasonCode.PROCESS_FLUCTUATION, "known", 1)
+    assert "30.0" in str(refused.value) and "set-point 25" in str(refused.value)
+    with pytest.raises(AlertStateError):  # force needs a reason
+        dispose(opened.alert, "op", ReasonCode.PROCESS_FLUCTUATION, "known", 1, force=True)
+    closed = dispose(
+        opened.alert, "op", ReasonCode.PROCESS_FLUCTUATION, "known", 1, force=True,
+        force_reason="venting through the flare",
+    )  # fmt: skip
+    assert closed.detail["forced"] and closed.detail["force_reason"] == "venting through the flare"
+    assert closed.detail["value"] == 30.0 and closed.detail["set_point"] == 25.0
+    assert opened.alert.state == AlertState.OPEN  # the earlier snapshot is unchanged
+
+
+def test_worse_after_a_forced_close_is_a_new_alert_and_ends_the_old_one() -> None:
     t = tracker()
     (opened,) = t.observe(sig(3), 0)
-    dispose(opened.alert, "op", ReasonCode.PROCESS_FLUCTUATION, "known", 1)
-    assert t.observe(sig(3), 2) == [] and t.observe(sig(4), 3) == []
-    (again,) = t.observe(sig(3), 4)  # from blue back to yellow is not worse than at closing
-    assert again.kind == EventKind.OPENED and again.alert.id == "A2"
+    closed = dispose(
+        opened.alert, "op", ReasonCode.PROCESS_FLUCTUATION, "known", 1, force=True,
+        force_reason="checked",
+    ).alert  # fmt: skip
+    t.apply(closed)
+    # the same or a lower level is the condition the operator closed
+    assert t.observe(sig(3), 2) == [] and t.observe(sig(4), 3) == [] and t.observe(sig(3), 4) == []
+    superseded, again = t.observe(sig(1), 5)
+    assert superseded.kind == EventKind.SUPERSEDED and not superseded.alert.active
+    assert superseded.alert.id == "A1" and superseded.detail["by"] == "A2"
+    assert again.kind == EventKind.OPENED and again.alert.level == Level.RED
+    assert t.active["r|a"].id == "A2"
 
 
-def test_operator_transitions() -> None:
+def test_cleared_unacknowledged_alert_waits_until_acknowledged() -> None:
     t = tracker()
     (opened,) = t.observe(sig(1), 0)
-    alert = opened.alert
-    ev = acknowledge(alert, "op-a", 5)
-    assert ev.actor == "op-a" and alert.state == AlertState.ACKNOWLEDGED
-    with pytest.raises(AlertStateError):
-        acknowledge(alert, "op-b", 6)
-    with pytest.raises(AlertStateError):
-        dispose(alert, "op-a", ReasonCode.TEST, "  ", 7)
-    dispose(alert, "op-a", ReasonCode.TEST, "drill", 7)
-    assert alert.state == AlertState.CLOSED and alert.closed_by == "op-a"
-    with pytest.raises(AlertStateError):
-        dispose(alert, "op-a", ReasonCode.TEST, "again", 8)
+    (cleared,) = t.observe(sig(0), 1)
+    assert cleared.alert.waiting and cleared.alert.isa_state == "rtn_unack"
+    assert "A1" in t.waiting and "r|a" not in t.active
+    acked = acknowledge(cleared.alert, "op", 2)
+    t.apply(acked.alert)
+    assert "A1" not in t.waiting and acked.alert.isa_state == "normal"
+    assert opened.alert.isa_state == "unack_active"
 
 
 @given(st.lists(st.integers(0, 4), max_size=40))
@@ -88,7 +112,8 @@ def test_sensor_in_fault_marks_its_process_alerts_suspect() -> None:
     health = Signal("range", "a", "s", Level(3), Category.SENSOR_HEALTH, 1, 1)
     events = t.observe(health, 1)
     assert [e.kind for e in events] == [EventKind.OPENED, EventKind.SUSPECT]
-    assert process.alert.suspect
+    assert events[1].alert.suspect and not process.alert.suspect  # a new snapshot
+    assert t.active["r|a"].suspect
     # a new process alert of a sensor in fault is suspect from the start
     (other,) = t.observe(sig(2, rule="r2"), 2)
     assert other.alert.suspect

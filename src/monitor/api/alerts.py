@@ -6,16 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from alerts import workflow
 from monitor.api.deps import actor, on_behalf, parse_time, runtime, tenant_of, visible
 from monitor.app import Runtime
-from monitor.errors import ConflictError, NotFoundError
+from monitor.errors import ConflictError, NotFoundError, StoreError
 from monitor.schemas import AckIn, AssignIn, CommentIn, DisposeIn, NoteIn
 from monitor.store import alerts as alert_store
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 Rt = Annotated[Runtime, Depends(runtime)]
-STATES = {"open", "acknowledged", "disposing", "resolved", "closed", "reviewed"}
+STATES = {"open", "acknowledged", "disposing", "resolved", "closed", "reviewed", "waiting"}
 
 
 @router.get("/alerts")
@@ -23,7 +22,11 @@ async def list_alerts(
     request: Request,
     rt: Rt,
     state: Annotated[
-        str | None, Query(description="comma-separated; 'active' = open,acknowledged")
+        str | None,
+        Query(
+            description="comma-separated states; 'active' = open,acknowledged,disposing; "
+            "'waiting' = nobody has acknowledged or closed it, active or returned to normal"
+        ),
     ] = None,
     level: Annotated[int | None, Query(ge=1, le=4)] = None,
     site: str | None = None,
@@ -82,104 +85,90 @@ async def check_visible(alert_id: str, request: Request) -> None:
 
 
 async def _act(request: Request, rt: Runtime, alert_id: str, coro: Any) -> dict[str, Any]:
-    """Run an operator action and answer with the alert as it is now."""
+    """Run an operator action (``monitor.operations``) and answer with the alert as it is."""
     try:
         await coro
     except NotFoundError as err:
         raise HTTPException(404, str(err)) from err
     except ConflictError as err:
         raise HTTPException(409, str(err)) from err
+    except StoreError as err:
+        raise HTTPException(503, str(err)) from err
     return await get_alert(alert_id, rt, request)
 
 
-@router.post("/alerts/{alert_id}/ack", dependencies=[Depends(check_visible)])
+Who = Annotated[str, Depends(actor)]
+VISIBLE = [Depends(check_visible)]
+
+
+@router.post("/alerts/{alert_id}/ack", dependencies=VISIBLE)
 async def ack(
-    request: Request,
-    alert_id: str,
-    rt: Rt,
-    who: Annotated[str, Depends(actor)],
-    body: AckIn | None = None,
+    request: Request, alert_id: str, rt: Rt, who: Who, body: AckIn | None = None
 ) -> dict[str, Any]:
+    """签收: acknowledge an alert nobody has acknowledged, active or already cleared."""
     body = body or AckIn()
-    return await _act(
-        request,
-        rt,
-        alert_id,
-        rt.service.acknowledge(alert_id, on_behalf(request, body.by, who), body.note),
-    )
+    by = on_behalf(request, body.by, who)
+    return await _act(request, rt, alert_id, rt.ops.acknowledge(alert_id, by, body.note))
 
 
-@router.post("/alerts/{alert_id}/dispose", dependencies=[Depends(check_visible)])
+@router.post(
+    "/alerts/{alert_id}/dispose",
+    dependencies=VISIBLE,
+    responses={409: {"description": "closed already, or its condition still holds"}},
+)
 async def dispose(
-    request: Request, alert_id: str, body: DisposeIn, rt: Rt, who: Annotated[str, Depends(actor)]
+    request: Request, alert_id: str, body: DisposeIn, rt: Rt, who: Who
 ) -> dict[str, Any]:
+    """消警: close with a reason code and a note.  While the condition still holds the close is
+    refused with 409 (naming the value and the set-point) unless ``force`` with a
+    ``force_reason``, both kept in the history."""
+    by = on_behalf(request, body.by, who)
     return await _act(
         request,
         rt,
         alert_id,
-        rt.service.dispose(alert_id, on_behalf(request, body.by, who), body.reason_code, body.note),
+        rt.ops.dispose(
+            alert_id,
+            by,
+            body.reason_code,
+            body.note,
+            force=body.force,
+            force_reason=body.force_reason,
+        ),
     )
 
 
-@router.post("/alerts/{alert_id}/disposing", dependencies=[Depends(check_visible)])
+@router.post("/alerts/{alert_id}/disposing", dependencies=VISIBLE)
 async def disposing(
-    request: Request,
-    alert_id: str,
-    rt: Rt,
-    who: Annotated[str, Depends(actor)],
-    body: NoteIn | None = None,
+    request: Request, alert_id: str, rt: Rt, who: Who, body: NoteIn | None = None
 ) -> dict[str, Any]:
     """处置中: an acknowledged alert is being handled."""
     body = body or NoteIn()
     by = on_behalf(request, body.by, who)
-    return await _act(
-        request,
-        rt,
-        alert_id,
-        rt.service.act(alert_id, lambda a, now: workflow.start_disposal(a, by, now, body.note)),
-    )
+    return await _act(request, rt, alert_id, rt.ops.start_disposal(alert_id, by, body.note))
 
 
-@router.post("/alerts/{alert_id}/review", dependencies=[Depends(check_visible)])
+@router.post("/alerts/{alert_id}/review", dependencies=VISIBLE)
 async def review(
-    request: Request,
-    alert_id: str,
-    rt: Rt,
-    who: Annotated[str, Depends(actor)],
-    body: NoteIn | None = None,
+    request: Request, alert_id: str, rt: Rt, who: Who, body: NoteIn | None = None
 ) -> dict[str, Any]:
     """复核: someone other than who closed it reviews a closed alert."""
     body = body or NoteIn()
     by = on_behalf(request, body.by, who)
-    return await _act(
-        request,
-        rt,
-        alert_id,
-        rt.service.act(alert_id, lambda a, now: workflow.review(a, by, now, body.note)),
-    )
+    return await _act(request, rt, alert_id, rt.ops.review(alert_id, by, body.note))
 
 
-@router.post("/alerts/{alert_id}/comments", dependencies=[Depends(check_visible)])
+@router.post("/alerts/{alert_id}/comments", dependencies=VISIBLE)
 async def add_comment(
-    request: Request, alert_id: str, body: CommentIn, rt: Rt, who: Annotated[str, Depends(actor)]
+    request: Request, alert_id: str, body: CommentIn, rt: Rt, who: Who
 ) -> dict[str, Any]:
     by = on_behalf(request, body.by, who)
-    return await _act(
-        request,
-        rt,
-        alert_id,
-        rt.service.act(alert_id, lambda a, now: workflow.comment(a, by, now, body.text)),
-    )
+    return await _act(request, rt, alert_id, rt.ops.comment(alert_id, by, body.text))
 
 
-@router.post("/alerts/{alert_id}/assign", dependencies=[Depends(check_visible)])
+@router.post("/alerts/{alert_id}/assign", dependencies=VISIBLE)
 async def assign(
-    request: Request, alert_id: str, body: AssignIn, rt: Rt, who: Annotated[str, Depends(actor)]
+    request: Request, alert_id: str, body: AssignIn, rt: Rt, who: Who
 ) -> dict[str, Any]:
     by = on_behalf(request, body.by, who)
-    return await _act(
-        request,
-        rt,
-        alert_id,
-        rt.service.act(alert_id, lambda a, now: workflow.assign(a, by, now, body.assignee)),
-    )
+    return await _act(request, rt, alert_id, rt.ops.assign(alert_id, by, body.assignee))

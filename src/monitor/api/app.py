@@ -40,6 +40,13 @@ def create_app(runtime: Runtime) -> FastAPI:
             checks["database"] = "ok"
         except Exception as err:  # any failure means not ready
             checks["database"] = f"error: {err.__class__.__name__}"
+        failure = runtime.pipeline.store_failure
+        checks["store"] = (
+            "ok"
+            if failure is None
+            else f"failing for {runtime.clock.now() - failure.since:.0f}s "
+            f"({failure.attempts} attempts): {failure.reason}"
+        )
         if runtime.mqtt is not None:
             checks["mqtt"] = "ok" if runtime.mqtt.connected else "disconnected"
         if runtime.forwarder is not None:

@@ -4,20 +4,24 @@ notification log.  None of it changes whether an alert is true."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from alerts.noise import Shelf, Silence
+from alerts.noise import Silence
+from monitor.api.alerts import check_visible
 from monitor.api.deps import actor, on_behalf, parse_time, runtime
 from monitor.app import Runtime
-from monitor.store import noise as noise_store
+from monitor.errors import ConflictError, NotFoundError, StoreError
+from monitor.operations import Operations
 
 router = APIRouter(prefix="/api/v1", tags=["noise control"])
 Rt = Annotated[Runtime, Depends(runtime)]
+T = TypeVar("T")
 
 
 class SilenceIn(BaseModel):
@@ -36,10 +40,21 @@ class ShelveIn(BaseModel):
     by: str | None = None
 
 
-def _noise(rt: Runtime) -> Any:
+def _ops(rt: Runtime) -> Operations:
     if rt.notifier is None:
         raise HTTPException(409, "this node sends no notifications (gateway role)")
-    return rt.notifier.noise
+    return rt.ops
+
+
+async def _run(coro: Awaitable[T]) -> T:
+    try:
+        return await coro
+    except NotFoundError as err:
+        raise HTTPException(404, str(err)) from err
+    except ConflictError as err:
+        raise HTTPException(409, str(err)) from err
+    except StoreError as err:
+        raise HTTPException(503, str(err)) from err
 
 
 @router.post("/silences", status_code=201)
@@ -48,7 +63,8 @@ async def create_silence(
 ) -> dict[str, Any]:
     start = parse_time(body.starts, "starts")
     end = parse_time(body.ends, "ends")
-    assert end is not None
+    if end is None:
+        raise HTTPException(422, "ends is required")
     starts = start.timestamp() if start else rt.clock.now()
     if end.timestamp() <= starts:
         raise HTTPException(422, "ends must be after starts")
@@ -63,37 +79,29 @@ async def create_silence(
         body.sensor_kind,
         body.sensor,
     )
-    _noise(rt).silences[silence.id] = silence
-    async with rt.db.begin() as conn:
-        await noise_store.save_silence(conn, silence)
-    return asdict(silence)
+    return asdict(await _run(_ops(rt).add_silence(silence)))
 
 
 @router.get("/silences")
 async def list_silences(rt: Rt) -> list[dict[str, Any]]:
-    return [asdict(s) for s in _noise(rt).silences.values()]
+    return _ops(rt).silences()
 
 
 @router.delete("/silences/{silence_id}", status_code=204)
 async def delete_silence(silence_id: str, rt: Rt) -> None:
-    if _noise(rt).silences.pop(silence_id, None) is None:
-        raise HTTPException(404, f"silence {silence_id!r} not found")
-    async with rt.db.begin() as conn:
-        await noise_store.delete_silence(conn, silence_id)
+    await _run(_ops(rt).delete_silence(silence_id))
 
 
-@router.post("/alerts/{alert_id}/shelve")
+@router.post("/alerts/{alert_id}/shelve", dependencies=[Depends(check_visible)])
 async def shelve(
     request: Request, alert_id: str, body: ShelveIn, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
+    """Hold back an alert's notifications until an expiry; it stays true and listed."""
     until = parse_time(body.until, "until")
-    assert until is not None
-    if until.timestamp() <= rt.clock.now():
-        raise HTTPException(422, "until must be in the future")
-    shelf = Shelf(alert_id, until.timestamp(), body.reason, on_behalf(request, body.by, who))
-    _noise(rt).shelves[alert_id] = shelf
-    async with rt.db.begin() as conn:
-        await noise_store.save_shelf(conn, shelf)
+    if until is None:
+        raise HTTPException(422, "until is required")
+    by = on_behalf(request, body.by, who)
+    shelf = await _run(_ops(rt).shelve(alert_id, by, until.timestamp(), body.reason))
     return asdict(shelf)
 
 

@@ -41,6 +41,9 @@ async def ingest_readings(request: Request, rt: Rt, backfill: bool = False) -> d
         except (KafkaError, TimeoutError) as err:
             raise HTTPException(503, f"input refused: Kafka did not acknowledge ({err})") from err
         return {"forwarded": forwarded.readings, "records": forwarded.records}
+    failure = rt.pipeline.store_failure
+    if failure is not None:
+        raise HTTPException(503, f"input refused: the store is failing ({failure.reason})")
     outcome = await rt.pipeline.submit_and_wait(msg)
     return {
         "accepted": outcome.accepted,

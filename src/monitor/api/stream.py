@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from alerts.model import AlertEvent
+from alerts.model import AlertEvent, alert_view
 from monitor.api.deps import runtime, tenant_of
 from monitor.app import Runtime
 from monitor.clock import to_datetime
@@ -22,26 +22,17 @@ KEEPALIVE_S = 15.0
 
 
 def event_json(event: AlertEvent) -> bytes:
-    a = event.alert
+    """The event as it happened: its alert is the snapshot taken at the transition."""
     return orjson.dumps(
         {
             "kind": event.kind.value,
             "at": to_datetime(event.at).isoformat(),
+            "ts": to_datetime(event.ts).isoformat(),
+            "level": int(event.level),
+            "previous_level": None if event.previous_level is None else int(event.previous_level),
             "actor": event.actor,
             "detail": event.detail,
-            "alert": {
-                "id": a.id,
-                "rule": a.rule,
-                "sensor": a.sensor,
-                "site": a.site,
-                "level": int(a.level),
-                "state": a.state.value,
-                "category": a.category.value,
-                "active": a.active,
-                "value": a.value,
-                "tier": a.tier,
-                "opened_at": to_datetime(a.opened_at).isoformat(),
-            },
+            "alert": alert_view(event.alert),
         },
         default=str,
     )

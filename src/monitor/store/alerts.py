@@ -12,12 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alerts.model import Alert, AlertEvent, AlertState, ReasonCode
 from monitor.clock import to_datetime, to_epoch
 from monitor.model import Category, Level
+from monitor.store.migrations import EVENT_KEY
 
 _COLUMNS = (
     "id, fingerprint, rule, sensor, site, category, level, peak_level, state, active, "
     "retrospective, value, evidence, opened_at, updated_at, resolved_at, acked_at, acked_by, "
     "closed_at, closed_by, reason_code, note, suspect, raised_at, tier, assignee, reviewed_at, "
     "reviewed_by"
+)
+# Derived, on every row the API returns: the ISA-18.2 state (condition × acknowledgement).
+_WAITING = "(acked_at IS NULL AND state NOT IN ('closed', 'reviewed'))"
+_VIEW = (
+    f"{_COLUMNS}, {_WAITING} AS waiting, CASE WHEN active AND {_WAITING} THEN 'unack_active' "
+    f"WHEN active THEN 'ack_active' WHEN {_WAITING} THEN 'rtn_unack' ELSE 'normal' END "
+    "AS isa_state"
 )
 _UPSERT = text(
     f"""INSERT INTO alerts ({_COLUMNS}) VALUES (:id, :fingerprint, :rule, :sensor, :site,
@@ -49,10 +57,10 @@ _UPSERT = text(
         reviewed_by = COALESCE(alerts.reviewed_by, EXCLUDED.reviewed_by)"""
 )
 _EVENT = text(
-    """INSERT INTO alert_events (alert_id, kind, level, previous_level, ts, at, actor, detail)
+    f"""INSERT INTO alert_events (alert_id, kind, level, previous_level, ts, at, actor, detail)
        VALUES (:alert_id, :kind, :level, :previous_level, :ts, :at, :actor,
                CAST(:detail AS jsonb))
-       ON CONFLICT (alert_id, kind, ts, level) DO NOTHING"""
+       ON CONFLICT ({EVENT_KEY}) DO NOTHING"""
 )
 
 
@@ -157,14 +165,22 @@ def _epoch(value: datetime | None) -> float | None:
 
 async def load_active(conn: AsyncConnection, sites: list[str] | None = None) -> list[Alert]:
     """Alerts whose condition still holds; of the given sites only, when given."""
+    return await _load(conn, "active", sites)
+
+
+async def load_waiting(conn: AsyncConnection, sites: list[str] | None = None) -> list[Alert]:
+    """Cleared alerts nobody has acknowledged or closed (ISA-18.2 "returned to normal
+    unacknowledged"): they stay on the operators' list."""
+    return await _load(conn, f"NOT active AND {_WAITING}", sites)
+
+
+async def _load(conn: AsyncConnection, where: str, sites: list[str] | None) -> list[Alert]:
     last = "(SELECT max(e.ts) FROM alert_events e WHERE e.alert_id = alerts.id) AS last_ts"
+    query = f"SELECT {_COLUMNS}, {last} FROM alerts WHERE {where}"
     if sites is None:
-        result = await conn.execute(text(f"SELECT {_COLUMNS}, {last} FROM alerts WHERE active"))
+        result = await conn.execute(text(query))
     else:
-        result = await conn.execute(
-            text(f"SELECT {_COLUMNS}, {last} FROM alerts WHERE active AND site = ANY(:sites)"),
-            {"sites": sites},
-        )
+        result = await conn.execute(text(f"{query} AND site = ANY(:sites)"), {"sites": sites})
     return [alert_from_row(r._mapping) for r in result]
 
 
@@ -187,8 +203,13 @@ async def list_alerts(
 ) -> list[dict[str, Any]]:
     where, params = ["TRUE"], {"n": limit}
     if states:
-        where.append("state = ANY(:states)")
-        params["states"] = states  # type: ignore[assignment]
+        # "waiting" is not a stored state: unacknowledged and not closed, active or not
+        wanted = [s for s in states if s != "waiting"]
+        either = ["state = ANY(:states)"] if wanted else []
+        if "waiting" in states:
+            either.append(_WAITING)
+        where.append(f"({' OR '.join(either)})")
+        params["states"] = wanted  # type: ignore[assignment]
     if level is not None:
         where.append("level = :level")
         params["level"] = level
@@ -203,7 +224,7 @@ async def list_alerts(
         params["since"] = since  # type: ignore[assignment]
     result = await conn.execute(
         text(
-            f"SELECT {_COLUMNS} FROM alerts WHERE {' AND '.join(where)} "
+            f"SELECT {_VIEW} FROM alerts WHERE {' AND '.join(where)} "
             "ORDER BY active DESC, level ASC, opened_at DESC LIMIT :n"
         ),
         params,
@@ -224,6 +245,6 @@ async def alert_history(conn: AsyncConnection, alert_id: str) -> list[dict[str, 
 
 async def list_alerts_by_id(conn: AsyncConnection, alert_id: str) -> list[dict[str, Any]]:
     result = await conn.execute(
-        text(f"SELECT {_COLUMNS} FROM alerts WHERE id = :id"), {"id": alert_id}
+        text(f"SELECT {_VIEW} FROM alerts WHERE id = :id"), {"id": alert_id}
     )
     return [dict(r._mapping) for r in result]

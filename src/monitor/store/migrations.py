@@ -286,6 +286,21 @@ def _rollups(timescale: bool) -> list[str]:
     ]
 
 
+EVENT_KEY = "alert_id, kind, ts, level, (COALESCE(detail->>'tier', ''))"
+
+
+def _lifecycle(timescale: bool) -> list[str]:
+    """Several SLA tiers passed at once are several events with one (kind, ts, level): the
+    tier is part of an event's identity.  Cleared, unacknowledged alerts are looked up at
+    start (the waiting list)."""
+    return [
+        "DROP INDEX IF EXISTS alert_events_once",
+        f"CREATE UNIQUE INDEX alert_events_once ON alert_events ({EVENT_KEY})",
+        "CREATE INDEX alerts_waiting ON alerts (site) WHERE NOT active AND acked_at IS NULL "
+        "AND state NOT IN ('closed', 'reviewed')",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -297,6 +312,7 @@ MIGRATIONS: list[Migration] = [
     Migration(8, "silences and shelves", _noise_store),
     Migration(9, "scores of anomaly rules in shadow mode", _shadow_scores),
     Migration(10, "1 min and 1 h rollups, compression", _rollups),
+    Migration(11, "alert lifecycle: event identity with the tier, waiting list", _lifecycle),
 ]
 
 
