@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import event
+from hypothesis import event as note_path
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -116,7 +116,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     def _record(self, events: list[AlertEvent]) -> None:
         self.emitted += [(e, alert_to_dict(e.alert)) for e in events]
         for e in events:  # shown by --hypothesis-show-statistics: which paths were reached
-            event(f"{e.kind.value}{' forced' if e.detail.get('forced') else ''}")
+            note_path(f"{e.kind.value}{' forced' if e.detail.get('forced') else ''}")
 
     @rule(sensor=st.sampled_from(SENSORS), kind=st.sampled_from(list(VALUES)))
     def reading(self, sensor: str, kind: str) -> None:

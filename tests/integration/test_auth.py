@@ -51,7 +51,15 @@ async def test_roles_and_tenant_scoping(settings: Settings) -> None:
             ack = await op1.post(f"{url}/ack", json={"by": "someone-else"})
             assert ack.status_code == 200 and ack.json()["acked_by"] == "op-li"
             assert (await op1.put("/api/v1/rules/x", json={})).status_code == 403
-            closed = await op1.post(f"{url}/dispose", json={"reason_code": "test", "note": "drill"})
+            closed = await op1.post(
+                f"{url}/dispose",
+                json={
+                    "reason_code": "test",
+                    "note": "drill",
+                    "force": True,
+                    "force_reason": "drill",
+                },
+            )
             assert closed.json()["closed_by"] == "op-li"
             # the admin changes rules, recorded under its name
             spec = {"type": "threshold", "selector": {"kind": "manhole_tilt"}, "levels": {"3": 12}}

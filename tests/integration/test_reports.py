@@ -37,7 +37,13 @@ async def test_alarm_load_report(settings: Settings) -> None:
         clock.advance(60)
         await api.post(
             f"/api/v1/alerts/{tank['id']}/dispose",
-            json={"by": "op", "reason_code": "process_fluctuation", "note": "refill stopped"},
+            json={
+                "by": "op",
+                "reason_code": "process_fluctuation",
+                "note": "refill stopped",
+                "force": True,
+                "force_reason": "level falls",
+            },
         )
         report = (
             await api.get(

@@ -267,15 +267,22 @@ async def test_acknowledge_and_dispose(settings: Settings) -> None:
         assert (await api.post(f"{url}/ack")).status_code == 409
         bad = await api.post(f"{url}/dispose", json={"reason_code": "bogus", "note": "x"})
         assert bad.status_code == 422
+        close = {"reason_code": "maintenance_calibration", "note": "bump test", "by": "op-zhao"}
+        refused = await api.post(f"{url}/dispose", json=close)
+        assert refused.status_code == 409  # the gas is still there
+        assert "12.0" in refused.json()["detail"] and "set-point 10" in refused.json()["detail"]
+        no_reason = await api.post(f"{url}/dispose", json={**close, "force": True})
+        assert no_reason.status_code == 409 and "force_reason" in no_reason.json()["detail"]
         done = await api.post(
-            f"{url}/dispose",
-            json={"reason_code": "maintenance_calibration", "note": "bump test", "by": "op-zhao"},
+            f"{url}/dispose", json={**close, "force": True, "force_reason": "bump test gas"}
         )
         assert done.status_code == 200
         body = done.json()
         assert body["state"] == "closed" and body["reason_code"] == "maintenance_calibration"
         assert [h["kind"] for h in body["history"]] == ["opened", "acknowledged", "disposed"]
         assert body["history"][1]["actor"] == "op-zhao"
+        assert body["history"][2]["detail"]["force_reason"] == "bump test gas"
+        assert body["active"] and not body["waiting"] and body["isa_state"] == "ack_active"
         assert (await api.post("/api/v1/alerts/nope/ack")).status_code == 404
 
 
@@ -350,7 +357,13 @@ async def test_escalation_on_a_manual_clock_survives_restart(settings: Settings)
         ).status_code == 200
         closed = await api.post(
             f"{url}/dispose",
-            json={"reason_code": "real_hazard_handled", "note": "fixed", "by": "crew-7"},
+            json={
+                "reason_code": "real_hazard_handled",
+                "note": "fixed",
+                "by": "crew-7",
+                "force": True,
+                "force_reason": "valve shut, well venting",
+            },
         )
         assert closed.json()["state"] == "closed"
         assert (await api.post(f"{url}/review", json={"by": "crew-7"})).status_code == 409

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.errors import AlertStateError
+from alerts.errors import AlertStateError, ConditionActiveError
 from alerts.model import AlertState, EventKind, ReasonCode
-from alerts.errors import ConditionActiveError
 from alerts.tracker import AlertTracker
 from alerts.workflow import acknowledge, dispose
 from monitor.model import Category, Level, Signal

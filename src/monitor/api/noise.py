@@ -100,6 +100,8 @@ async def shelve(
     until = parse_time(body.until, "until")
     if until is None:
         raise HTTPException(422, "until is required")
+    if until.timestamp() <= rt.clock.now():
+        raise HTTPException(422, "until must be in the future")
     by = on_behalf(request, body.by, who)
     shelf = await _run(_ops(rt).shelve(alert_id, by, until.timestamp(), body.reason))
     return asdict(shelf)
