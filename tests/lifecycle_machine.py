@@ -130,9 +130,14 @@ class LifecycleMachine(RuleBasedStateMachine):
         actor=st.sampled_from(ACTORS),
         force=st.booleans(),
         reason=st.sampled_from(list(ReasonCode)),
+        on_active=st.booleans(),
     )
-    def operator(self, name: str, pick: int, actor: str, force: bool, reason: ReasonCode) -> None:
-        ids = sorted(self.world.stored())
+    def operator(
+        self, name: str, pick: int, actor: str, force: bool, reason: ReasonCode, on_active: bool
+    ) -> None:
+        """An action on any stored alert, or (half the time) on one whose condition holds."""
+        stored = self.world.stored()
+        ids = sorted(i for i, r in stored.items() if r["active"] or not on_active)
         if not ids:
             return
         self.world.advance(5)
