@@ -142,6 +142,7 @@ def alert_view(alert: Alert) -> dict[str, Any]:
     """What every renderer (the SSE stream, the notifications) shows of an event's snapshot."""
     return {
         "id": alert.id,
+        "fingerprint": alert.fingerprint,
         "rule": alert.rule,
         "sensor": alert.sensor,
         "site": alert.site,
