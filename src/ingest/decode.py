@@ -31,6 +31,8 @@ def decode_payload(payload: bytes) -> list[Any]:
     except orjson.JSONDecodeError as err:
         try:
             doc = json.loads(payload)
+        except RecursionError:
+            raise DecodeFailure("malformed_json", "nested too deep") from None
         except (ValueError, UnicodeDecodeError):
             raise DecodeFailure("malformed_json", str(err)) from err
     if isinstance(doc, dict):

@@ -39,11 +39,21 @@ _REASONS = [
 _CODE = {name: i for i, name in enumerate(_REASONS)}
 
 
+def _number(raw: int | float) -> float:
+    """A JSON number as a float; an integer too large for one is infinite (and rejected)."""
+    try:
+        return float(raw)
+    except OverflowError:
+        return np.inf
+
+
 def _parse_ts(raw: Any) -> tuple[float, int]:
     if isinstance(raw, bool):
         return np.nan, _CODE["bad_ts"]
     if isinstance(raw, int | float):
-        ts = float(raw)
+        ts = _number(raw)
+        if not np.isfinite(ts):
+            return np.nan, _CODE["bad_ts"]
         return (ts / 1000.0 if abs(ts) > MS_THRESHOLD else ts), _OK
     if isinstance(raw, str):
         try:
@@ -65,7 +75,16 @@ def normalize(
     rejects: list[Reject] = []
 
     def reject(reason: str, raw: str, detail: str | None = None) -> None:
-        rejects.append(Reject(reason, raw[:RAW_LIMIT], msg.source, msg.received, msg.topic, detail))
+        rejects.append(
+            Reject(
+                reason,
+                storable(raw[:RAW_LIMIT]),
+                msg.source,
+                msg.received,
+                storable(msg.topic) if msg.topic else msg.topic,
+                storable(detail[:RAW_LIMIT]) if detail else detail,
+            )
+        )
 
     site_key = -1
     if msg.site == "":
@@ -116,7 +135,7 @@ def normalize(
         if isinstance(v, bool) or not isinstance(v, int | float):
             code[i] = _CODE["value_not_number"]
             continue
-        value[i] = v
+        value[i] = _number(v)
         ts[i], c = _parse_ts(item.get("ts"))
         if c:
             code[i] = c
@@ -170,10 +189,18 @@ def _detail(reason: str, item: Any, msg: RawMessage) -> str | None:
     return None
 
 
+def storable(text: str) -> str:
+    """Text PostgreSQL can keep: lone surrogates replaced, NUL shown as an escape."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\\u0000")
+
+
 def _text(payload: bytes) -> str:
     return payload[:RAW_LIMIT].decode("utf-8", errors="replace")
 
 
 def _item_text(item: Any) -> str:
     # json (not orjson) keeps NaN/Infinity visible in the stored raw text.
-    return json.dumps(item, ensure_ascii=False, default=str)
+    try:
+        return json.dumps(item, ensure_ascii=False, default=str)[:RAW_LIMIT]
+    except (RecursionError, ValueError):
+        return "<a reading nested too deep to show>"

@@ -35,7 +35,9 @@ async def run_backtest(
     current: AnyRule | None,
     start: datetime,
     end: datetime,
+    sensors: set[str] | None = None,
 ) -> dict[str, Any]:
+    """``sensors``, when given, limits the run to those sensors (an enterprise's own)."""
     rules = {"proposed": proposed, "current": current}
     for name, rule in rules.items():
         if rule is not None and isinstance(
@@ -48,7 +50,8 @@ async def run_backtest(
     keys = sorted(
         registry.keys[s.id]
         for s in registry.sensors.values()
-        if proposed.selector.matches(s) or (current is not None and current.selector.matches(s))
+        if (sensors is None or s.id in sensors)
+        and (proposed.selector.matches(s) or (current is not None and current.selector.matches(s)))
     )
     runs = {
         name: (graded_evaluator(rule, registry), AlertTracker())  # type: ignore[arg-type]

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description='[{"token", "name", "role": viewer|operator|admin|ingest, "tenant"}]',
     )
+    auth_failures_max: int = Field(
+        default=20, ge=1, description="failed sign-ins per client address before 429"
+    )
+    auth_failure_window_s: float = Field(
+        default=60.0, gt=0, description="the window of auth_failures_max, seconds"
+    )
     notify_routes: list[dict[str, Any]] = Field(
         default_factory=list,
         description='routes: [{"channel": "webhook|wecom|dingtalk", "url": ..., "tenant": ..., '

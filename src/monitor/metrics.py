@@ -131,6 +131,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.auth_failures = Counter(
+            "riskmon_api_sign_in_failures",
+            "Refused sign-ins: missing or unknown token, or rate-limited",
+            ["reason"],
+            registry=r,
+        )
         self.store_failures = Counter(
             "riskmon_store_write_failures",
             "Failed attempts to store a batch (retried with the same readings and events)",

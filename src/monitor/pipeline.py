@@ -29,7 +29,7 @@ import numpy as np
 from alerts.model import AlertEvent, EventKind
 from alerts.sla import SlaPolicy, escalate
 from alerts.tracker import AlertTracker
-from ingest.normalize import normalize
+from ingest.normalize import RAW_LIMIT, normalize, storable
 from ingest.raw import RawMessage
 from monitor.clock import Clock
 from monitor.errors import StoreError
@@ -158,8 +158,19 @@ class Pipeline:
             await asyncio.sleep(0.01)
 
     def _normalize(self, msg: RawMessage) -> Normalized:
+        """Never raises: a message that breaks the normalizer (a defect) is rejected whole,
+        with the reason, and acknowledged like any other reject, so it cannot poison the
+        pipeline or a restart."""
         self.metrics.messages.labels(msg.source).inc()
-        batch, rejects = normalize(msg, self.registry, max_future_s=self.max_future_s)
+        try:
+            batch, rejects = normalize(msg, self.registry, max_future_s=self.max_future_s)
+        except Exception as err:
+            self.metrics.errors.labels("normalize").inc()
+            log.error("a %s message broke the normalizer (%r); rejected", msg.source, err)
+            reason = f"{err.__class__.__name__}: {str(err)[:200]}"
+            text = storable(msg.payload[:RAW_LIMIT].decode("utf-8", "replace"))
+            reject = Reject("internal_error", text, msg.source, msg.received, msg.topic, reason)
+            return Normalized(msg, ReadingBatch.empty(), [reject])
         return Normalized(msg, batch, rejects)
 
     async def _next_batch(self, first: RawMessage) -> list[Normalized]:

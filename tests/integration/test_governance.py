@@ -26,8 +26,22 @@ async def rule(api: httpx.AsyncClient, rule_id: str) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("changes", "pending")}
 
 
+PEOPLE = [
+    {"token": "li", "name": "li", "role": "admin"},
+    {"token": "wang", "name": "wang", "role": "admin"},
+    {"token": "zhao", "name": "zhao", "role": "admin"},
+]
+
+
 async def test_red_change_needs_a_second_person(quiet: Settings) -> None:
-    async with running_service(quiet) as svc, svc.client() as api:
+    quiet = quiet.model_copy(update={"tokens": PEOPLE})
+    async with (
+        running_service(quiet) as svc,
+        svc.client() as api,
+        svc.client(token="li") as li,
+        svc.client(token="wang") as wang,
+        svc.client(token="zhao") as zhao,
+    ):
         spec = await rule(api, "methane_well.high")
         spec["levels"] = {"4": 5, "3": 10, "2": 20, "1": 40}  # red 50 -> 40
         put = await api.put("/api/v1/rules/methane_well.high", json=spec, headers={USER: "li"})
@@ -38,11 +52,13 @@ async def test_red_change_needs_a_second_person(quiet: Settings) -> None:
         await api.post("/api/v1/readings", json={"sensor": "ch4-1", "ts": t, "value": 45})
         assert [a["level"] for a in await alerts(api, site="s2")] == [2]
         url = f"/api/v1/rules/methane_well.high/proposals/{proposal}"
-        own = await api.post(f"{url}/approve", headers={USER: "li"})
+        own = await li.post(f"{url}/approve")
         assert own.status_code == 403 and "second person" in own.text
-        ok = await api.post(f"{url}/approve", headers={USER: "wang"})
+        script = await api.post(f"{url}/approve", headers={USER: "wang"})  # the scripts' token
+        assert script.status_code == 403 and "personal token" in script.text
+        ok = await wang.post(f"{url}/approve")
         assert ok.status_code == 200
-        assert (await api.post(f"{url}/approve", headers={USER: "zhao"})).status_code == 409
+        assert (await zhao.post(f"{url}/approve")).status_code == 409
         await api.post("/api/v1/readings", json={"sensor": "ch4-1", "ts": t + 1, "value": 45})
         assert [a["level"] for a in await alerts(api, site="s2")] == [1]
         audit = (await api.get("/api/v1/rules/methane_well.high")).json()["changes"][-1]

@@ -6,9 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from monitor.api.deps import actor, on_behalf, parse_time, runtime, tenant_of, visible
+from monitor.api.deps import (
+    actor,
+    as_http,
+    on_behalf,
+    parse_time,
+    runtime,
+    tenant_of,
+    visible,
+)
 from monitor.app import Runtime
-from monitor.errors import ConflictError, NotFoundError, StoreError
 from monitor.schemas import AckIn, AssignIn, CommentIn, DisposeIn, NoteIn
 from monitor.store import alerts as alert_store
 
@@ -86,14 +93,8 @@ async def check_visible(alert_id: str, request: Request) -> None:
 
 async def _act(request: Request, rt: Runtime, alert_id: str, coro: Any) -> dict[str, Any]:
     """Run an operator action (``monitor.operations``) and answer with the alert as it is."""
-    try:
+    with as_http():
         await coro
-    except NotFoundError as err:
-        raise HTTPException(404, str(err)) from err
-    except ConflictError as err:
-        raise HTTPException(409, str(err)) from err
-    except StoreError as err:
-        raise HTTPException(503, str(err)) from err
     return await get_alert(alert_id, rt, request)
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Response
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from monitor.api import alerts, catalog, noise, readings, reports, rules, stream
-from monitor.api.auth import Token, authorize
+from monitor.api.auth import SignInGuard, Token, authorize
 from monitor.app import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -24,8 +28,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.tokens = {t.token: t for t in map(Token.model_validate, runtime.settings.tokens)}
+    app.state.sign_in = SignInGuard(
+        runtime.settings.auth_failures_max, runtime.settings.auth_failure_window_s
+    )
     for module in (catalog, readings, rules, alerts, noise, stream, reports):
         app.include_router(module.router)
+    guard_input(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -76,3 +84,30 @@ def create_app(runtime: Runtime) -> FastAPI:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _unstorable(text: str) -> bool:
+    """NUL or a lone surrogate: text PostgreSQL cannot keep or compare."""
+    return "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def guard_input(app: FastAPI) -> None:
+    """Input the store cannot take is a clear 422, and a store that fails is a 503 with the
+    reason: never a 500 with a traceback."""
+
+    @app.middleware("http")
+    async def refuse_unstorable(request: Request, call_next: Any) -> Any:
+        parts = [request.url.path, *request.query_params.keys(), *request.query_params.values()]
+        if any(_unstorable(p) for p in parts):
+            return JSONResponse(
+                {"detail": "NUL or an unpaired surrogate in the path or query"}, status_code=422
+            )
+        return await call_next(request)
+
+    @app.exception_handler(DBAPIError)
+    async def store_error(request: Request, err: DBAPIError) -> JSONResponse:
+        first = str(err.orig).splitlines()[0] if err.orig is not None else str(err)
+        if isinstance(err, DataError | IntegrityError):
+            return JSONResponse({"detail": f"the store refused a value: {first}"}, 422)
+        log.error("%s %s: the store failed (%s)", request.method, request.url.path, first)
+        return JSONResponse({"detail": f"the store is unavailable: {first}"}, 503)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from fastapi import HTTPException, Request
 
 from monitor.app import Runtime
+from monitor.errors import ConflictError, NotFoundError, StoreError
 
 
 def runtime(request: Request) -> Runtime:
@@ -39,9 +42,14 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     if value is None or value == "":
         return None
     try:
-        return datetime.fromtimestamp(float(value), UTC)
+        epoch = float(value)
     except ValueError:
         pass
+    else:
+        try:
+            return datetime.fromtimestamp(epoch, UTC)
+        except (OverflowError, OSError, ValueError) as err:
+            raise HTTPException(422, f"{name}: {value!r} is out of range") from err
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as err:
@@ -50,9 +58,40 @@ def parse_time(value: str | None, name: str) -> datetime | None:
 
 
 def on_behalf(request: Request, claimed: str | None, who: str) -> str:
-    """The actor recorded: the caller's token name; only the admin may name someone else
-    (deployment scripts acting for a person)."""
+    """The actor recorded: the person signed in.  Only the bootstrap admin token (deployment
+    scripts acting for a person) may name someone else."""
     identity = getattr(request.state, "identity", None)
-    if claimed and identity is not None and identity.role == "admin":
+    if claimed and identity is not None and identity.bootstrap:
         return claimed
     return who
+
+
+def personal(request: Request) -> None:
+    """An approval must come from a person's own token, not the scripts' override."""
+    identity = getattr(request.state, "identity", None)
+    if identity is not None and identity.bootstrap:
+        raise HTTPException(
+            403, "approvals need a personal token; the admin token is for deployment scripts"
+        )
+
+
+def city(request: Request) -> None:
+    """Shared configuration (rules) is changed by city roles, not by one enterprise."""
+    if tenant_of(request) is not None:
+        raise HTTPException(403, "rules are shared by every enterprise; a city role changes them")
+
+
+@contextlib.contextmanager
+def as_http() -> Iterator[None]:
+    """Known failures of an operation as HTTP answers: 404 not found, 409 does not fit the
+    current state, 403 not allowed, 503 the store is failing."""
+    try:
+        yield
+    except NotFoundError as err:
+        raise HTTPException(404, str(err)) from err
+    except ConflictError as err:
+        raise HTTPException(409, str(err)) from err
+    except PermissionError as err:
+        raise HTTPException(403, str(err)) from err
+    except StoreError as err:
+        raise HTTPException(503, str(err)) from err

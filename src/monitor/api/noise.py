@@ -8,15 +8,22 @@ from collections.abc import Awaitable
 from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from alerts.noise import Silence
 from monitor.api.alerts import check_visible
-from monitor.api.deps import actor, on_behalf, parse_time, runtime
+from monitor.api.deps import (
+    actor,
+    as_http,
+    on_behalf,
+    parse_time,
+    runtime,
+    tenant_of,
+    visible,
+)
 from monitor.app import Runtime
-from monitor.errors import ConflictError, NotFoundError, StoreError
 from monitor.operations import Operations
 
 router = APIRouter(prefix="/api/v1", tags=["noise control"])
@@ -47,20 +54,23 @@ def _ops(rt: Runtime) -> Operations:
 
 
 async def _run(coro: Awaitable[T]) -> T:
-    try:
+    with as_http():
         return await coro
-    except NotFoundError as err:
-        raise HTTPException(404, str(err)) from err
-    except ConflictError as err:
-        raise HTTPException(409, str(err)) from err
-    except StoreError as err:
-        raise HTTPException(503, str(err)) from err
 
 
 @router.post("/silences", status_code=201)
 async def create_silence(
-    body: SilenceIn, rt: Rt, who: Annotated[str, Depends(actor)]
+    body: SilenceIn, rt: Rt, request: Request, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
+    """A silence or maintenance window.  An enterprise's token silences its own enterprise
+    only (its tenant is set for it; a site must be its own)."""
+    tenant = tenant_of(request)
+    if tenant is not None:
+        if body.tenant not in (None, tenant):
+            raise HTTPException(403, f"this token silences {tenant!r} only")
+        if body.site is not None and not visible(request, body.site):
+            raise HTTPException(404, f"site {body.site!r} not found")
+        body = body.model_copy(update={"tenant": tenant})
     start = parse_time(body.starts, "starts")
     end = parse_time(body.ends, "ends")
     if end is None:
@@ -83,12 +93,18 @@ async def create_silence(
 
 
 @router.get("/silences")
-async def list_silences(rt: Rt) -> list[dict[str, Any]]:
-    return _ops(rt).silences()
+async def list_silences(rt: Rt, request: Request) -> list[dict[str, Any]]:
+    tenant = tenant_of(request)
+    return [s for s in _ops(rt).silences() if tenant is None or s["tenant"] == tenant]
 
 
 @router.delete("/silences/{silence_id}", status_code=204)
-async def delete_silence(silence_id: str, rt: Rt) -> None:
+async def delete_silence(silence_id: str, rt: Rt, request: Request) -> None:
+    tenant = tenant_of(request)
+    if tenant is not None and not any(
+        s["id"] == silence_id and s["tenant"] == tenant for s in _ops(rt).silences()
+    ):
+        raise HTTPException(404, f"silence {silence_id!r} not found")
     await _run(_ops(rt).delete_silence(silence_id))
 
 
@@ -108,13 +124,28 @@ async def shelve(
 
 
 @router.get("/notifications")
-async def notifications(rt: Rt, alert: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+async def notifications(
+    rt: Rt,
+    request: Request,
+    alert: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> list[dict[str, Any]]:
+    """The notification log.  An enterprise's token sees its own alerts' rows, without the
+    channel URLs (they hold the robots' secret keys)."""
+    tenant = tenant_of(request)
+    sites = [s.id for s in rt.registry.sites.values() if s.tenant == tenant]
     async with rt.db.connect() as conn:
         result = await conn.execute(
             text(
-                "SELECT * FROM notifications WHERE (CAST(:a AS text) IS NULL OR alert_id = :a) "
-                "ORDER BY id DESC LIMIT :n"
+                "SELECT n.* FROM notifications n WHERE (CAST(:a AS text) IS NULL OR "
+                "n.alert_id = :a) AND (CAST(:scoped AS boolean) IS NOT TRUE OR EXISTS "
+                "(SELECT 1 FROM alerts a WHERE a.id = n.alert_id AND a.site = ANY(:sites))) "
+                "ORDER BY n.id DESC LIMIT :n"
             ),
-            {"a": alert, "n": limit},
+            {"a": alert, "n": limit, "scoped": tenant is not None, "sites": sites},
         )
-        return [dict(r._mapping) for r in result]
+        rows = [dict(r._mapping) for r in result]
+    if tenant is not None:
+        for row in rows:
+            row.pop("url", None)
+    return rows

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from monitor.api.deps import actor, parse_time, runtime
+from monitor.api.deps import (
+    actor,
+    as_http,
+    city,
+    parse_time,
+    personal,
+    runtime,
+    tenant_of,
+    visible,
+)
 from monitor.app import Runtime
 from monitor.backtest import run_backtest
-from monitor.errors import ConfigError, ConflictError, NotFoundError
+from monitor.errors import ConfigError
 from monitor.store import rules as rule_store
 from monitor.store.shadow import shadow_report
 from rules.governance import diff
@@ -19,6 +28,8 @@ from rules.spec import AnomalyRule, parse_rule
 
 router = APIRouter(prefix="/api/v1", tags=["rules"])
 Rt = Annotated[Runtime, Depends(runtime)]
+ProposalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+CITY = [Depends(city)]
 
 
 def _invalid(err: ValidationError) -> HTTPException:
@@ -59,6 +70,7 @@ async def get_rule(rule_id: str, rt: Rt) -> dict[str, Any]:
 async def shadow(
     rule_id: str,
     rt: Rt,
+    request: Request,
     since: str | None = None,
     sensor: str | None = None,
     limit: int = Query(100, ge=1, le=10_000),
@@ -68,8 +80,16 @@ async def shadow(
     if not isinstance(rule, AnomalyRule):
         raise HTTPException(404, f"no anomaly rule {rule_id!r}")
     async with rt.db.connect() as conn:
-        report = await shadow_report(conn, rule_id, parse_time(since, "since"), sensor, limit)
+        report = await shadow_report(
+            conn, rule_id, parse_time(since, "since"), sensor, limit, _own_sensors(request, rt)
+        )
     return {"shadow": rule.shadow, **report}
+
+
+def _own_sensors(request: Request, rt: Runtime) -> list[str] | None:
+    if tenant_of(request) is None:
+        return None
+    return [s.id for s in rt.registry.sensors.values() if visible(request, s.site)]
 
 
 READ_ONLY = ("changes", "pending", "version", "updated_at", "updated_by")
@@ -87,7 +107,7 @@ def _with_id(spec: dict[str, Any], rule_id: str, rt: Runtime) -> dict[str, Any]:
     return spec
 
 
-@router.put("/rules/{rule_id}")
+@router.put("/rules/{rule_id}", dependencies=CITY)
 async def put_rule(
     rule_id: str,
     rt: Rt,
@@ -113,8 +133,16 @@ async def put_rule(
     body = change.rule.model_dump(mode="json")
     if not change.applied:
         response.status_code = 202
+        pending = change.status == "pending"
+        how = (
+            f"another person POSTs /api/v1/rules/{rule_id}/proposals/{change.proposal}/approve "
+            "(or /reject) with their own token; the rule in force stays until then"
+            if pending
+            else f"in force from {when.isoformat() if when else 'its effective time'}"
+        )
         return {
-            "status": "pending_approval" if change.status == "pending" else change.status,
+            "status": "pending_approval" if pending else change.status,
+            "how_to_approve": how,
             "proposal": change.proposal,
             "proposed_by": who,
             "effective_from": when,
@@ -124,28 +152,25 @@ async def put_rule(
 
 
 async def _decide(rule_id: str, proposal: int, rt: Runtime, who: str, approve: bool) -> Any:
-    try:
+    with as_http():
         rule = await rt.service.decide(rule_id, proposal, who, approve)
-    except NotFoundError as err:
-        raise HTTPException(404, str(err)) from err
-    except ConflictError as err:
-        raise HTTPException(409, str(err)) from err
-    except PermissionError as err:
-        raise HTTPException(403, str(err)) from err
     return {"status": "approved" if approve else "rejected", "rule": rule.model_dump(mode="json")}
 
 
-@router.post("/rules/{rule_id}/proposals/{proposal}/approve")
+@router.post(
+    "/rules/{rule_id}/proposals/{proposal}/approve", dependencies=[*CITY, Depends(personal)]
+)
 async def approve(
-    rule_id: str, proposal: int, rt: Rt, who: Annotated[str, Depends(actor)]
+    rule_id: str, proposal: ProposalId, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
+    """A second person approves a red or orange change, with a personal token."""
     result: dict[str, Any] = await _decide(rule_id, proposal, rt, who, True)
     return result
 
 
-@router.post("/rules/{rule_id}/proposals/{proposal}/reject")
+@router.post("/rules/{rule_id}/proposals/{proposal}/reject", dependencies=CITY)
 async def reject(
-    rule_id: str, proposal: int, rt: Rt, who: Annotated[str, Depends(actor)]
+    rule_id: str, proposal: ProposalId, rt: Rt, who: Annotated[str, Depends(actor)]
 ) -> dict[str, Any]:
     result: dict[str, Any] = await _decide(rule_id, proposal, rt, who, False)
     return result
@@ -160,18 +185,23 @@ class BacktestIn(BaseModel):
 
 
 @router.post("/rules/backtest")
-async def backtest(body: BacktestIn, rt: Rt) -> dict[str, Any]:
+async def backtest(body: BacktestIn, rt: Rt, request: Request) -> dict[str, Any]:
     """Alerts a proposed rule would have raised on stored readings in [from, to), per level
-    and with their times, next to the rule in force with the same id.  Writes nothing."""
+    and with their times, next to the rule in force with the same id.  Writes nothing.  An
+    enterprise's token backtests over its own sensors only."""
     try:
         proposed = parse_rule(body.rule)
     except ValidationError as err:
         raise _invalid(err) from err
     start, end = parse_time(body.from_, "from"), parse_time(body.to, "to")
-    assert start is not None and end is not None
+    if start is None or end is None:
+        raise HTTPException(422, "from and to are required")
+    if start >= end:
+        raise HTTPException(422, "from must be before to")
+    sensors = {s.id for s in rt.registry.sensors.values() if visible(request, s.site)}
     try:
         return await run_backtest(
-            rt.db, rt.registry, proposed, rt.engine.rules.get(proposed.id), start, end
+            rt.db, rt.registry, proposed, rt.engine.rules.get(proposed.id), start, end, sensors
         )
     except ConfigError as err:
         raise HTTPException(422, str(err)) from err

@@ -39,12 +39,25 @@ async def write_shadow(conn: AsyncConnection, records: list[ShadowRecord]) -> No
 
 
 async def shadow_report(
-    conn: AsyncConnection, rule: str, since: datetime | None, sensor: str | None, limit: int
+    conn: AsyncConnection,
+    rule: str,
+    since: datetime | None,
+    sensor: str | None,
+    limit: int,
+    sensors: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Would-be alerts by level, readings scored, and the latest scores."""
+    """Would-be alerts by level, readings scored, and the latest scores (of ``sensors`` only,
+    when given: an enterprise's own)."""
     where = "rule = :rule AND (CAST(:since AS timestamptz) IS NULL OR ts >= :since)"
     where += " AND (CAST(:sensor AS text) IS NULL OR sensor = :sensor)"
-    params = {"rule": rule, "since": since, "sensor": sensor}
+    where += " AND (CAST(:scoped AS boolean) IS NOT TRUE OR sensor = ANY(:sensors))"
+    params = {
+        "rule": rule,
+        "since": since,
+        "sensor": sensor,
+        "scoped": sensors is not None,
+        "sensors": sensors or [],
+    }
     counts = (
         await conn.execute(
             text(
