@@ -34,7 +34,7 @@ PEOPLE = [
 
 
 async def test_red_change_needs_a_second_person(quiet: Settings) -> None:
-    quiet = quiet.model_copy(update={"tokens": PEOPLE})
+    quiet = quiet.model_copy(update={"tokens": PEOPLE, "admin_token": "boot"})
     async with (
         running_service(quiet) as svc,
         svc.client() as api,
