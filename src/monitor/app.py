@@ -45,6 +45,7 @@ from monitor.store import rules as rule_store
 from monitor.store.db import ensure_database, open_engine
 from monitor.store.migrations import migrate, uses_timescale
 from monitor.store.readings import PartitionKeeper
+from monitor.store.seen import StoredReadings
 from monitor.store.shadow import ShadowWriter
 from monitor.store.writer import StoreWriter
 from rules.engine import RuleEngine, load_pack
@@ -170,6 +171,9 @@ async def build_runtime(
             sla=SlaPolicy(dict(settings.sla_ack_s), dict(settings.sla_dispose_s)),
         )
         pipeline.record_shadow = ShadowWriter(db)
+        stored_readings = StoredReadings(db)
+        pipeline.already_stored = stored_readings.mask
+        engine.restore_watermarks(await stored_readings.newest())
         service = Service(db, registry, engine, pipeline, clock)
         runtime = Runtime(
             settings, db, registry, engine, tracker, pipeline, service, metrics, clock, partitions

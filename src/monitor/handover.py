@@ -30,6 +30,7 @@ from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
 from monitor.store import alerts as alert_store
+from monitor.store.seen import StoredReadings
 from rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,9 @@ class PartitionState:
                 snapshot_sites |= set(self.members([partition])[1])
             active = [a for a in active if a.site not in snapshot_sites]
             self.tracker.restore([*active, *waiting])
+            # sensors without a snapshot: what the store holds was judged by the last owner
+            fresh = sorted(set(keys.tolist()) - restored)
+            self.engine.restore_watermarks(await StoredReadings(self.db).newest(fresh))
             for alert in active:
                 if alert.sensor is None:
                     self.engine.restore_subject(

@@ -137,6 +137,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.duplicates_dropped = Counter(
+            "riskmon_pipeline_duplicates_dropped",
+            "Readings the store already held (replays, redeliveries, resends): not judged again",
+            registry=r,
+        )
         self.store_failures = Counter(
             "riskmon_store_write_failures",
             "Failed attempts to store a batch (retried with the same readings and events)",

@@ -110,6 +110,8 @@ class Pipeline:
         self.listeners: list[EventListener] = []
         # Where shadow-mode anomaly scores go (the store); None keeps only the metrics.
         self.record_shadow: Callable[[list[ShadowRecord]], Awaitable[None]] | None = None
+        # Which readings the store already holds (judged before); None judges every reading.
+        self.already_stored: Callable[[ReadingBatch], Awaitable[np.ndarray]] | None = None
         self.processed_messages = 0
         self.store_failure: StoreFailure | None = None
         self.lock_timeout_s = 10.0
@@ -218,6 +220,8 @@ class Pipeline:
         live = dedupe_and_sort(ReadingBatch.concat([i.batch for i in items if not i.msg.backfill]))
         history = dedupe_and_sort(ReadingBatch.concat([i.batch for i in items if i.msg.backfill]))
         async with self.lock:
+            live = await self._unjudged(live, self.engine.seen_before(live))
+            history = await self._unjudged(history, np.ones(len(history), bool))
             signals, _ = self.engine.judge(live, self.clock.now(), self.allowed_lateness_s)
             if len(history):
                 signals += self.engine.retrospective(history)
@@ -231,6 +235,20 @@ class Pipeline:
         for item in items:
             if item.msg.done is not None:
                 item.msg.done(Outcome(len(item.batch), item.rejects))
+
+    async def _unjudged(self, batch: ReadingBatch, candidates: np.ndarray) -> ReadingBatch:
+        """Drop the candidates the store already holds: they were judged (and stored with the
+        alert changes they caused) before a crash, a redelivery or a device's resend."""
+        if self.already_stored is None or not candidates.any():
+            return batch
+        where = np.flatnonzero(candidates)
+        stored = await self.already_stored(batch.take(where))
+        if not stored.any():
+            return batch
+        self.metrics.duplicates_dropped.inc(int(stored.sum()))
+        keep = np.ones(len(batch), bool)
+        keep[where[stored]] = False
+        return batch.take(keep)
 
     async def _store(
         self, batch: ReadingBatch, rejects: list[Reject], events: list[AlertEvent]

@@ -158,10 +158,7 @@ class RuleEngine:
         their place, too-late ones retrospectively (see ``rules.lateness``).  Returns the
         signals and the too-late readings."""
         self._refresh(now)
-        if self.watermark.shape[0] < self.registry.capacity:
-            grown = np.full(self.registry.capacity, -np.inf)
-            grown[: self.watermark.shape[0]] = self.watermark
-            self.watermark = grown
+        self._grow_watermark()
         on_time, late, too_late = split_by_lateness(batch, self.watermark, allowed_lateness_s)
         if len(on_time):
             np.maximum.at(self.watermark, on_time.sensor, on_time.ts)
@@ -171,6 +168,27 @@ class RuleEngine:
         if len(too_late):
             signals += self.retrospective(too_late)
         return signals, too_late
+
+    def _grow_watermark(self) -> None:
+        if self.watermark.shape[0] < self.registry.capacity:
+            grown = np.full(self.registry.capacity, -np.inf)
+            grown[: self.watermark.shape[0]] = self.watermark
+            self.watermark = grown
+
+    def restore_watermarks(self, newest: dict[int, float]) -> None:
+        """The newest event time already judged per sensor (from the store, at start): a
+        reading not newer than it is late or a duplicate, never judged as new."""
+        self._grow_watermark()
+        if newest:
+            keys = np.fromiter(newest, np.int64, len(newest))
+            keys_ok = keys < self.watermark.shape[0]
+            ts = np.fromiter(newest.values(), np.float64, len(newest))
+            np.maximum.at(self.watermark, keys[keys_ok], ts[keys_ok])
+
+    def seen_before(self, batch: ReadingBatch) -> np.ndarray:
+        """Readings not newer than their sensor's watermark: replays, resends, late data."""
+        self._grow_watermark()
+        return batch.ts <= self.watermark[batch.sensor]
 
     def evaluate_late(self, batch: ReadingBatch) -> list[Signal]:
         """Late readings within the allowance raise a threshold level, never lower it."""
