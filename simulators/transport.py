@@ -6,6 +6,7 @@ with an ingest key).  The payload is a JSON reading or array of readings."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Protocol
 
 import aiomqtt
@@ -20,8 +21,9 @@ class Transport(Protocol):
 
 
 class MqttTransport:
-    def __init__(self, url: str, client_id: str = "riskmon-sim") -> None:
+    def __init__(self, url: str, client_id: str | None = None) -> None:
         host, _, port = url.removeprefix("mqtt://").partition(":")
+        client_id = client_id or f"riskmon-sim-{uuid.uuid4().hex[:8]}"  # unique per process
         self.client = aiomqtt.Client(host, int(port or 1883), identifier=client_id)
 
     async def start(self) -> MqttTransport:

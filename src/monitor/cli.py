@@ -6,28 +6,37 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
+import socket
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import aiomqtt
 import uvicorn
+from pydantic import ValidationError
 
 from monitor.config import Settings
-from monitor.errors import RiskmonError
+from monitor.errors import ConfigError, RiskmonError
 from monitor.evaluation import commands as evaluation
 
 log = logging.getLogger("riskmon")
+HELP = argparse.ArgumentDefaultsHelpFormatter  # --help shows every default
 
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, on_events: Any = None) -> None:
     from monitor.api.app import create_app
     from monitor.app import build_runtime, run_service
 
+    _check_port(settings.http_host, settings.http_port)
     async with build_runtime(settings) as runtime:
+        if on_events is not None:
+            runtime.pipeline.listeners.append(on_events)
         config = uvicorn.Config(
             create_app(runtime),
             host=settings.http_host,
@@ -100,13 +109,53 @@ async def _play(args: argparse.Namespace) -> None:
     print(f"sent {sent} readings over {args.transport}")
 
 
+def _check_port(host: str, port: int) -> None:
+    """A port already taken is a one-line error before anything starts (or is printed)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise ConfigError(
+                f"port {port} on {host} is in use ({err.strerror}); choose another with "
+                "RISKMON_HTTP_PORT, --port or make demo PORT=..."
+            ) from None
+
+
+def _print_events(events: list[Any]) -> None:
+    """The demo shows every alert event as it happens."""
+    for e in events:
+        a = e.alert
+        print(
+            f"  alert {e.kind.value:<12} level {int(e.level)} {a.rule} "
+            f"{a.sensor or a.site} value {a.value}",
+            flush=True,
+        )
+
+
+async def _keep_simulating(config: Path, opts: Any) -> None:
+    """Run the demo's simulator; a failure (broker gone, session taken) is logged in one line
+    and retried, and never stops the service."""
+    from simulators.basic import run as simulate
+
+    while True:
+        try:
+            await simulate(config, opts)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.error("simulator stopped (%s: %s); restarting in 2 s", type(err).__name__, err)
+            await asyncio.sleep(2)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from monitor import devservices
     from simulators.basic import SimOptions
-    from simulators.basic import run as simulate
 
     root = Path(__file__).resolve().parents[2]
     config = root / "deploy" / "demo" / "config.yaml"
+    _check_port("127.0.0.1", args.port)
     work = Path(tempfile.mkdtemp(prefix="riskmon-demo-"))
     with (
         devservices.postgres(work) as pg,
@@ -137,7 +186,7 @@ def _demo(args: argparse.Namespace) -> None:
             f"  rejects    {base}/api/v1/rejects\n"
             f"  metrics    {base}/metrics\n"
             f"A gas leak starts at tf-01-gas-01 after {args.leak_at:g} s and tank tf-01-lvl-01"
-            f" overfills after {args.overfill_at:g} s.\n"
+            f" overfills after {args.overfill_at:g} s. Alert events are printed below.\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
@@ -151,22 +200,29 @@ def _demo(args: argparse.Namespace) -> None:
                 leak_at_s=args.leak_at,
                 overfill_at_s=args.overfill_at,
             )
-            async with asyncio.TaskGroup() as tg:
-                service = tg.create_task(_serve(settings))
-                await asyncio.sleep(3)
-                sim = tg.create_task(simulate(config, opts))
-                if args.duration > 0:
-                    await sim
-                    os.kill(os.getpid(), 15)
-                await service
+            service = asyncio.create_task(_serve(settings, _print_events))
+            await asyncio.sleep(3)
+            sim = asyncio.create_task(_keep_simulating(config, opts))
+            if args.duration > 0:
+                await asyncio.wait([sim, service], return_when=asyncio.FIRST_COMPLETED)
+                if not service.done():
+                    os.kill(os.getpid(), signal.SIGTERM)  # the service drains and stops
+            try:
+                await service  # ends on Ctrl-C or SIGTERM (the service's own handlers)
+            finally:
+                sim.cancel()
+                await asyncio.gather(sim, return_exceptions=True)
 
         asyncio.run(main())
+        print("riskmon demo stopped", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="riskmon", description=__doc__)
+    parser = argparse.ArgumentParser(prog="riskmon", description=__doc__, formatter_class=HELP)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the service (settings from RISKMON_* variables)")
+    serve = sub.add_parser(
+        "serve", formatter_class=HELP, help="run the service (settings from RISKMON_* variables)"
+    )
     serve.add_argument(
         "--role",
         choices=["all", "gateway", "processor"],
@@ -174,20 +230,29 @@ def main(argv: list[str] | None = None) -> int:
         help="all (default, single node), gateway (MQTT/HTTP -> Kafka) or "
         "processor (Kafka -> rules, alerts)",
     )
-    sub.add_parser("migrate", help="create or upgrade the database schema and load rule packs")
+    sub.add_parser(
+        "migrate",
+        formatter_class=HELP,
+        help="create or upgrade the database schema and load rule packs",
+    )
     sim = sub.add_parser(
         "simulate",
+        formatter_class=HELP,
         help="publish simulated devices: the demo set, a scenario (--scenario) or load (--load)",
     )
     sim.add_argument(
         "--config", default="deploy/demo/config.yaml", help="YAML with sites and sensors"
     )
-    sim.add_argument("--mqtt", default=os.environ.get("RISKMON_MQTT_URL", "mqtt://127.0.0.1:1883"))
+    sim.add_argument(
+        "--mqtt",
+        default=os.environ.get("RISKMON_MQTT_URL", "mqtt://127.0.0.1:1883"),
+        help="MQTT broker URL",
+    )
     sim.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
     sim.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until stopped")
-    sim.add_argument("--leak-at", type=float, default=10.0)
-    sim.add_argument("--overfill-at", type=float, default=20.0)
-    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--leak-at", type=float, default=10.0, help="seconds until the gas leak")
+    sim.add_argument("--overfill-at", type=float, default=20.0, help="seconds until overfill")
+    sim.add_argument("--seed", type=int, default=7, help="random seed of the devices")
     sim.add_argument("--scenario", default=None, help="play a scenario YAML over --transport")
     sim.add_argument("--speed", type=float, default=60.0, help="scenario: x real time; 0 = max")
     sim.add_argument("--load", action="store_true", help="load mode (--sensors, --rate, ...)")
@@ -205,8 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--topic", default="riskmon.readings", help="Kafka readings topic")
     sim.add_argument("--http", default="http://127.0.0.1:8000", help="riskmon base URL")
     sim.add_argument("--token", default=os.environ.get("RISKMON_INGEST_TOKEN"), help="ingest key")
-    demo = sub.add_parser("demo", help="start services, the service and the simulators")
-    demo.add_argument("--port", type=int, default=8000)
+    demo = sub.add_parser(
+        "demo", formatter_class=HELP, help="start services, the service and the simulators"
+    )
+    demo.add_argument("--port", type=int, default=8000, help="HTTP port of the API and console")
     demo.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
     demo.add_argument("--leak-at", type=float, default=10.0, help="seconds until the gas leak")
     demo.add_argument("--overfill-at", type=float, default=20.0, help="seconds until overfill")
@@ -230,8 +297,18 @@ def main(argv: list[str] | None = None) -> int:
     except RiskmonError as err:
         print(f"riskmon: {err}", file=sys.stderr)
         return 2
+    except ValidationError as err:  # a bad RISKMON_ setting
+        bad = "; ".join(
+            f"RISKMON_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in err.errors()
+        )
+        print(f"riskmon: bad setting: {bad}", file=sys.stderr)
+        return 2
+    except (OSError, aiomqtt.MqttError) as err:  # broker down, missing file, refused connection
+        print(f"riskmon: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        return 130
+        return 130 if args.command != "demo" else 0
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -148,14 +149,52 @@ async def test_demo_raises_graded_alerts(database_url: str, mqtt_port: int) -> N
                 want_tank = any(s == "tf-01-lvl-01" and lvl <= 3 for s, lvl in got)
                 return rows if want_gas and want_tank else []
 
+            # a second simulator with its defaults on the same broker: the demo keeps going
+            second = await asyncio.create_subprocess_exec(
+                *RISKMON, "simulate", "--mqtt", f"mqtt://127.0.0.1:{mqtt_port}",
+                "--duration", "3", env=env(), cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            out2, _ = await asyncio.wait_for(second.communicate(), 30)
+            assert second.returncode == 0, out2.decode()
             rows = await wait_for(leak_and_overfill, timeout=25, interval=0.5)
             quiet = {"tf-01-tmp-01", "tf-02-h2s-01", "tf-02-gas-01", "tf-02-lvl-01"}
             assert not [a for a in rows if a["sensor"] in quiet and a["category"] == "process"]
         out, _ = await asyncio.wait_for(proc.communicate(), 30)
         text_out = out.decode()
         assert "API docs" in text_out and "/metrics" in text_out
+        assert "alert opened" in text_out  # the demo prints each alert event
+        assert "MqttCodeError" not in text_out and "Traceback" not in text_out
         assert proc.returncode == 0, text_out
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_known_failures_are_one_line_with_exit_2(database_url: str, tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        code, out = await run("demo", "--port", str(port), environ=env())
+        assert code == 2 and "port" in out and "in use" in out, out
+        assert "riskmon demo is starting" not in out  # checked before the banner
+        served = env(RISKMON_DATABASE_URL=database_url, RISKMON_HTTP_PORT=str(port),
+                     RISKMON_MQTT_URL="")  # fmt: skip
+        code, out = await run("serve", environ=served)
+        assert code == 2 and "in use" in out, out
+    finally:
+        taken.close()
+    cases = [
+        (("serve",), env(RISKMON_BATCH_MAX_READINGS="lots"), "RISKMON_BATCH_MAX_READINGS"),
+        (("simulate", "--mqtt", f"mqtt://127.0.0.1:{free_port()}", "--duration", "1"), env(),
+         "MqttError"),
+        (("simulate", "--config", str(tmp_path / "missing.yaml")), env(), "missing.yaml"),
+    ]  # fmt: skip
+    for args, environ, needle in cases:
+        code, out = await run(*args, environ=environ)
+        assert code == 2, (args, out)
+        assert "Traceback" not in out and needle in out, (args, out)
+        assert len(out.strip().splitlines()) == 1, (args, out)

@@ -11,9 +11,12 @@ from rules.spec import AnomalyRule
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ev = sub.add_parser("eval", help="evaluate detection on NAB or SKAB")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    ev = sub.add_parser("eval", help="evaluate detection on NAB or SKAB", formatter_class=fmt)
     which = ev.add_subparsers(dest="benchmark", required=True)
-    nab = which.add_parser("nab", help="NAB: per-file scores and the three NAB profiles")
+    nab = which.add_parser(
+        "nab", help="NAB: per-file scores and the three NAB profiles", formatter_class=fmt
+    )
     nab.add_argument("--data", type=Path, required=True, help="NAB data folder")
     nab.add_argument("--labels", type=Path, required=True, help="combined_windows.json")
     nab.add_argument("--out", type=Path, required=True, help="folder for per-file scores")
@@ -21,11 +24,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--threshold", type=float, default=None, help="fixed threshold (default: NAB's sweep)"
     )
     nab.add_argument("--rule", type=Path, default=None, help="YAML of an anomaly rule")
-    skab = which.add_parser("skab", help="SKAB: per-row predictions, F1, FAR and MAR")
+    skab = which.add_parser(
+        "skab", help="SKAB: per-row predictions, F1, FAR and MAR", formatter_class=fmt
+    )
     skab.add_argument("--data", type=Path, required=True, help="SKAB data folder")
     skab.add_argument("--out", type=Path, required=True, help="folder for per-row predictions")
     skab.add_argument("--rule", type=Path, default=None, help="YAML of an anomaly rule")
-    scn = which.add_parser("scenarios", help="ground-truth scenarios through the real pipeline")
+    scn = which.add_parser(
+        "scenarios", help="ground-truth scenarios through the real pipeline", formatter_class=fmt
+    )
     scn.add_argument("dir", nargs="?", type=Path, default=None, help="folder or one YAML file")
 
 
