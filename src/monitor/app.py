@@ -87,8 +87,9 @@ class Runtime:
 async def load_config_file(db: AsyncEngine, path: Path) -> None:
     """Upsert the sites, sensors and rules of a RISKMON_CONFIG file.
 
-    A rule from the file replaces the stored one only if nobody changed it through the API
-    since (its last writer is ``config``), so a restart never undoes an operator's tuning."""
+    A rule from the file replaces a shipped pack default of the same id, and the file's own
+    earlier version; it does not replace a rule someone changed through the API since (a
+    restart never undoes an operator's tuning): that conflict is logged in one line."""
     if not path.is_file():
         raise ConfigError(f"RISKMON_CONFIG {str(path)!r} does not exist")
     try:
@@ -104,8 +105,18 @@ async def load_config_file(db: AsyncEngine, path: Path) -> None:
         versions = await rule_store.rule_versions(conn)
         for rule in rules:
             writer = versions.get(rule.id, {}).get("updated_by")
-            if writer in (None, "config"):
-                await rule_store.save_rule(conn, rule.model_dump(mode="json"), "config")
+            if writer in (None, "config") or str(writer).startswith("pack:"):
+                old = await rule_store.save_rule(conn, rule.model_dump(mode="json"), "config")
+                if old is not None and str(writer).startswith("pack:"):
+                    log.info("rule %s: RISKMON_CONFIG replaces the %s default", rule.id, writer)
+            else:
+                log.warning(
+                    "rule %s in RISKMON_CONFIG is not applied: %s changed it through the API "
+                    "since (version %s), and that version stays",
+                    rule.id,
+                    writer,
+                    versions[rule.id].get("version"),
+                )
 
 
 async def prepare_database(settings: Settings, db: AsyncEngine) -> None:

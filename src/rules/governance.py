@@ -45,7 +45,10 @@ def severe_part(rule: AnyRule | None) -> Any:
         )
         for o in rule.overrides
     ]
-    return (rule.direction, own, [o for o in overrides if o[1]], rule.enabled)
+    severe = [o for o in overrides if o[1]]
+    if not own and not severe:
+        return None  # no red or orange level: nobody else needs to approve it
+    return (rule.direction, own, severe, rule.enabled)
 
 
 def needs_approval(current: AnyRule | None, proposed: AnyRule) -> bool:

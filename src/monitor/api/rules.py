@@ -3,6 +3,7 @@ second person's approval), proposals, backtest."""
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
@@ -107,20 +108,42 @@ def _with_id(spec: dict[str, Any], rule_id: str, rt: Runtime) -> dict[str, Any]:
     return spec
 
 
-@router.put("/rules/{rule_id}", dependencies=CITY)
-async def put_rule(
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge key by key, ``null`` removes a key, anything
+    else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def selector_warnings(rt: Runtime, rule: Any) -> list[str]:
+    """A rule that matches no registered sensor is accepted, with a warning that says so and
+    names the closest known kind (a misspelt ``kind`` is the usual cause)."""
+    if any(rule.selector.matches(s) for s in rt.registry.sensors.values()):
+        return []
+    kinds = sorted({s.kind for s in rt.registry.sensors.values()})
+    wanted = rule.selector.model_dump(exclude_none=True)
+    hint = ""
+    if isinstance(wanted.get("kind"), str):
+        close = difflib.get_close_matches(wanted["kind"], kinds, n=1)
+        hint = f"; did you mean kind {close[0]!r}?" if close else ""
+    return [f"the selector {wanted} matches no registered sensor{hint}"]
+
+
+async def _change(
     rule_id: str,
-    rt: Rt,
-    who: Annotated[str, Depends(actor)],
-    spec: Annotated[dict[str, Any], Body()],
+    rt: Runtime,
+    who: str,
+    spec: dict[str, Any],
     response: Response,
-    effective_from: str | None = None,
+    effective_from: str | None,
 ) -> dict[str, Any]:
-    """Create or replace a rule (the rule language, see README).  A change to a red or orange
-    set-point answers 202 with a proposal that another person approves; the old rule stays in
-    force until then.  Any other change answers 200 and is in force for the next reading.
-    ``effective_from`` (ISO-8601 or epoch s) in the future schedules the change (202,
-    ``scheduled``): for example next year's thresholds before the flood season."""
     when = parse_time(effective_from, "effective_from")
     try:
         change = await rt.service.put_rule(
@@ -131,6 +154,7 @@ async def put_rule(
     except ConfigError as err:
         raise HTTPException(422, str(err)) from err
     body = change.rule.model_dump(mode="json")
+    warnings = selector_warnings(rt, change.rule)
     if not change.applied:
         response.status_code = 202
         pending = change.status == "pending"
@@ -147,8 +171,47 @@ async def put_rule(
             "proposed_by": who,
             "effective_from": when,
             "rule": body,
+            "warnings": warnings,
         }
-    return body
+    return {**body, "warnings": warnings} if warnings else body
+
+
+@router.put("/rules/{rule_id}", dependencies=CITY)
+async def put_rule(
+    rule_id: str,
+    rt: Rt,
+    who: Annotated[str, Depends(actor)],
+    spec: Annotated[dict[str, Any], Body()],
+    response: Response,
+    effective_from: str | None = None,
+) -> dict[str, Any]:
+    """Create or replace a rule (the rule language, see README): fields left out take their
+    defaults (use PATCH to change some fields only).  A change to a red or orange set-point
+    answers 202 with a proposal that another person approves; the old rule stays in force
+    until then.  Any other change answers 200 and is in force for the next reading.
+    ``effective_from`` (ISO-8601 or epoch s) in the future schedules the change (202,
+    ``scheduled``): for example next year's thresholds before the flood season.  A selector
+    that matches no sensor is accepted with ``warnings``."""
+    return await _change(rule_id, rt, who, spec, response, effective_from)
+
+
+@router.patch("/rules/{rule_id}", dependencies=CITY)
+async def patch_rule(
+    rule_id: str,
+    rt: Rt,
+    who: Annotated[str, Depends(actor)],
+    patch: Annotated[dict[str, Any], Body(media_type="application/merge-patch+json")],
+    response: Response,
+    effective_from: str | None = None,
+) -> dict[str, Any]:
+    """Change some fields of a rule (RFC 7386 JSON merge patch: ``null`` removes a field,
+    which then takes its default); the rest stays as it is.  Same approval path as PUT."""
+    current = rt.engine.rules.get(rule_id)
+    if current is None:
+        raise HTTPException(404, f"rule {rule_id!r} not found")
+    spec = merge_patch(current.model_dump(mode="json", exclude_defaults=True), patch)
+    spec["type"] = current.type
+    return await _change(rule_id, rt, who, spec, response, effective_from)
 
 
 async def _decide(rule_id: str, proposal: int, rt: Runtime, who: str, approve: bool) -> Any:
