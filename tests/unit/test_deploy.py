@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import yaml
@@ -67,3 +69,34 @@ def test_every_setting_is_in_the_example_config_and_the_readme() -> None:
         setting = f"RISKMON_{name.upper()}"
         assert f"# {setting}=" in example, setting
         assert f"`{setting}`" in readme, setting
+
+
+def test_grafana_provisioning_uses_only_syntax_grafana_expands() -> None:
+    """Grafana expands $VAR and ${VAR} in provisioning, with no ${VAR:-default}: every
+    variable named there must be set in the Grafana container's environment."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    grafana_env = compose["services"]["grafana"]["environment"]
+    for path in (DEPLOY / "grafana" / "provisioning").rglob("*.yml"):
+        source = "\n".join(
+            line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
+        )
+        assert ":-" not in source, path
+        for name in re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", source):
+            assert grafana_env.get(name), (path, name)
+
+
+def test_dashboards_colour_levels_by_value_mappings() -> None:
+    colours = {"1": "red", "2": "orange", "3": "yellow", "4": "blue"}
+    checked = 0
+    for path in (DEPLOY / "grafana" / "dashboards").glob("*.json"):
+        for panel in json.loads(path.read_text())["panels"]:
+            sql = " ".join(t.get("rawSql") or "" for t in panel.get("targets", []))
+            if panel["type"] not in ("table", "geomap") or not re.search(r"\blevel\b", sql):
+                continue
+            overrides = panel["fieldConfig"]["overrides"]
+            (level,) = [o for o in overrides if o["matcher"]["options"] == "level"]
+            (mappings,) = [p["value"] for p in level["properties"] if p["id"] == "mappings"]
+            options = mappings[0]["options"]
+            assert {k: options[k]["color"] for k in colours} == colours, panel["title"]
+            checked += 1
+    assert checked >= 5
