@@ -5,6 +5,13 @@ aiomqtt does not expose paho's manual acknowledgement, so the source turns it on
 underlying paho client.  A message is acknowledged only on the connection that delivered it;
 after a reconnect the broker redelivers what was not acknowledged (stored writes are
 idempotent, so the replay changes nothing).
+
+Intake is bounded here, not by the broker: Mosquitto stops honouring the client's Receive
+Maximum once acknowledgements flow, and aiomqtt queues whatever arrives.  Once ``max_intake``
+messages are taken and not yet stored, the source stops reading the socket (``ReadGate``);
+TCP pushes back to the broker, which holds the session's messages (its
+``max_queued_messages`` must allow for that; see the README's broker settings), and reading
+resumes below half of it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -40,6 +48,43 @@ class MqttConfig:
     backoff_max_s: float = 30.0
     tls: bool = False
     ca_file: str | None = None
+    # messages taken from the broker and not yet stored; reading pauses above it
+    max_intake: int = 2000
+
+
+class ReadGate:
+    """Pauses and resumes reading an event loop's socket (the loop's registered reader).
+
+    aiomqtt registers its own reader callback on the paho socket; the gate takes that
+    registration out of the loop and puts the same one back.  On a loop whose readers it
+    cannot see (not a selector loop) it does nothing and says so once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fileno: int) -> None:
+        self.loop, self.fileno = loop, fileno
+        # the reader's callback and arguments while paused (removing a reader cancels its
+        # handle, which forgets them)
+        self.paused: tuple[Callable[..., object], tuple[object, ...]] | None = None
+
+    def pause(self) -> bool:
+        selector = getattr(self.loop, "_selector", None)
+        try:
+            key = selector.get_key(self.fileno) if selector is not None else None
+        except (KeyError, ValueError):
+            key = None
+        reader = key.data[0] if key is not None else None
+        if reader is None or self.paused is not None:
+            if reader is None:
+                log.warning("MQTT intake cannot be paused on this event loop; it is unbounded")
+            return False
+        self.paused = (reader._callback, reader._args)
+        self.loop.remove_reader(self.fileno)
+        return True
+
+    def resume(self) -> None:
+        paused, self.paused = self.paused, None
+        if paused is not None:
+            callback, args = paused
+            self.loop.add_reader(self.fileno, callback, *args)
 
 
 class MqttSource:
@@ -54,6 +99,16 @@ class MqttSource:
         self.on_state = on_state
         self.connected = False
         self._generation = 0
+        self.intake = 0  # taken from the broker, not yet stored
+        self.pauses = 0
+        self._gate: ReadGate | None = None
+        self._client: aiomqtt.Client | None = None
+
+    def held(self) -> int:
+        """Messages riskmon holds from the broker: taken and not yet stored, plus those the
+        MQTT client has read and not yet handed over (the figure the gate bounds)."""
+        queued = self._client._queue.qsize() if self._client is not None else 0
+        return self.intake + queued
 
     async def run(self) -> None:
         delay = 0.5
@@ -96,12 +151,28 @@ class MqttSource:
         )
         paho = client._client
         paho.manual_ack_set(True)
+        self._client = client
+        handover = paho.on_message  # aiomqtt's: queues the message for client.messages
+        assert handover is not None
+
+        def on_message(*args: Any) -> None:
+            """Every message read from the socket: past the bound, stop reading."""
+            handover(*args)
+            gate = self._gate
+            if gate is not None and self.held() >= c.max_intake and gate.pause():
+                self.pauses += 1
+
+        paho.on_message = on_message
         async with client:
             self._generation += 1
             generation = self._generation
             self._set_connected(True)
             log.info("MQTT connected to %s:%s, subscribing %s", c.host, c.port, c.topic)
             await client.subscribe(c.topic, qos=1)
+            self.intake, self._gate = 0, None
+            sock = paho.socket()
+            if sock is not None:
+                self._gate = ReadGate(asyncio.get_running_loop(), sock.fileno())
             async for message in client.messages:
                 payload = message.payload
                 if not isinstance(payload, bytes | bytearray):
@@ -114,8 +185,15 @@ class MqttSource:
                 def ack(
                     _outcome: object, mid: int = mid, qos: int = qos, generation: int = generation
                 ) -> None:
-                    if qos and generation == self._generation and self.connected:
+                    if generation != self._generation:
+                        return
+                    self.intake -= 1
+                    if self._gate is not None and self.held() <= c.max_intake // 2:
+                        self._gate.resume()
+                    if qos and self.connected:
                         paho.ack(mid, qos)
+
+                self.intake += 1
 
                 await self.submit(
                     RawMessage(

@@ -270,10 +270,12 @@ def _attach_sources(rt: Runtime) -> None:
                 settings.mqtt_password,
                 tls=settings.mqtt_tls or settings.mqtt_url.startswith("mqtts://"),
                 ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+                max_intake=settings.mqtt_max_intake,
             ),
             submit,
             lambda up: metrics.source_up.labels("mqtt").set(1 if up else 0),
         )
+        metrics.mqtt_held.set_function(rt.mqtt.held)
     if settings.kafka_bootstrap_servers and settings.role != "gateway":
         stats = KafkaStats(
             on_commit=metrics.kafka_commits.inc,

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     mqtt_password: str | None = None
     mqtt_tls: bool = Field(default=False, description="TLS to the broker (mqtts:// also sets it)")
     mqtt_ca_file: Path | None = None
+    mqtt_max_intake: int = Field(
+        default=2000,
+        ge=10,
+        description="MQTT messages taken and not yet stored before reading pauses (bounded memory)",
+    )
     kafka_ssl_ca_file: Path | None = None
     kafka_bootstrap_servers: str = Field(default="", description="empty turns Kafka off")
     kafka_topic: str = "riskmon.readings"

@@ -98,6 +98,11 @@ class Metrics:
         self.source_up = Gauge(
             "riskmon_ingest_source_up", "1 when a source is connected", ["source"], registry=r
         )
+        self.mqtt_held = Gauge(
+            "riskmon_mqtt_intake_messages",
+            "MQTT messages held: taken from the broker and not yet stored (bounded)",
+            registry=r,
+        )
         self.kafka_lag = Gauge(
             "riskmon_kafka_consumer_lag_messages", "Consumer lag", ["partition"], registry=r
         )
