@@ -50,6 +50,13 @@ class MqttConfig:
     ca_file: str | None = None
     # messages taken from the broker and not yet stored; reading pauses above it
     max_intake: int = 2000
+    # MQTT v5 shared subscription: processes of one group split the stream ("" subscribes
+    # the plain filter, and every process receives every message)
+    share_group: str = "riskmon"
+
+    @property
+    def subscription(self) -> str:
+        return f"$share/{self.share_group}/{self.topic}" if self.share_group else self.topic
 
 
 class ReadGate:
@@ -167,8 +174,12 @@ class MqttSource:
             self._generation += 1
             generation = self._generation
             self._set_connected(True)
-            log.info("MQTT connected to %s:%s, subscribing %s", c.host, c.port, c.topic)
-            await client.subscribe(c.topic, qos=1)
+            log.info("MQTT connected to %s:%s, subscribing %s", c.host, c.port, c.subscription)
+            if c.share_group:
+                # a persistent session from before may hold the plain filter: drop it, or
+                # every message would come twice
+                await client.unsubscribe(c.topic)
+            await client.subscribe(c.subscription, qos=1)
             self.intake, self._gate = 0, None
             sock = paho.socket()
             if sock is not None:

@@ -271,6 +271,7 @@ def _attach_sources(rt: Runtime) -> None:
                 tls=settings.mqtt_tls or settings.mqtt_url.startswith("mqtts://"),
                 ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
                 max_intake=settings.mqtt_max_intake,
+                share_group=settings.mqtt_share_group,
             ),
             submit,
             lambda up: metrics.source_up.labels("mqtt").set(1 if up else 0),

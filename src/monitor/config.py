@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     mqtt_topic: str = Field(
         default="riskmon/v1/+/+/readings", description="MQTT subscription filter"
     )
+    mqtt_share_group: str = Field(
+        default="riskmon",
+        description="MQTT v5 shared subscription group: processes of one group split the "
+        "stream; empty subscribes the plain filter (every process gets every message)",
+    )
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_tls: bool = Field(default=False, description="TLS to the broker (mqtts:// also sets it)")
