@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import uvicorn
 import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,7 +43,7 @@ from monitor.store import alerts as alert_store
 from monitor.store import catalog, retention
 from monitor.store import noise as noise_store
 from monitor.store import rules as rule_store
-from monitor.store.db import ensure_database, open_engine
+from monitor.store.db import ensure_database, libpq_url, open_engine
 from monitor.store.migrations import migrate, uses_timescale
 from monitor.store.readings import PartitionKeeper
 from monitor.store.seen import StoredReadings
@@ -132,6 +133,26 @@ async def prepare_database(settings: Settings, db: AsyncEngine) -> None:
         await load_config_file(db, settings.config)
 
 
+SINGLE_NODE_LOCK = 0x52534B31  # "RSK1"
+
+
+@contextlib.asynccontextmanager
+async def single_node(url: str) -> AsyncIterator[None]:
+    """One single-node process per database: two would each judge and track alerts on their
+    own and collide in the store.  A session lock held for the process's life, on a
+    connection of its own (outside the pool)."""
+    async with await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) as conn:
+        got = await (
+            await conn.execute("SELECT pg_try_advisory_lock(%s)", [SINGLE_NODE_LOCK])
+        ).fetchone()
+        if not got or not got[0]:
+            raise ConfigError(
+                "another riskmon with role all uses this database; to scale out run gateways "
+                "and processors (RISKMON_ROLE), or give each single node its own database"
+            )
+        yield
+
+
 @contextlib.asynccontextmanager
 async def build_runtime(
     settings: Settings, *, clock: Clock | None = None, metrics: Metrics | None = None
@@ -141,6 +162,8 @@ async def build_runtime(
     await ensure_database(settings.database_url)
     async with open_engine(settings.database_url) as db, contextlib.AsyncExitStack() as stack:
         await prepare_database(settings, db)
+        if settings.role == "all":
+            await stack.enter_async_context(single_node(settings.database_url))
         registry = Registry()
         engine = RuleEngine(registry, clock.now())
         tracker = AlertTracker()

@@ -220,3 +220,16 @@ async def test_a_store_outage_is_loud_and_loses_nothing(settings: Settings, pg_s
         ).json()
         assert len(stored["readings"]) == 9
         assert "riskmon_store_failing 0.0" in (await api.get("/metrics")).text
+
+
+async def test_a_second_single_node_on_one_database_is_refused(settings: Settings) -> None:
+    """Two single nodes would each track alerts and collide in the store (one-line error)."""
+    from monitor.errors import ConfigError
+
+    cfg = settings.model_copy(update={"mqtt_url": ""})
+    async with running_service(cfg):
+        with pytest.raises(ConfigError, match="another riskmon with role all"):
+            async with running_service(cfg):
+                pass
+    async with running_service(cfg) as svc, svc.client() as api:  # released on stop
+        assert (await api.get("/readyz")).status_code == 200
