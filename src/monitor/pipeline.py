@@ -222,9 +222,9 @@ class Pipeline:
         async with self.lock:
             live = await self._unjudged(live, self.engine.seen_before(live))
             history = await self._unjudged(history, np.ones(len(history), bool))
-            signals, _ = self.engine.judge(live, self.clock.now(), self.allowed_lateness_s)
-            if len(history):
-                signals += self.engine.retrospective(history)
+            # CPU work in a worker thread, under the lock: the event loop keeps answering
+            # (health, API, acknowledgements) while a large batch is judged
+            signals = await asyncio.to_thread(self._judge, live, history, self.clock.now())
             events = self._observe(signals)
             batch = ReadingBatch.concat([live, history])
             await self._store(batch, rejects, events)
@@ -235,6 +235,12 @@ class Pipeline:
         for item in items:
             if item.msg.done is not None:
                 item.msg.done(Outcome(len(item.batch), item.rejects))
+
+    def _judge(self, live: ReadingBatch, history: ReadingBatch, now: float) -> list[Signal]:
+        signals, _ = self.engine.judge(live, now, self.allowed_lateness_s)
+        if len(history):
+            signals += self.engine.retrospective(history)
+        return signals
 
     async def _unjudged(self, batch: ReadingBatch, candidates: np.ndarray) -> ReadingBatch:
         """Drop the candidates the store already holds: they were judged (and stored with the
