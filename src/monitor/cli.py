@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from monitor.evaluation import commands as evaluation
 
 log = logging.getLogger("riskmon")
 HELP = argparse.ArgumentDefaultsHelpFormatter  # --help shows every default
+# package data, found the same way in a checkout and in an installed riskmon
+DEMO_CONFIG = Path(str(resources.files("simulators") / "demo.yaml"))
 
 
 def _setup_logging(level: str) -> None:
@@ -153,8 +156,7 @@ def _demo(args: argparse.Namespace) -> None:
     from monitor import devservices
     from simulators.basic import SimOptions
 
-    root = Path(__file__).resolve().parents[2]
-    config = root / "deploy" / "demo" / "config.yaml"
+    config = DEMO_CONFIG
     _check_port("127.0.0.1", args.port)
     work = Path(tempfile.mkdtemp(prefix="riskmon-demo-"))
     with (
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         help="publish simulated devices: the demo set, a scenario (--scenario) or load (--load)",
     )
     sim.add_argument(
-        "--config", default="deploy/demo/config.yaml", help="YAML with sites and sensors"
+        "--config", default=str(DEMO_CONFIG), help="YAML with sites and sensors (the demo's)"
     )
     sim.add_argument(
         "--mqtt",

@@ -10,7 +10,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
@@ -174,3 +175,19 @@ def pglite_timescale(port: int | None = None) -> Iterator[str]:
     port = port or free_port()
     with _process([node, str(PGLITE_DIR / "server.mjs"), str(port)], port, "PGlite", 60):
         yield f"postgresql://postgres:pglite@127.0.0.1:{port}/postgres?sslmode=disable"
+
+
+@contextlib.asynccontextmanager
+async def temporary_database(server_url: str, prefix: str = "riskmon_t") -> AsyncIterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    async with await psycopg.AsyncConnection.connect(
+        f"{server_url}/postgres", autocommit=True
+    ) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server_url}/{name}"
+    finally:
+        async with await psycopg.AsyncConnection.connect(
+            f"{server_url}/postgres", autocommit=True
+        ) as conn:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

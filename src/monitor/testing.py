@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import psycopg
 import uvicorn
 
 from alerts.model import AlertEvent
 from monitor.app import Runtime, build_runtime, run_service
 from monitor.clock import Clock
 from monitor.config import Settings
-from monitor.devservices import free_port, port_open
+from monitor.devservices import free_port, port_open, temporary_database
 from monitor.model import ReadingBatch, Reject
 
 
@@ -41,21 +39,7 @@ class ListPersist:
         self.events.extend(events)
 
 
-@contextlib.asynccontextmanager
-async def temporary_database(server_url: str, prefix: str = "riskmon_t") -> AsyncIterator[str]:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    async with await psycopg.AsyncConnection.connect(
-        f"{server_url}/postgres", autocommit=True
-    ) as conn:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server_url}/{name}"
-    finally:
-        async with await psycopg.AsyncConnection.connect(
-            f"{server_url}/postgres", autocommit=True
-        ) as conn:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
+__all__ = ["ListPersist", "RunningService", "running_service", "temporary_database"]
 
 TEST_ADMIN_TOKEN = "test-admin-token"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ from rules.spec import (
 )
 from rules.threshold import ThresholdEvaluator
 
-PACKS_DIR = Path(__file__).parent / "packs"
+PACKS_DIR = Path(str(resources.files("rules") / "packs"))  # package data
 
 
 def load_pack(name: str) -> list[AnyRule]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -71,7 +71,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         response.status_code = 200 if ready else 503
         return {"ready": ready, "checks": checks}
 
-    page = (Path(__file__).parent.parent / "console" / "index.html").read_text()
+    page = (resources.files("monitor") / "console" / "index.html").read_text(encoding="utf-8")
 
     @app.get("/console", tags=["console"], response_class=HTMLResponse)
     async def console() -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -23,10 +24,9 @@ from monitor import devservices
 from monitor.app import build_runtime
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.testing import temporary_database
 from simulators.scenario import Message, Scenario, seconds
 
-SCENARIOS_DIR = Path(__file__).resolve().parents[3] / "simulators" / "scenarios"
+SCENARIOS_DIR = Path(str(resources.files("simulators") / "scenarios"))  # package data
 
 
 @dataclass
@@ -123,7 +123,7 @@ async def run_scenario(scenario: Scenario, server: str) -> Report:
     with tempfile.TemporaryDirectory(prefix="riskmon-scenario-") as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(yaml.safe_dump(scenario.config()))
-        async with temporary_database(server, "riskmon_scn") as url:
+        async with devservices.temporary_database(server, "riskmon_scn") as url:
             settings = Settings(
                 database_url=url,
                 mqtt_url="",
