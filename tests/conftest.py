@@ -41,6 +41,9 @@ def settings(database_url: str, mqtt_port: int, tmp_path: Path) -> Settings:
         database_url=database_url,
         mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
         mqtt_client_id=f"riskmon-test-{tmp_path.name}",
+        # a share group per test: earlier tests' persistent sessions in one group would each
+        # be handed a share of this test's messages (MQTT v5 shared subscriptions)
+        mqtt_share_group=f"t-{tmp_path.name}",
         config=Path(__file__).parent / "data" / "spine.yaml",
         batch_linger_ms=5,
         tick_interval_s=0.2,

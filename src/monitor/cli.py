@@ -51,7 +51,7 @@ async def _serve(settings: Settings, on_events: Any = None) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    from monitor.app import prepare_database
+    from monitor.bootstrap import prepare_database
     from monitor.store.db import ensure_database, open_engine
     from monitor.store.migrations import MIGRATIONS
 

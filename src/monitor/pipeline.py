@@ -4,11 +4,8 @@ One worker drains the bounded input queue in micro-batches (bounded by readings 
 time).  Checkpoint order: readings, rejects and alert changes are written in one transaction,
 then the transport messages are acknowledged (at-least-once, writes are idempotent).
 
-A write that fails is retried with backoff, with the same readings and the same alert events
-(they are not judged again, so nothing the rules concluded is lost), until the store answers.
-Meanwhile the failure is loud: ``store_failure`` says since when and why (``/readyz`` answers
-503 with it), a gauge and a counter show it, and each failed attempt is logged at ERROR in one
-line.
+A write that fails is retried with the same readings and events (``monitor.checkpoint``);
+``store_failure`` says since when and why, and operator actions get a clear error meanwhile.
 
 State mutation (rules, tracker) and its persistence run under one lock, which operator actions
 (``monitor.operations``) and rule changes take too, so the store always sees events in order.
@@ -31,6 +28,7 @@ from alerts.sla import SlaPolicy, escalate
 from alerts.tracker import AlertTracker
 from ingest.normalize import RAW_LIMIT, normalize, storable
 from ingest.raw import RawMessage
+from monitor.checkpoint import Checkpoint, StoreFailure
 from monitor.clock import Clock
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
@@ -57,13 +55,6 @@ class Normalized:
 
 EventListener = Callable[[list[AlertEvent]], None]
 LEVEL_CHANGES = (EventKind.OPENED, EventKind.ESCALATED, EventKind.DEESCALATED)
-
-
-@dataclass(frozen=True, slots=True)
-class StoreFailure:
-    since: float  # processing time of the first failed attempt
-    reason: str  # one line: the error's class and message
-    attempts: int
 
 
 def dedupe_and_sort(batch: ReadingBatch) -> ReadingBatch:
@@ -113,7 +104,7 @@ class Pipeline:
         # Which readings the store already holds (judged before); None judges every reading.
         self.already_stored: Callable[[ReadingBatch], Awaitable[np.ndarray]] | None = None
         self.processed_messages = 0
-        self.store_failure: StoreFailure | None = None
+        self.checkpoint = Checkpoint(persist, metrics, clock)
         self.lock_timeout_s = 10.0
         self._stopping = False
         self._busy = False
@@ -259,42 +250,11 @@ class Pipeline:
     async def _store(
         self, batch: ReadingBatch, rejects: list[Reject], events: list[AlertEvent]
     ) -> None:
-        """Write until the store takes it: the same batch and events every time."""
-        delay = 0.2
-        while True:
-            try:
-                await self.persist(batch, rejects, events)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                failure = self.store_failure
-                reason = f"{err.__class__.__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                self.store_failure = StoreFailure(
-                    failure.since if failure else self.clock.now(),
-                    reason,
-                    (failure.attempts if failure else 0) + 1,
-                )
-                self.metrics.store_failures.inc()
-                self.metrics.store_failing.set(1)
-                log.error(
-                    "storing %d readings and %d alert changes failed (%s); retrying in %.1fs",
-                    len(batch),
-                    len(events),
-                    reason,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            if self.store_failure is not None:
-                log.warning(
-                    "store recovered after %.1fs and %d failed attempts",
-                    self.clock.now() - self.store_failure.since,
-                    self.store_failure.attempts,
-                )
-                self.store_failure = None
-                self.metrics.store_failing.set(0)
-            return
+        await self.checkpoint.write(batch, rejects, events)
+
+    @property
+    def store_failure(self) -> StoreFailure | None:
+        return self.checkpoint.failure
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:

@@ -282,6 +282,7 @@ async def riskmon_mqtt(
             database_url=db,
             mqtt_url=f"mqtt://127.0.0.1:{port}",
             mqtt_client_id=f"bench-{uuid.uuid4().hex}",
+            mqtt_share_group=f"bench-{uuid.uuid4().hex[:8]}",
             config=str(cfg),
             http_port=str(devservices.free_port()),
         )

@@ -80,7 +80,11 @@ async def latency(pg: str, tmp: Path, args: argparse.Namespace) -> tuple[list[fl
     sensors = config(cfg, 100, args.rate // 100)
     with devservices.spawn_mosquitto() as mport:
         proc, port, db_cm = await _service(
-            pg, cfg, mqtt_url=f"mqtt://127.0.0.1:{mport}", mqtt_client_id="bench-latency"
+            pg,
+            cfg,
+            mqtt_url=f"mqtt://127.0.0.1:{mport}",
+            mqtt_client_id="bench-latency",
+            mqtt_share_group=f"bench-{time.time_ns()}",
         )
         try:
             return await _measure(port, mport, sensors, args)

@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def env(**extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("RISKMON_")}
-    return {**base, "RISKMON_ADMIN_TOKEN": TOKEN, **extra}
+    group = f"cli-{uuid.uuid4().hex[:8]}"  # see tests/conftest.py: a share group per test
+    return {**base, "RISKMON_ADMIN_TOKEN": TOKEN, "RISKMON_MQTT_SHARE_GROUP": group, **extra}
 
 
 async def run(*args: str, environ: dict[str, str], timeout: float = 60) -> tuple[int, str]:

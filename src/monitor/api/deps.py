@@ -38,7 +38,9 @@ def visible(request: Request, site: str) -> bool:
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
-    """Accept ISO-8601 (with zone; naive means UTC) or epoch seconds."""
+    """Accept ISO-8601 with a zone (``Z`` or ``+08:00``) or epoch seconds.  A time without a
+    zone is refused, as in reading payloads: guessing UTC silently shifts a Beijing-time query
+    by eight hours."""
     if value is None or value == "":
         return None
     try:
@@ -54,7 +56,9 @@ def parse_time(value: str | None, name: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as err:
         raise HTTPException(422, f"{name}: not an ISO-8601 time or epoch seconds") from err
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        raise HTTPException(422, f"{name}: {value!r} has no time zone; add Z or an offset")
+    return parsed
 
 
 def on_behalf(request: Request, claimed: str | None, who: str) -> str:
