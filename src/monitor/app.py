@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 import httpx
@@ -304,6 +304,23 @@ async def _mqtt_after_kafka(rt: Runtime) -> None:
     await rt.mqtt.run()
 
 
+async def _close(step: Awaitable[None], limit_s: float, what: str) -> None:
+    """A shutdown step that may fail (the broker already gone) without a traceback.  A
+    cancellation from inside the client (aiokafka cancels its own fetch tasks) is not ours
+    unless this task is itself being cancelled."""
+    try:
+        await asyncio.wait_for(step, limit_s)
+    except TimeoutError:
+        log.error("%s took over %.0fs; stopping anyway", what, limit_s)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("%s was interrupted (the broker went away); stopping anyway", what)
+    except Exception as err:
+        log.warning("%s failed (%s: %s); stopping anyway", what, type(err).__name__, err)
+
+
 async def _run_until_stopped(rt: Runtime, server: uvicorn.Server) -> None:
     timeout = rt.settings.shutdown_timeout_s
     async with asyncio.TaskGroup() as tg:
@@ -340,10 +357,10 @@ async def _run_until_stopped(rt: Runtime, server: uvicorn.Server) -> None:
         if worker is not None:
             try:
                 await asyncio.wait_for(rt.pipeline.idle(), timeout)
-                if rt.kafka is not None:
-                    await asyncio.wait_for(rt.kafka.close(), timeout)
             except TimeoutError:
                 log.error("pipeline did not drain within %.0fs", timeout)
+            if rt.kafka is not None:
+                await _close(rt.kafka.close(), timeout, "closing the Kafka consumer")
             rt.pipeline.stop()
             try:
                 await asyncio.wait_for(asyncio.shield(worker), timeout)

@@ -73,7 +73,10 @@ def spawn_mosquitto(port: int | None = None) -> Iterator[int]:
             "max_inflight_messages 0\nmax_queued_messages 100000\n"
         )
         proc = subprocess.Popen(
-            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [binary, "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # see _process
         )
         try:
             deadline = time.monotonic() + 10
@@ -118,7 +121,9 @@ def _process(cmd: list[str], port: int, what: str, timeout: float) -> Iterator[N
     """Run a helper process until it listens on ``port``; stop it on exit.  Its output is
     kept and shown if it fails to start."""
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        # a session of its own: a terminal's Ctrl-C reaches riskmon, which drains and then
+        # stops this helper, instead of the helper dying first under it
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + timeout
             while not port_open("127.0.0.1", port):

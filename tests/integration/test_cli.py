@@ -125,8 +125,6 @@ async def test_demo_raises_graded_alerts(database_url: str, mqtt_port: int) -> N
         "demo",
         "--port",
         str(port),
-        "--duration",
-        "20",
         "--leak-at",
         "1",
         "--overfill-at",
@@ -135,6 +133,7 @@ async def test_demo_raises_graded_alerts(database_url: str, mqtt_port: int) -> N
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as in a terminal
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as api:
@@ -162,9 +161,11 @@ async def test_demo_raises_graded_alerts(database_url: str, mqtt_port: int) -> N
             rows = await wait_for(leak_and_overfill, timeout=25, interval=0.5)
             quiet = {"tf-01-tmp-01", "tf-02-h2s-01", "tf-02-gas-01", "tf-02-lvl-01"}
             assert not [a for a in rows if a["sensor"] in quiet and a["category"] == "process"]
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
         out, _ = await asyncio.wait_for(proc.communicate(), 30)
         text_out = out.decode()
         assert "API docs" in text_out and "/metrics" in text_out
+        assert "riskmon demo stopped" in text_out
         assert "alert opened" in text_out  # the demo prints each alert event
         assert "MqttCodeError" not in text_out and "Traceback" not in text_out
         assert proc.returncode == 0, text_out
