@@ -5,7 +5,9 @@ by the context manager that started it."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -15,6 +17,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -69,7 +73,9 @@ def spawn_mosquitto(port: int | None = None) -> Iterator[int]:
     with tempfile.TemporaryDirectory(prefix="riskmon-mqtt-") as tmp:
         conf = Path(tmp) / "mosquitto.conf"
         conf.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            # user root: a broker started as root would switch to its own user, which clears
+            # the parent-death signal (_die_with_parent); this one is private to loopback
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n"
             "max_inflight_messages 0\nmax_queued_messages 100000\n"
         )
         proc = subprocess.Popen(
@@ -77,6 +83,7 @@ def spawn_mosquitto(port: int | None = None) -> Iterator[int]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # see _process
+            preexec_fn=_die_with_parent,
         )
         try:
             deadline = time.monotonic() + 10
@@ -116,6 +123,14 @@ def tansu(port: int | None = None) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
 
 
+def _die_with_parent() -> None:
+    """In the helper, before it runs (Linux): SIGTERM when the process that started it dies,
+    even by SIGKILL, so a killed demo or test run leaves no broker behind.  The signal follows
+    the starting *thread*: start helpers from the main thread."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def _process(cmd: list[str], port: int, what: str, timeout: float) -> Iterator[None]:
     """Run a helper process until it listens on ``port``; stop it on exit.  Its output is
@@ -123,7 +138,13 @@ def _process(cmd: list[str], port: int, what: str, timeout: float) -> Iterator[N
     with tempfile.TemporaryFile() as log:
         # a session of its own: a terminal's Ctrl-C reaches riskmon, which drains and then
         # stops this helper, instead of the helper dying first under it
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         try:
             deadline = time.monotonic() + timeout
             while not port_open("127.0.0.1", port):
