@@ -93,7 +93,7 @@ class AlertTracker:
                 and alert.category == Category.PROCESS
                 and not alert.suspect
             ):
-                marked = self._keep(replace(alert, suspect=True, updated_at=now, last_ts=signal.ts))
+                marked = replace(alert, suspect=True, updated_at=now, last_ts=signal.ts)
                 self.active[fp] = marked
                 out.append(_event(EventKind.SUSPECT, marked, signal, now, alert.level))
         return out
@@ -140,13 +140,8 @@ class AlertTracker:
             last_ts=signal.ts,
             state=current.state if current.done else AlertState.RESOLVED,
         )
-        self._keep(cleared)
+        self.apply(cleared)  # waits when nobody acknowledged it
         return _event(EventKind.RESOLVED, cleared, signal, now, current.level)
-
-    def _keep(self, alert: Alert) -> Alert:
-        if not alert.active and alert.waiting:
-            self.waiting[alert.id] = alert
-        return alert
 
     def _open(self, signal: Signal, now: float) -> AlertEvent:
         alert = Alert(
