@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 
 from alerts.model import ReasonCode
 from monitor.model import Sensor, Site, SiteKind
@@ -16,7 +16,7 @@ class SiteIn(BaseModel):
     tenant: str = Field(min_length=1)
     kind: SiteKind
     hazard_grade: int | None = Field(default=None, ge=1, le=4)
-    location: dict[str, float] | None = None
+    location: dict[str, StrictFloat] | None = None
 
     def to_model(self) -> Site:
         return Site(self.id, self.name, self.tenant, self.kind, self.hazard_grade, self.location)
@@ -31,7 +31,7 @@ class SensorIn(BaseModel):
     unit: str
     expected_interval_s: float = Field(default=60.0, gt=0)
     tags: list[str] = Field(default_factory=list)
-    location: dict[str, float] | None = None
+    location: dict[str, StrictFloat] | None = None
 
     def to_model(self) -> Sensor:
         return Sensor(
@@ -64,7 +64,7 @@ class DisposeIn(BaseModel):
     reason_code: ReasonCode
     note: str = Field(min_length=1)
     by: str | None = None
-    force: bool = Field(
+    force: StrictBool = Field(
         default=False, description="close although the condition still holds (needs a reason)"
     )
     force_reason: str | None = Field(

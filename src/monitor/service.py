@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.clock import Clock, to_datetime, to_epoch
-from monitor.errors import ConfigError, ConflictError, NotFoundError
+from monitor.errors import ConflictError, NotFoundError
 from monitor.model import Sensor, Site
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
@@ -70,7 +70,7 @@ class Service:
         rule = parse_rule(spec)
         current = self.engine.rules.get(rule.id)
         if current is not None and current.type != rule.type:
-            raise ConfigError(f"rule {rule.id!r} is a {current.type} rule; its type cannot change")
+            raise ConflictError(f"rule {rule.id!r} is a {current.type} rule; its type is fixed")
         future = effective_from is not None and effective_from > self.clock.now()
         eff = to_datetime(effective_from) if effective_from is not None else None
         if needs_approval(current, rule) or future:

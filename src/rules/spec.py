@@ -10,12 +10,18 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, model_validator
 
 from monitor.model import Category, Sensor
 from rules.detectors.specs import DEFAULT_DETECTORS, AnyDetectorSpec, DetectorSpec
 
 LevelKey = Annotated[int, Field(ge=1, le=4)]
+# level -> set-point; JSON object keys are text, so the contract lists the four it takes
+LevelMap = Annotated[
+    dict[LevelKey, float],
+    Field(json_schema_extra={"propertyNames": {"enum": ["1", "2", "3", "4"]}}),
+]
 
 
 class Selector(BaseModel):
@@ -47,7 +53,7 @@ class _Base(BaseModel):
 
     id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")
     description: str = ""
-    enabled: bool = True
+    enabled: StrictBool = True
     selector: Selector = Selector()
 
 
@@ -55,7 +61,7 @@ class ThresholdOverride(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     selector: Selector
-    levels: dict[LevelKey, float] | None = None
+    levels: LevelMap | None = None
     deadband: float | None = Field(default=None, ge=0)
     on_delay_s: float | None = Field(default=None, ge=0)
     off_delay_s: float | None = Field(default=None, ge=0)
@@ -71,7 +77,7 @@ class _Graded(_Base):
     """
 
     direction: Literal["high", "low"] = "high"
-    levels: dict[LevelKey, float] = Field(min_length=1)
+    levels: LevelMap = Field(min_length=1)
     deadband: float = Field(default=0.0, ge=0)
     on_delay_s: float = Field(default=0.0, ge=0)
     off_delay_s: float = Field(default=0.0, ge=0)
@@ -103,7 +109,7 @@ class RateRule(_Graded):
     type: Literal["rate"] = "rate"
     span_s: float = Field(gt=0)
     per_s: float = Field(default=1.0, gt=0)
-    absolute: bool = False
+    absolute: StrictBool = False
     method: Literal["endpoints", "regression"] = Field(
         default="endpoints",
         description="endpoints: (last - first) / time; regression: least-squares slope of every"
@@ -174,7 +180,7 @@ class DriftRule(_Graded):
     type: Literal["drift"] = "drift"
     window_s: float = Field(gt=0)
     baseline_s: float = Field(gt=0)
-    absolute: bool = True
+    absolute: StrictBool = True
     min_points: int = Field(default=5, ge=2)
     category: Category = Category.SENSOR_HEALTH
 
@@ -292,8 +298,8 @@ class AnomalyRule(_Base):
         default=50, ge=0, description="readings after an episode without a new onset score"
     )
     off_delay_s: float = Field(default=0.0, ge=0)
-    shadow: bool = False
-    raise_thresholds: bool = True
+    shadow: StrictBool = False
+    raise_thresholds: StrictBool = True
     category: Category = Category.PROCESS
 
     def detector_specs(self) -> tuple[AnyDetectorSpec, ...]:
@@ -330,4 +336,10 @@ RULES_ADAPTER: TypeAdapter[list[AnyRule]] = TypeAdapter(list[Rule])
 
 
 def parse_rule(data: object) -> AnyRule:
-    return RULE_ADAPTER.validate_python(data)
+    """A rule from JSON-like data, with JSON's types: ``false`` is not a number and ``0`` is not
+    a boolean (the API's contract says so).  Level keys may be integers (YAML) or text (JSON)."""
+    try:
+        raw = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # not JSON-like (too deep, say): the lax path refuses it
+        return RULE_ADAPTER.validate_python(data)
+    return RULE_ADAPTER.validate_json(raw, strict=True)

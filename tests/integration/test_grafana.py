@@ -139,3 +139,41 @@ async def test_every_sql_panel_query_runs_on_both_store_paths(path: str, pg_serv
         assert ran >= 15
         # Flood periods need more than 10 alerts in 10 minutes; the rest show data.
         assert with_rows >= ran - 1
+
+
+async def test_threshold_bands_are_per_rule_and_direction(pg_server: str) -> None:
+    """A high and a low rule of one kind draw their own bands (they were mixed into one line
+    per colour); rules that do not select the sensor (another site, a tag it lacks, disabled)
+    draw none."""
+    rules = {
+        "gas.low": {"direction": "low", "levels": {"3": 1, "4": 2}},
+        "gas.other_site": {"selector": {"kind": "gas_combustible", "site": "s2"}, "levels": {"1": 9}},
+        "gas.tagged": {"selector": {"kind": "gas_combustible", "tags": ["indoor"]}, "levels": {"1": 8}},
+        "gas.off": {"enabled": False, "levels": {"1": 7}},
+        "gas.by_id": {"selector": {"sensor": "gas-1"}, "levels": {"2": 30}},
+    }  # fmt: skip
+    board = json.loads((GRAFANA / "dashboards/sensor-detail.json").read_text())
+    [raw] = [sql for where, sql in _queries(board) if "threshold bands" in where and "levels" in sql]
+    end = datetime.fromtimestamp(time.time(), UTC)
+    async with store(PATHS[0], pg_server) as s:
+        await _populate(s)
+        async with s.db.begin() as conn:
+            for rule_id, spec in rules.items():
+                body = {"id": rule_id, "type": "threshold", "selector": {"kind": "gas_combustible"}}
+                await conn.execute(
+                    text("INSERT INTO rules (id, type, spec, updated_by) VALUES (:id, 'threshold', "
+                         "CAST(:spec AS jsonb), 'test')"),
+                    {"id": rule_id, "spec": json.dumps({**body, **spec})},
+                )  # fmt: skip
+            sql = expand(raw, end.replace(hour=0), end, {"sensor": "gas-1"}, timescaledb=False)
+            rows = (await conn.execute(text(sql))).all()
+    bands = {(metric, value) for _, metric, value in rows}
+    assert bands == {
+        ("gas.high (high) red", 50), ("gas.high (high) orange", 25),
+        ("gas.high (high) yellow", 20), ("gas.high (high) blue", 10),
+        ("gas.low (low) yellow", 1), ("gas.low (low) blue", 2),
+        ("gas.by_id (high) orange", 30),
+    }  # fmt: skip
+    assert len(rows) == 2 * len(bands)  # each band spans the panel: from and to
+    colours = [o["matcher"]["options"] for o in board["panels"][0]["fieldConfig"]["overrides"]]
+    assert [c for c in colours if "red" in c] == [r".*\) red$"]

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from monitor.api.contract import TimeText
 from monitor.api.deps import (
     actor,
     as_http,
@@ -21,7 +22,10 @@ from monitor.store import alerts as alert_store
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 Rt = Annotated[Runtime, Depends(runtime)]
+ACTIVE = ["open", "acknowledged", "disposing"]
 STATES = {"open", "acknowledged", "disposing", "resolved", "closed", "reviewed", "waiting"}
+_STATE = f" *({'|'.join(sorted(STATES | {'active'}))}) *"
+STATE_LIST = f"^({_STATE}(,{_STATE})*)?$"  # declared; checked below with a helpful message
 
 
 @router.get("/alerts")
@@ -31,13 +35,14 @@ async def list_alerts(
     state: Annotated[
         str | None,
         Query(
+            json_schema_extra={"pattern": STATE_LIST},
             description="comma-separated states; 'active' = open,acknowledged,disposing; "
-            "'waiting' = nobody has acknowledged or closed it, active or returned to normal"
+            "'waiting' = nobody has acknowledged or closed it, active or returned to normal",
         ),
     ] = None,
     level: Annotated[int | None, Query(ge=1, le=4)] = None,
     site: str | None = None,
-    since: str | None = None,
+    since: TimeText | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[dict[str, Any]]:
     states = None
@@ -45,7 +50,7 @@ async def list_alerts(
         states = [
             s
             for part in state.split(",")
-            for s in (["open", "acknowledged", "disposing"] if part == "active" else [part.strip()])
+            for s in (ACTIVE if part.strip() == "active" else [part.strip()])
         ]
         unknown = set(states) - STATES
         if unknown:

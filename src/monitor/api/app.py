@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from monitor.api import alerts, catalog, noise, readings, reports, rules, stream
+from monitor.api import alerts, catalog, contract, noise, readings, reports, rules, stream
 from monitor.api.auth import SignInGuard, Token, authorize
 from monitor.app import Runtime
 
@@ -34,6 +34,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for module in (catalog, readings, rules, alerts, noise, stream, reports):
         app.include_router(module.router)
     guard_input(app)
+    contract.install(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -62,5 +62,5 @@ async def create_sensor(body: SensorIn, rt: Rt, request: Request) -> dict[str, A
     try:
         await rt.service.add_sensor(sensor)
     except NotFoundError as err:
-        raise HTTPException(422, f"site {body.site!r} does not exist") from err
+        raise HTTPException(409, f"site {body.site!r} does not exist; POST it first") from err
     return asdict(sensor)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from fastapi import HTTPException, Request
 
+from monitor.api.contract import EPOCH_RE
 from monitor.app import Runtime
 from monitor.errors import ConflictError, NotFoundError, StoreError
 
@@ -43,15 +44,8 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     by eight hours."""
     if value is None or value == "":
         return None
-    try:
-        epoch = float(value)
-    except ValueError:
-        pass
-    else:
-        try:
-            return datetime.fromtimestamp(epoch, UTC)
-        except (OverflowError, OSError, ValueError) as err:
-            raise HTTPException(422, f"{name}: {value!r} is out of range") from err
+    if EPOCH_RE.match(value):
+        return datetime.fromtimestamp(float(value), UTC)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as err:

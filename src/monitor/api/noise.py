@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from alerts.noise import Silence
 from monitor.api.alerts import check_visible
+from monitor.api.contract import TimeBody, TimeText
 from monitor.api.deps import (
     actor,
     as_http,
@@ -32,8 +33,8 @@ T = TypeVar("T")
 
 
 class SilenceIn(BaseModel):
-    starts: str | None = None
-    ends: str
+    starts: TimeText | None = None
+    ends: TimeBody
     reason: str = Field(min_length=1)
     tenant: str | None = None
     site: str | None = None
@@ -43,7 +44,7 @@ class SilenceIn(BaseModel):
 
 class ShelveIn(BaseModel):
     reason: str = Field(min_length=1)
-    until: str = Field(description="mandatory expiry: ISO-8601 or epoch seconds")
+    until: TimeBody = Field(description="mandatory expiry: ISO-8601 or epoch seconds")
     by: str | None = None
 
 

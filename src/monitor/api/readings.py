@@ -9,6 +9,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from ingest.raw import RawMessage
+from monitor.api.contract import TimeText
 from monitor.api.deps import parse_time, runtime, tenant_of, visible
 from monitor.app import Runtime
 from monitor.clock import to_datetime
@@ -58,7 +59,7 @@ async def ingest_readings(request: Request, rt: Rt, backfill: bool = False) -> d
 async def rejects(
     request: Request,
     rt: Rt,
-    since: str | None = None,
+    since: TimeText | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[dict[str, Any]]:
     if tenant_of(request) is not None:
@@ -86,8 +87,8 @@ async def sensor_readings(
     request: Request,
     sensor_id: str,
     rt: Rt,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
+    from_: Annotated[TimeText | None, Query(alias="from")] = None,
+    to: TimeText | None = None,
     bucket: BucketQuery = "auto",
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> dict[str, Any]:
@@ -109,8 +110,8 @@ async def site_readings(
     request: Request,
     site_id: str,
     rt: Rt,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
+    from_: Annotated[TimeText | None, Query(alias="from")] = None,
+    to: TimeText | None = None,
     kind: str | None = None,
     bucket: BucketQuery = "auto",
     limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,

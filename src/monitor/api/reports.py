@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import text
 
+from monitor.api.contract import TimeText
 from monitor.api.deps import parse_time, runtime, tenant_of
 from monitor.app import Runtime
 from monitor.clock import to_datetime
@@ -23,10 +24,10 @@ FLOOD = 10
 async def alarm_load(
     request: Request,
     rt: Rt,
-    since: str | None = None,
-    until: str | None = None,
+    since: TimeText | None = None,
+    until: TimeText | None = None,
     top: Annotated[int, Query(ge=1, le=100)] = 10,
-    stale_after_h: Annotated[float, Query(gt=0)] = 24.0,
+    stale_after_h: Annotated[float, Query(gt=0, le=24 * 366)] = 24.0,
 ) -> dict[str, Any]:
     if tenant_of(request) is not None:
         raise HTTPException(403, "alarm-load reports are for city roles")

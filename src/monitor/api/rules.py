@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
+from monitor.api.contract import RuleBodyText, RuleText, TimeBody, TimeText
 from monitor.api.deps import (
     actor,
     as_http,
@@ -21,7 +22,7 @@ from monitor.api.deps import (
 )
 from monitor.app import Runtime
 from monitor.backtest import run_backtest
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, ConflictError
 from monitor.store import rules as rule_store
 from monitor.store.shadow import shadow_report
 from rules.governance import diff
@@ -31,6 +32,9 @@ router = APIRouter(prefix="/api/v1", tags=["rules"])
 Rt = Annotated[Runtime, Depends(runtime)]
 ProposalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 CITY = [Depends(city)]
+PROPOSED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "proposed (a second person approves) or scheduled; not yet in force"}
+}
 
 
 def _invalid(err: ValidationError) -> HTTPException:
@@ -72,7 +76,7 @@ async def shadow(
     rule_id: str,
     rt: Rt,
     request: Request,
-    since: str | None = None,
+    since: TimeText | None = None,
     sensor: str | None = None,
     limit: int = Query(100, ge=1, le=10_000),
 ) -> dict[str, Any]:
@@ -96,15 +100,12 @@ def _own_sensors(request: Request, rt: Runtime) -> list[str] | None:
 READ_ONLY = ("changes", "pending", "version", "updated_at", "updated_by")
 
 
-def _with_id(spec: dict[str, Any], rule_id: str, rt: Runtime) -> dict[str, Any]:
+def _with_id(spec: dict[str, Any], rule_id: str) -> dict[str, Any]:
     """The body as a rule: what GET answers can be sent back (read-only fields dropped)."""
     spec = {k: v for k, v in spec.items() if k not in READ_ONLY}
     spec = {**spec, "id": spec.get("id", rule_id)}
     if spec["id"] != rule_id:
         raise HTTPException(422, "the body's id differs from the path's")
-    current = rt.engine.rules.get(rule_id)
-    if current is not None and "type" not in spec:
-        spec["type"] = current.type
     return spec
 
 
@@ -147,12 +148,14 @@ async def _change(
     when = parse_time(effective_from, "effective_from")
     try:
         change = await rt.service.put_rule(
-            _with_id(spec, rule_id, rt), who, when.timestamp() if when else None
+            _with_id(spec, rule_id), who, when.timestamp() if when else None
         )
     except ValidationError as err:
         raise _invalid(err) from err
     except ConfigError as err:
         raise HTTPException(422, str(err)) from err
+    except ConflictError as err:
+        raise HTTPException(409, str(err)) from err
     body = change.rule.model_dump(mode="json")
     warnings = selector_warnings(rt, change.rule)
     if not change.applied:
@@ -176,14 +179,14 @@ async def _change(
     return {**body, "warnings": warnings} if warnings else body
 
 
-@router.put("/rules/{rule_id}", dependencies=CITY)
+@router.put("/rules/{rule_id}", dependencies=CITY, responses=PROPOSED)
 async def put_rule(
     rule_id: str,
     rt: Rt,
     who: Annotated[str, Depends(actor)],
-    spec: Annotated[dict[str, Any], Body()],
+    spec: Annotated[RuleBodyText, Body()],
     response: Response,
-    effective_from: str | None = None,
+    effective_from: TimeText | None = None,
 ) -> dict[str, Any]:
     """Create or replace a rule (the rule language, see README): fields left out take their
     defaults (use PATCH to change some fields only).  A change to a red or orange set-point
@@ -195,14 +198,14 @@ async def put_rule(
     return await _change(rule_id, rt, who, spec, response, effective_from)
 
 
-@router.patch("/rules/{rule_id}", dependencies=CITY)
+@router.patch("/rules/{rule_id}", dependencies=CITY, responses=PROPOSED)
 async def patch_rule(
     rule_id: str,
     rt: Rt,
     who: Annotated[str, Depends(actor)],
     patch: Annotated[dict[str, Any], Body(media_type="application/merge-patch+json")],
     response: Response,
-    effective_from: str | None = None,
+    effective_from: TimeText | None = None,
 ) -> dict[str, Any]:
     """Change some fields of a rule (RFC 7386 JSON merge patch: ``null`` removes a field,
     which then takes its default); the rest stays as it is.  Same approval path as PUT."""
@@ -240,9 +243,9 @@ async def reject(
 
 
 class BacktestIn(BaseModel):
-    rule: dict[str, Any]
-    from_: str
-    to: str
+    rule: RuleText
+    from_: TimeBody
+    to: TimeBody
 
     model_config = {"populate_by_name": True, "alias_generator": lambda n: n.rstrip("_")}
 
