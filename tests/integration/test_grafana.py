@@ -153,7 +153,9 @@ async def test_threshold_bands_are_per_rule_and_direction(pg_server: str) -> Non
         "gas.by_id": {"selector": {"sensor": "gas-1"}, "levels": {"2": 30}},
     }  # fmt: skip
     board = json.loads((GRAFANA / "dashboards/sensor-detail.json").read_text())
-    [raw] = [sql for where, sql in _queries(board) if "threshold bands" in where and "levels" in sql]
+    [raw] = [
+        sql for where, sql in _queries(board) if "threshold bands" in where and "levels" in sql
+    ]
     end = datetime.fromtimestamp(time.time(), UTC)
     async with store(PATHS[0], pg_server) as s:
         await _populate(s)
