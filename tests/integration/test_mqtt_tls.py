@@ -9,8 +9,6 @@ over TLS, and refuses the broker when given the wrong authority.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import ssl
 import subprocess
 import tempfile
@@ -21,74 +19,14 @@ from pathlib import Path
 import aiomqtt
 import orjson
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from monitor.config import Settings
 from monitor.devservices import free_port, mosquitto_binary, port_open
 from monitor.testing import running_service
+from tests.integration.certs import make_certs
 from tests.integration.helpers import now, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def authority(common: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common))
-        .issuer_name(_name(common))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def server_cert(
-    ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def write(
-    path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None
-) -> None:
-    path.with_suffix(".pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    if key is not None:
-        path.with_suffix(".key").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
 
 
 @pytest.fixture(scope="module")
@@ -98,17 +36,7 @@ def tls_broker() -> Iterator[tuple[int, Path]]:
     if binary is None:
         pytest.skip("mosquitto is not installed")
     with tempfile.TemporaryDirectory(prefix="riskmon-tls-") as tmp:
-        d = Path(tmp)
-        ca_key, ca = authority("riskmon test CA")
-        key, cert = server_cert(ca_key, ca)
-        write(d / "ca", ca)
-        write(d / "server", cert, key)
-        _, other = authority("some other CA")
-        write(d / "other", other)
-        # Mosquitto started as root drops to its own user, which must read these
-        d.chmod(0o755)
-        for f in d.iterdir():
-            f.chmod(0o644)
+        d = make_certs(Path(tmp))  # Mosquitto started as root drops to its own user
         port = free_port()
         (d / "mosquitto.conf").write_text(
             f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
