@@ -66,8 +66,10 @@ def mosquitto_binary() -> str | None:
 
 
 @contextlib.contextmanager
-def spawn_mosquitto(port: int | None = None) -> Iterator[int]:
-    """Start a private Mosquitto on a free loopback port; stop it on exit."""
+def spawn_mosquitto(port: int | None = None, store: Path | None = None) -> Iterator[int]:
+    """Start a private Mosquitto on a free loopback port; stop it on exit (SIGTERM: it saves
+    its store).  ``store``: a directory for its persistence (sessions and queued messages
+    survive a restart on the same port and store), as a deployment needs (README)."""
     binary = mosquitto_binary()
     if binary is None:
         raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
@@ -77,8 +79,13 @@ def spawn_mosquitto(port: int | None = None) -> Iterator[int]:
         conf.write_text(
             # user root: a broker started as root would switch to its own user, which clears
             # the parent-death signal (_die_with_parent); this one is private to loopback
-            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n"
+            f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n"
             "max_inflight_messages 0\nmax_queued_messages 100000\n"
+            + (
+                f"persistence true\npersistence_location {store}/\nautosave_interval 1\n"
+                if store is not None
+                else "persistence false\n"
+            )
         )
         proc = subprocess.Popen(
             [binary, "-c", str(conf)],

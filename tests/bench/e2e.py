@@ -305,6 +305,77 @@ async def riskmon_mqtt(
             await stop(proc)
 
 
+async def forwarded(ports: list[int]) -> float:
+    """Messages the gateways forwarded and Kafka acknowledged, from their /metrics."""
+    total = 0.0
+    async with httpx.AsyncClient() as client:
+        for port in ports:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            for line in text.splitlines():
+                if line.startswith("riskmon_gateway_forwarded_records_total"):
+                    total += float(line.split()[-1])
+    return total
+
+
+async def riskmon_mqtt_gateways(
+    pg: str,
+    port: int,
+    bootstrap: str,
+    cfg: Path,
+    sensors: list[tuple[str, str]],
+    n: int,
+    processes: int,
+) -> float:
+    """Single-reading QoS 1 messages through ``processes`` gateways in one MQTT v5 shared
+    subscription into Kafka (msg/s, until Kafka acknowledged every message)."""
+    topic = f"riskmon.readings.gw.{uuid.uuid4().hex[:6]}"
+    await devservices.create_topics(bootstrap, {topic: 4})
+    group = f"gw-{uuid.uuid4().hex[:8]}"
+    async with temporary_database(pg, "riskmon_bench") as db:
+        environs = [
+            riskmon_env(
+                database_url=db,
+                mqtt_url=f"mqtt://127.0.0.1:{port}",
+                mqtt_client_id=f"bench-gw{k}-{uuid.uuid4().hex[:6]}",
+                mqtt_share_group=group,
+                kafka_bootstrap_servers=bootstrap,
+                kafka_topic=topic,
+                config=str(cfg),
+                http_port=str(devservices.free_port()),
+            )
+            for k in range(processes)
+        ]
+        await migrate(environs[0])
+        procs = [await serve(e, "gateway") for e in environs]
+        ports = [int(e["RISKMON_HTTP_PORT"]) for e in environs]
+        try:
+            for p in ports:
+                await wait_ready(p)
+            site, ids = sensors[0][0], [sid for st, sid in sensors if st == sensors[0][0]]
+            t0 = time.time() - 3600
+            lines = [
+                b'{"sensor":"%s","ts":%.3f,"value":1.5}'
+                % (ids[i % len(ids)].encode(), t0 + i * 1e-3)
+                for i in range(n)
+            ]
+            started = time.monotonic()
+            await mosquitto_pub(port, f"riskmon/v1/city/{site}/readings", lines)
+            while await forwarded(ports) < n:
+                if time.monotonic() - started > 300:
+                    raise TimeoutError("the gateways did not forward every message")
+                await asyncio.sleep(0.05)
+            return n / (time.monotonic() - started)
+        finally:
+            for proc in procs:
+                await stop(proc)
+            await devservices.delete_topics(bootstrap, [topic])
+
+
+GATEWAYS = {
+    k: f"riskmon MQTT gateways ×{k} to Kafka, one reading per message (msg/s)" for k in (1, 2)
+}
+
+
 async def main(args: argparse.Namespace) -> str:
     results: dict[str, list[float]] = {}
 
@@ -349,6 +420,11 @@ async def main(args: argparse.Namespace) -> str:
                     "riskmon via MQTT, one reading per message (msg/s)",
                     await riskmon_mqtt(pg, mport, cfg, sensors, args.mqtt_messages),
                 )
+                for k, name in GATEWAYS.items():
+                    rate = await riskmon_mqtt_gateways(
+                        pg, mport, bootstrap, cfg, sensors, args.mqtt_messages, k
+                    )
+                    record(name, rate)
         await devservices.delete_topics(bootstrap, [topic])
     med = {k: statistics.median(v) for k, v in results.items()}
     if args.only:
@@ -376,6 +452,13 @@ async def main(args: argparse.Namespace) -> str:
         f"| raw COPY into PostgreSQL (readings/s) | {med['raw COPY (readings/s)']:,.0f} |"
         f" {', '.join(f'{v:,.0f}' for v in results['raw COPY (readings/s)'])} | | | |"
     )
+    for name in GATEWAYS.values():
+        lines.append(
+            f"| {name} | {med[name]:,.0f} | {', '.join(f'{v:,.0f}' for v in results[name])}"
+            f" | {med['raw MQTT QoS1 (msg/s)']:,.0f}"
+            f" | {med[name] / med['raw MQTT QoS1 (msg/s)']:.2f} | |"
+        )
+    lines.append(f"| two gateways vs one | | | | {med[GATEWAYS[2]] / med[GATEWAYS[1]]:.2f} | |")
     lines.append(
         f"| riskmon via Kafka vs raw COPY | | | | "
         f"{med[rows[0][0]] / med['raw COPY (readings/s)']:.2f} | |"
