@@ -1,10 +1,18 @@
 """Graded rules on a value derived from each sensor's recent history: rate of change over a
-span, or an aggregate over a rolling window.  The derived value then goes through the same
-graded state machine (hysteresis, on/off delays) as a threshold.
+span, an aggregate over a rolling window, spikes against the recent median, drift of the recent
+mean against a baseline.  The derived value then goes through the same graded state machine
+(hysteresis, on/off delays) as a threshold.
 
-History is kept per sensor in a small list of (event time, value); only sensors under such a
-rule keep one.  Per-reading Python is used here because these rules apply to few sensor kinds
-(displacement, rainfall, pressure), not to every reading.
+History is bounded: a ring of time buckets per sensor (``rules.windows``), or for spikes the
+newest ``max_points`` readings, so memory per sensor is set by the rule, not by the sampling
+rate.  A batch is judged in rounds (each sensor's k-th reading in round k), a few numpy calls
+per round.  Resolutions (README, "Rule language"):
+
+- window: whole buckets, from ``window_s`` to ``window_s`` + one bucket back;
+- drift: the window and the baseline in whole buckets (the edge between them rounded to one);
+- rate: the start point is the newest first-or-last reading of a bucket at or before the span's
+  start (else the oldest kept); regression over the span's buckets;
+- spike: the median and MAD of at most ``max_points`` earlier readings within ``window_s``.
 """
 
 from __future__ import annotations
@@ -14,43 +22,46 @@ import numpy as np
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import DriftRule, GradedRule, RateRule, SpikeRule, WindowRule
+from rules.state import remap_rows
 from rules.threshold import ThresholdEvaluator
+from rules.windows import BucketRing, rounds
+
+DerivedRule = RateRule | WindowRule | SpikeRule | DriftRule
 
 
-def robust_z(value: float, previous: list[float], min_scale: float) -> float:
-    med = float(np.median(previous))
-    mad = float(np.median(np.abs(np.asarray(previous) - med)))
-    return abs(value - med) / max(1.4826 * mad, min_scale)
+def robust_z(values: np.ndarray, previous: np.ndarray, min_scale: float) -> np.ndarray:
+    """Per row: |value - median| / max(1.4826 MAD, min_scale) of the row's non-NaN previous."""
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(previous, axis=1)
+        mad = np.nanmedian(np.abs(previous - med[:, None]), axis=1)
+    return np.asarray(np.abs(values - med) / np.maximum(1.4826 * mad, min_scale))
 
 
-History = list[tuple[float, float]]
-
-
-def drop_before(hist: History, cutoff: float) -> None:
-    """Drop the readings at or before ``cutoff`` (the newest one always stays)."""
-    i = 0
-    while i < len(hist) - 1 and hist[i][0] <= cutoff:
-        i += 1
-    if i:
-        del hist[:i]
-
-
-def _slope(hist: History, since: float) -> float:
-    """Least-squares slope of the readings newer than ``since`` (value units per second)."""
-    points = np.array([p for p in hist if p[0] >= since] or list(hist))
-    t = points[:, 0] - points[:, 0].mean()
-    denom = float((t * t).sum())
-    return float((t * (points[:, 1] - points[:, 1].mean())).sum() / denom) if denom else 0.0
+def _ring(rule: DerivedRule) -> BucketRing | None:
+    if isinstance(rule, WindowRule):
+        how = {"sum": {"sum": "sum"}, "mean": {"sum": "sum", "count": "sum"}}
+        fields = how.get(rule.agg, {rule.agg: rule.agg})
+        return BucketRing(rule.window_s / rule.buckets, rule.buckets + 1, fields)
+    if isinstance(rule, DriftRule):
+        width = (rule.window_s + rule.baseline_s) / rule.buckets
+        return BucketRing(width, rule.buckets + 1, {"sum": "sum", "count": "sum"})
+    if isinstance(rule, RateRule):
+        fields = {"t_last": "last", "v_last": "last", "t_first": "first", "v_first": "first"}
+        if rule.method == "regression":
+            fields.update(n="sum", su="sum", sv="sum", suu="sum", suv="sum")
+        return BucketRing(rule.span_s / rule.buckets, rule.buckets + 2, fields)
+    return None
 
 
 class DerivedEvaluator(ThresholdEvaluator):
-    rule: RateRule | WindowRule | SpikeRule | DriftRule
+    rule: DerivedRule
 
-    def __init__(
-        self, rule: RateRule | WindowRule | SpikeRule | DriftRule, registry: Registry
-    ) -> None:
-        self.history: dict[int, History] = {}
+    def __init__(self, rule: DerivedRule, registry: Registry) -> None:
         self.seen = np.full(registry.capacity, -np.inf)
+        self.ring = _ring(rule)
+        points = rule.max_points if isinstance(rule, SpikeRule) else 0
+        self.recent_ts = np.full((0, points), np.nan)
+        self.recent_value = np.full((0, points), np.nan)
         super().__init__(rule, registry)
 
     @property
@@ -61,68 +72,153 @@ class DerivedEvaluator(ThresholdEvaluator):
         return rule.span_s if isinstance(rule, RateRule) else rule.window_s
 
     def configure(self, rule: GradedRule, registry: Registry) -> None:
+        assert isinstance(rule, RateRule | WindowRule | SpikeRule | DriftRule)
+        rows = self.active.shape[0] if hasattr(self, "active") else 0
+        fresh = _ring(rule)
+        if fresh is None or self.ring is None or not fresh.same_shape(self.ring):
+            if fresh is not None:  # another resolution: the window fills again
+                fresh.remap(np.full(rows, -1, np.int64))
+            self.ring = fresh
+        points = rule.max_points if isinstance(rule, SpikeRule) else 0
+        if self.recent_ts.shape != (rows, points):
+            self.recent_ts = np.full((rows, points), np.nan)
+            self.recent_value = np.full((rows, points), np.nan)
         super().configure(rule, registry)
         if registry.capacity > self.seen.shape[0]:
             seen = np.full(registry.capacity, -np.inf)
             seen[: self.seen.shape[0]] = self.seen
             self.seen = seen
 
+    def _remap_rows(self, mapping: np.ndarray) -> None:
+        super()._remap_rows(mapping)
+        if self.ring is not None:
+            self.ring.remap(mapping)
+        self.recent_ts = remap_rows(self.recent_ts, mapping, np.nan)
+        self.recent_value = remap_rows(self.recent_value, mapping, np.nan)
+
     def derive(self, batch: ReadingBatch) -> ReadingBatch:
         """Derived value for each applicable reading (NaN where it cannot be judged yet)."""
-        mask = self.applies[batch.sensor]
-        sub = batch.take(mask)
+        sub = batch.take(self.applies[batch.sensor])
         out = np.full(len(sub), np.nan)
-        horizon = self.horizon
-        rule = self.rule
-        for j in range(len(sub)):
-            key, ts, value = int(sub.sensor[j]), float(sub.ts[j]), float(sub.value[j])
-            if ts <= self.seen[key]:
-                continue  # duplicate or out of order: already judged
-            self.seen[key] = ts
-            hist = self.history.get(key)
-            if hist is None:
-                hist = self.history[key] = []
-            hist.append((ts, value))
-            if isinstance(rule, DriftRule):
-                drop_before(hist, ts - horizon)
-                recent = [v for t, v in hist if t > ts - rule.window_s]
-                base = [v for t, v in hist if t <= ts - rule.window_s]
-                if len(recent) >= rule.min_points and len(base) >= rule.min_points:
-                    shift = sum(recent) / len(recent) - sum(base) / len(base)
-                    out[j] = abs(shift) if rule.absolute else shift
-            elif isinstance(rule, SpikeRule):
-                drop_before(hist, ts - horizon)
-                previous = [v for _, v in list(hist)[:-1]]
-                if len(previous) >= rule.min_points:
-                    out[j] = robust_z(value, previous, rule.min_scale)
-            elif isinstance(rule, RateRule):
-                # Keep the last reading at or before the span's start: the rate spans it all.
-                keep = next(
-                    (i for i in range(len(hist) - 2) if hist[i + 1][0] > ts - horizon), None
-                )
-                if keep is None:
-                    keep = max(len(hist) - 2, 0)
-                del hist[:keep]
-                t0, v0 = hist[0]
-                if t0 < ts and ts - t0 >= rule.min_coverage * horizon:
-                    if rule.method == "regression" and len(hist) >= 3:
-                        rate = _slope(hist, ts - horizon) * rule.per_s
-                    else:
-                        rate = (value - v0) / (ts - t0) * rule.per_s
-                    out[j] = abs(rate) if rule.absolute else rate
-            else:
-                drop_before(hist, ts - horizon)
-                values = [v for _, v in hist]
-                if rule.agg == "sum":
-                    out[j] = sum(values)
-                elif rule.agg == "mean":
-                    out[j] = sum(values) / len(values)
-                else:
-                    out[j] = max(values) if rule.agg == "max" else min(values)
+        keys = sub.sensor.astype(np.int64)
+        fresh = np.flatnonzero(sub.ts > self.seen[keys])  # older or duplicate: judged already
+        rows = self.row[keys].astype(np.int64)
+        for part in rounds(rows[fresh], sub.ts[fresh]):
+            at = fresh[part]
+            out[at] = self._round(rows[at], sub.ts[at], sub.value[at])
+        if fresh.shape[0]:
+            np.maximum.at(self.seen, keys[fresh], sub.ts[fresh])
         keep = ~np.isnan(out)
         derived = sub.take(keep)
         derived.value = out[keep]
         return derived
+
+    def _round(self, rows: np.ndarray, ts: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """One round: each row's next reading, in; its derived value, out."""
+        rule = self.rule
+        if isinstance(rule, SpikeRule):
+            return self._spike(rule, rows, ts, value)
+        ring = self.ring
+        assert ring is not None
+        b = ring.bucket_of(ts)
+        if isinstance(rule, RateRule):
+            return self._rate(rule, ring, rows, ts, value, b)
+        ring.add(rows, ts, {"sum": value, "count": np.ones_like(value), "max": value, "min": value})
+        if isinstance(rule, WindowRule):
+            inside = ring.within(rows, b - rule.buckets, b)
+            if rule.agg == "sum":
+                return ring.total(rows, inside, "sum")
+            if rule.agg == "mean":
+                mean: np.ndarray = ring.total(rows, inside, "sum") / ring.total(
+                    rows, inside, "count"
+                )
+                return mean
+            return ring.extreme(rows, inside, rule.agg)
+        span = rule.window_s + rule.baseline_s
+        recent_n = max(1, min(rule.buckets - 1, round(rule.buckets * rule.window_s / span)))
+        recent = ring.within(rows, b - recent_n + 1, b)
+        base = ring.within(rows, b - rule.buckets, b - recent_n)
+        n_recent, n_base = ring.total(rows, recent, "count"), ring.total(rows, base, "count")
+        with np.errstate(all="ignore"):
+            shift = (
+                ring.total(rows, recent, "sum") / n_recent - ring.total(rows, base, "sum") / n_base
+            )
+        shift = np.abs(shift) if rule.absolute else shift
+        enough = (n_recent >= rule.min_points) & (n_base >= rule.min_points)
+        return np.where(enough, shift, np.nan)
+
+    def _spike(
+        self, rule: SpikeRule, rows: np.ndarray, ts: np.ndarray, value: np.ndarray
+    ) -> np.ndarray:
+        kept_ts, kept = self.recent_ts[rows], self.recent_value[rows]
+        previous = np.where(kept_ts > (ts - rule.window_s)[:, None], kept, np.nan)
+        enough = (~np.isnan(previous)).sum(axis=1) >= rule.min_points
+        z = np.full(rows.shape[0], np.nan)
+        if enough.any():
+            z[enough] = robust_z(value[enough], previous[enough], rule.min_scale)
+        oldest = np.argmin(np.nan_to_num(kept_ts, nan=-np.inf), axis=1)  # replace the oldest
+        self.recent_ts[rows, oldest] = ts
+        self.recent_value[rows, oldest] = value
+        return z
+
+    def _rate(
+        self,
+        rule: RateRule,
+        ring: BucketRing,
+        rows: np.ndarray,
+        ts: np.ndarray,
+        value: np.ndarray,
+        b: np.ndarray,
+    ) -> np.ndarray:
+        u = ts - b * ring.width  # time within the bucket, for regression sums
+        ring.add(
+            rows,
+            ts,
+            {"t_last": ts, "v_last": value, "t_first": ts, "v_first": value,
+             "n": np.ones_like(ts), "su": u, "sv": value, "suu": u * u, "suv": u * value},
+        )  # fmt: skip
+        kept = ring.within(rows, b - ring.n + 1, b)
+        cut = ts - rule.span_s
+        t_last, v_last = ring.data["t_last"][rows], ring.data["v_last"][rows]
+        t_first, v_first = ring.data["t_first"][rows], ring.data["v_first"][rows]
+        with np.errstate(invalid="ignore"):
+            t_both = np.concatenate([t_last, t_first], axis=1)
+            v_both = np.concatenate([v_last, v_first], axis=1)
+            ok = np.concatenate([kept, kept], axis=1)
+            before = ok & (t_both <= cut[:, None])
+            newest = np.argmax(np.where(before, t_both, -np.inf), axis=1)
+            oldest = np.argmin(np.where(ok, t_both, np.inf), axis=1)
+        pick = np.where(before.any(axis=1), newest, oldest)
+        i = np.arange(rows.shape[0])
+        t0, v0 = t_both[i, pick], v_both[i, pick]
+        judged = (t0 < ts) & (ts - t0 >= rule.min_coverage * rule.span_s)
+        with np.errstate(all="ignore"):
+            rate = (value - v0) / (ts - t0)
+            if rule.method == "regression":
+                span = ring.within(rows, ring.bucket_of(cut), b)
+                slope, points = self._slope(ring, rows, span, ts)
+                rate = np.where(points >= 3, slope, rate)
+        rate = rate * rule.per_s
+        rate = np.abs(rate) if rule.absolute else rate
+        return np.where(judged, rate, np.nan)
+
+    @staticmethod
+    def _slope(
+        ring: BucketRing, rows: np.ndarray, mask: np.ndarray, ts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Least-squares slope over the masked buckets, from per-bucket sums of the time within
+        the bucket (so no large times are squared)."""
+        d = np.where(mask, ring.bucket[rows] * ring.width - ts[:, None], 0.0)
+        data = {k: np.where(mask, ring.data[k][rows], 0.0) for k in ("n", "su", "sv", "suu", "suv")}
+        n = data["n"].sum(axis=1)
+        sx = (data["su"] + data["n"] * d).sum(axis=1)
+        sv = data["sv"].sum(axis=1)
+        sxx = (data["suu"] + 2 * d * data["su"] + data["n"] * d * d).sum(axis=1)
+        sxv = (data["suv"] + d * data["sv"]).sum(axis=1)
+        with np.errstate(all="ignore"):
+            denom = n * sxx - sx * sx
+            slope = np.where(denom > 0, (n * sxv - sx * sv) / denom, 0.0)
+        return slope, n
 
     def evaluate(
         self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
@@ -144,30 +240,25 @@ class DerivedEvaluator(ThresholdEvaluator):
 
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         state = super().export_state(keys)
-        lengths: list[int] = []
-        times: list[float] = []
-        values: list[float] = []
-        for key in keys.tolist():
-            hist = self.history.get(key, ())
-            lengths.append(len(hist))
-            times.extend(t for t, _ in hist)
-            values.extend(v for _, v in hist)
-        state.update(
-            hist_len=np.array(lengths, np.int64),
-            hist_ts=np.array(times, np.float64),
-            hist_value=np.array(values, np.float64),
-        )
+        ok, rows = self._rows(keys)
+        if self.ring is not None:
+            state.update(self.ring.export(ok, rows, "ring_"))
+        if self.recent_ts.shape[1]:
+            for name in ("recent_ts", "recent_value"):
+                arr = np.full((keys.shape[0], self.recent_ts.shape[1]), np.nan)
+                arr[ok] = getattr(self, name)[rows[ok]]
+                state[name] = arr
         return state
 
     def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
         super().import_state(keys, state)
-        if "hist_len" not in state:
-            return
-        pos = 0
-        for key, n in zip(keys.tolist(), state["hist_len"].tolist(), strict=False):
-            ts, vs = state["hist_ts"][pos : pos + n], state["hist_value"][pos : pos + n]
-            self.history[key] = list(zip(ts.tolist(), vs.tolist(), strict=True))
-            pos += n
+        ok, rows = self._rows(keys)
+        if self.ring is not None:
+            self.ring.load(ok, rows, state, "ring_")
+        for name in ("recent_ts", "recent_value"):
+            saved = state.get(name)
+            if saved is not None and saved.shape == (keys.shape[0], self.recent_ts.shape[1]):
+                getattr(self, name)[rows[ok]] = saved[ok]
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         super().restore(key, level, last_ts)
@@ -177,5 +268,8 @@ class DerivedEvaluator(ThresholdEvaluator):
     def reset(self, keys: np.ndarray, now: float) -> None:
         super().reset(keys, now)
         self.seen[keys] = -np.inf
-        for key in keys.tolist():
-            self.history.pop(key, None)
+        ok, rows = self._rows(keys)
+        if self.ring is not None:
+            self.ring.clear(rows[ok])
+        self.recent_ts[rows[ok]] = np.nan
+        self.recent_value[rows[ok]] = np.nan

@@ -12,18 +12,31 @@ import numpy as np
 
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
-from rules.derived import DerivedEvaluator, drop_before
 from rules.spec import GradedRule, LeakRule
+from rules.threshold import ThresholdEvaluator
+
+History = list[tuple[float, float]]
 
 
-class LeakEvaluator(DerivedEvaluator):
-    rule: LeakRule  # type: ignore[assignment]
+def drop_before(hist: History, cutoff: float) -> None:
+    """Drop the readings at or before ``cutoff`` (the newest one always stays)."""
+    i = 0
+    while i < len(hist) - 1 and hist[i][0] <= cutoff:
+        i += 1
+    if i:
+        del hist[:i]
+
+
+class LeakEvaluator(ThresholdEvaluator):
+    rule: LeakRule
 
     def __init__(self, rule: LeakRule, registry: Registry) -> None:
         self.judged = np.zeros(registry.capacity, np.int8)
         self.temperature: np.ndarray = np.zeros(registry.capacity, bool)
         self.leaky = np.zeros(registry.capacity, bool)
-        super().__init__(rule, registry)  # type: ignore[arg-type]
+        self.history: dict[int, History] = {}
+        self.seen = np.full(registry.capacity, -np.inf)
+        super().__init__(rule, registry)
 
     @property
     def horizon(self) -> float:
@@ -31,6 +44,10 @@ class LeakEvaluator(DerivedEvaluator):
 
     def configure(self, rule: GradedRule, registry: Registry) -> None:
         super().configure(rule, registry)
+        if registry.capacity > self.seen.shape[0]:
+            seen = np.full(registry.capacity, -np.inf)
+            seen[: self.seen.shape[0]] = self.seen
+            self.seen = seen
         if registry.capacity > self.judged.shape[0]:
             judged = np.zeros(registry.capacity, np.int8)
             judged[: self.judged.shape[0]] = self.judged
@@ -50,7 +67,7 @@ class LeakEvaluator(DerivedEvaluator):
             elif key < self.applies.shape[0] and self.applies[key]:
                 self.wells_of.setdefault(sensor.site, []).append(key)
 
-    STATE: tuple[str, ...] = (*DerivedEvaluator.STATE, "judged", "leaky")
+    STATE: tuple[str, ...] = (*ThresholdEvaluator.STATE, "seen", "judged", "leaky")
 
     def _remember(self, key: int, ts: float, value: float) -> bool:
         if ts <= self.seen[key]:
@@ -154,11 +171,36 @@ class LeakEvaluator(DerivedEvaluator):
             return None
         return float(np.corrcoef(methane, temperature)[0, 1])
 
+    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        state = super().export_state(keys)
+        hists = [self.history.get(key, []) for key in keys.tolist()]
+        state.update(
+            hist_len=np.array([len(h) for h in hists], np.int64),
+            hist_ts=np.array([t for h in hists for t, _ in h], np.float64),
+            hist_value=np.array([v for h in hists for _, v in h], np.float64),
+        )
+        return state
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        super().import_state(keys, state)
+        if "hist_len" not in state:
+            return
+        pos = 0
+        for key, n in zip(keys.tolist(), state["hist_len"].tolist(), strict=False):
+            ts, vs = state["hist_ts"][pos : pos + n], state["hist_value"][pos : pos + n]
+            self.history[key] = list(zip(ts.tolist(), vs.tolist(), strict=True))
+            pos += n
+
     def reset(self, keys: np.ndarray, now: float) -> None:
         super().reset(keys, now)
         self.judged[keys], self.leaky[keys] = 0, False
+        self.seen[keys] = -np.inf
+        for key in keys.tolist():
+            self.history.pop(key, None)
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         super().restore(key, level, last_ts)
+        if last_ts is not None and key < self.seen.shape[0]:
+            self.seen[key] = max(self.seen[key], last_ts)
         if key < self.judged.shape[0]:
             self.judged[key] = level

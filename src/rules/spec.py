@@ -118,6 +118,13 @@ class RateRule(_Graded):
     min_coverage: float = Field(
         default=0.5, gt=0, le=1, description="judge only when history covers this share of span"
     )
+    buckets: int = Field(
+        default=48,
+        ge=4,
+        le=4096,
+        description="resolution: the span is kept in this many time buckets per sensor; the "
+        "start point is the newest first or last reading of a bucket at or before the span",
+    )
 
 
 class WindowRule(_Graded):
@@ -127,6 +134,13 @@ class WindowRule(_Graded):
     type: Literal["window"] = "window"
     window_s: float = Field(gt=0)
     agg: Literal["sum", "mean", "max", "min"] = "sum"
+    buckets: int = Field(
+        default=96,
+        ge=4,
+        le=4096,
+        description="resolution: the window is kept in this many time buckets per sensor and "
+        "covers whole buckets, from window_s to window_s + one bucket back (24 h in 96: 15 min)",
+    )
 
 
 class CountStep(BaseModel):
@@ -169,6 +183,9 @@ class SpikeRule(_Graded):
     window_s: float = Field(gt=0)
     min_points: int = Field(default=5, ge=3)
     min_scale: float = Field(default=1e-6, gt=0)
+    max_points: int = Field(
+        default=32, ge=3, le=1024, description="the newest earlier readings kept per sensor"
+    )
     category: Category = Category.SENSOR_HEALTH
 
 
@@ -182,6 +199,13 @@ class DriftRule(_Graded):
     baseline_s: float = Field(gt=0)
     absolute: StrictBool = True
     min_points: int = Field(default=5, ge=2)
+    buckets: int = Field(
+        default=120,
+        ge=4,
+        le=4096,
+        description="resolution: window and baseline are kept in this many time buckets per "
+        "sensor (30 h in 120: 15 min); both means are over whole buckets",
+    )
     category: Category = Category.SENSOR_HEALTH
 
 

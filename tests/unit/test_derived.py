@@ -49,7 +49,10 @@ CASES = [
     ),
     ("rain_sum_exactly_on_yellow", RAIN, [(0, 20), (HOUR, 30)], [(HOUR, 3)]),
     ("rain_below_blue", RAIN, [(0, 10), (HOUR, 14.9)], []),
-    ("rain_window_slides", RAIN, [(0, 30), (HOUR, 0), (DAY + 1, 0)], [(0, 4), (DAY + 1, 0)]),
+    # the window covers whole 15-min buckets (96 in 24 h): 30 mm at t=0 leaves it when its
+    # bucket does, at DAY + 15 min, not at DAY + 1 s (a resolution the README documents)
+    ("rain_window_slides", RAIN, [(0, 30), (HOUR, 0), (DAY + 900, 0)], [(0, 4), (DAY + 900, 0)]),
+    ("rain_window_keeps_its_last_bucket", RAIN, [(0, 30), (HOUR, 0), (DAY + 1, 0)], [(0, 4)]),
     (
         "rain_storm_escalates",
         RAIN,

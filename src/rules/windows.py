@@ -1,0 +1,134 @@
+"""Bounded per-sensor windows: a ring of time buckets per sensor row.
+
+Each row (a sensor under the rule) has ``n`` slots; slot ``b % n`` holds the statistics of
+bucket ``b`` (event time ``[b * width, (b + 1) * width)``) and the bucket's number, so a slot
+left from an older lap of the ring is recognised and reset.  Memory is ``n`` slots per row and
+field, whatever the sampling rate.  A window query sums (or takes the extreme of) the slots whose
+bucket lies in a range: windows are exact to the bucket edge, which is the rule's resolution.
+
+Every operation takes arrays of rows with no row twice (one *round* of a batch, see
+``rounds``), so a batch is a few numpy calls per round, not a Python step per reading.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rules.state import remap_rows
+
+EMPTY = np.iinfo(np.int64).min  # bucket number of a slot that holds nothing
+
+
+def rounds(rows: np.ndarray, ts: np.ndarray) -> list[np.ndarray]:
+    """Positions of a batch in rounds: round k holds each row's k-th reading (in event-time
+    order), so a round has no row twice and rounds run in order.  A reading at the same event
+    time as the one before it of its row is left out (a duplicate)."""
+    if rows.shape[0] == 0:
+        return []
+    order = np.lexsort((ts, rows))
+    r, t = rows[order], ts[order]
+    first = np.ones(order.shape[0], bool)
+    first[1:] = r[1:] != r[:-1]
+    dup = np.zeros(order.shape[0], bool)
+    dup[1:] = ~first[1:] & (t[1:] == t[:-1])
+    order, first = order[~dup], first[~dup]
+    start = np.flatnonzero(first)
+    rank = np.arange(order.shape[0]) - np.repeat(start, np.diff(np.append(start, order.shape[0])))
+    by_rank = np.argsort(rank, kind="stable")
+    counts = np.bincount(rank)
+    return np.split(order[by_rank], np.cumsum(counts)[:-1])
+
+
+class BucketRing:
+    """``fields``: name -> value of an empty slot ("sum" fields add, "max"/"min" keep the
+    extreme, "last" and "first" fields keep the newest and oldest reading)."""
+
+    def __init__(self, width: float, n: int, fields: dict[str, str]) -> None:
+        self.width, self.n, self.fields = float(width), int(n), dict(fields)
+        self.bucket = np.full((0, self.n), EMPTY, np.int64)
+        self.data = {name: np.full((0, self.n), _fill(how)) for name, how in self.fields.items()}
+
+    def same_shape(self, other: BucketRing) -> bool:
+        return (self.width, self.n, self.fields) == (other.width, other.n, other.fields)
+
+    def remap(self, mapping: np.ndarray) -> None:
+        """New rows from old ones (``rules.state.remap_rows``)."""
+        self.bucket = remap_rows(self.bucket, mapping, EMPTY)
+        for name, how in self.fields.items():
+            self.data[name] = remap_rows(self.data[name], mapping, _fill(how))
+
+    def bucket_of(self, ts: np.ndarray) -> np.ndarray:
+        return np.floor(ts / self.width).astype(np.int64)
+
+    def add(self, rows: np.ndarray, ts: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """One reading per row: ``values`` gives each field's contribution."""
+        b = self.bucket_of(ts)
+        slot = b % self.n
+        stale = self.bucket[rows, slot] != b
+        if stale.any():
+            sr, ss = rows[stale], slot[stale]
+            self.bucket[sr, ss] = b[stale]
+            for name, how in self.fields.items():
+                self.data[name][sr, ss] = _fill(how)
+        for name, how in self.fields.items():
+            arr, v = self.data[name], values[name]
+            if how == "sum":
+                arr[rows, slot] += v
+            elif how == "max":
+                arr[rows, slot] = np.fmax(arr[rows, slot], v)
+            elif how == "min":
+                arr[rows, slot] = np.fmin(arr[rows, slot], v)
+            elif how == "last":
+                arr[rows, slot] = v
+            else:  # first: only into a slot that was empty
+                arr[rows, slot] = np.where(np.isnan(arr[rows, slot]), v, arr[rows, slot])
+
+    def within(self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Which slots of each row hold a bucket in ``[lo, hi]`` (bucket numbers)."""
+        ids = self.bucket[rows]
+        inside: np.ndarray = (ids >= lo[:, None]) & (ids <= hi[:, None])
+        return inside
+
+    def total(self, rows: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
+        return np.asarray(np.where(mask, self.data[name][rows], 0.0).sum(axis=1))
+
+    def extreme(self, rows: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
+        how = self.fields[name]
+        arr = np.where(mask, self.data[name][rows], np.nan)
+        with np.errstate(all="ignore"):
+            pick = np.fmax.reduce if how == "max" else np.fmin.reduce
+            return np.asarray(pick(arr, axis=1))
+
+    def export(self, ok: np.ndarray, rows: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
+        size = ok.shape[0]
+        out = {f"{prefix}bucket": np.full((size, self.n), EMPTY, np.int64)}
+        out[f"{prefix}bucket"][ok] = self.bucket[rows[ok]]
+        for name, how in self.fields.items():
+            arr = np.full((size, self.n), _fill(how))
+            arr[ok] = self.data[name][rows[ok]]
+            out[f"{prefix}{name}"] = arr
+        return out
+
+    def load(
+        self, ok: np.ndarray, rows: np.ndarray, state: dict[str, np.ndarray], prefix: str
+    ) -> None:
+        saved = state.get(f"{prefix}bucket")
+        if saved is None or saved.shape != (ok.shape[0], self.n):
+            return  # another resolution, or a snapshot from before: start empty
+        self.bucket[rows[ok]] = saved[ok]
+        for name in self.fields:
+            if f"{prefix}{name}" in state:
+                self.data[name][rows[ok]] = state[f"{prefix}{name}"][ok]
+
+    def clear(self, rows: np.ndarray) -> None:
+        self.bucket[rows] = EMPTY
+        for name, how in self.fields.items():
+            self.data[name][rows] = _fill(how)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.bucket.nbytes + sum(a.nbytes for a in self.data.values()))
+
+
+def _fill(how: str) -> float:
+    return 0.0 if how == "sum" else np.nan
