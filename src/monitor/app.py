@@ -31,6 +31,7 @@ from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.handover import PartitionState
 from monitor.metrics import Metrics
+from monitor.node_state import NodeState
 from monitor.notify import Notifier, parse_routes
 from monitor.operations import Operations
 from monitor.pipeline import Pipeline
@@ -68,6 +69,7 @@ class Runtime:
     kafka: KafkaSource | None = None
     forwarder: KafkaForwarder | None = None
     partition_state: PartitionState | None = None
+    node_state: NodeState | None = None
     notifier: Notifier | None = None
     operations: Operations | None = None
 
@@ -102,6 +104,12 @@ async def build_runtime(
                 engine.upsert(RULES_ADAPTER.validate_python([spec])[0], clock.now())
             active = await alert_store.load_active(conn)
             waiting = await alert_store.load_waiting(conn)
+        node_state = None
+        if settings.role == "all":  # windows and delays from the last snapshot, then the store
+            node_state = NodeState(
+                db, registry, engine, tracker, clock, settings.allowed_lateness_s
+            )
+            await node_state.restore()
         tracker.restore([*active, *waiting])
         for alert in active:
             if alert.sensor is None:
@@ -133,7 +141,7 @@ async def build_runtime(
             allowed_lateness_s=settings.allowed_lateness_s,
             sla=SlaPolicy(dict(settings.sla_ack_s), dict(settings.sla_dispose_s)),
         )
-        pipeline.record_shadow = ShadowWriter(db)
+        pipeline.record_shadow = ShadowWriter(db, settings.store_copy)
         stored_readings = StoredReadings(db)
         pipeline.already_stored = stored_readings.mask
         engine.restore_watermarks(await stored_readings.newest())
@@ -141,6 +149,7 @@ async def build_runtime(
         runtime = Runtime(
             settings, db, registry, engine, tracker, pipeline, service, metrics, clock, partitions
         )
+        runtime.node_state = node_state
         _attach_sources(runtime)
         client = await stack.enter_async_context(httpx.AsyncClient())
         runtime.notifier = Notifier(
@@ -339,6 +348,13 @@ async def _run_until_stopped(rt: Runtime, server: uvicorn.Server) -> None:
                 sources.append(tg.create_task(rt.mqtt.run(), name="mqtt"))
             if rt.kafka is not None:
                 sources.append(tg.create_task(rt.kafka.run(), name="kafka"))
+            if rt.node_state is not None:
+                sources.append(
+                    tg.create_task(
+                        rt.node_state.run_periodic(rt.pipeline, rt.settings.snapshot_interval_s),
+                        name="node snapshots",
+                    )
+                )
             if rt.partition_state is not None:
                 sources.append(
                     tg.create_task(
@@ -366,3 +382,5 @@ async def _run_until_stopped(rt: Runtime, server: uvicorn.Server) -> None:
                 await asyncio.wait_for(asyncio.shield(worker), timeout)
             except TimeoutError:
                 worker.cancel()
+            if rt.node_state is not None:  # drained: the state matches what is stored
+                await _close(rt.node_state.snapshot(), timeout, "the node state snapshot")

@@ -9,33 +9,57 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.clock import to_datetime
+from monitor.store.db import raw_connection
 from rules.anomaly import ShadowRecord
 
+_STAGE = "anomaly_scores_stage"
+_COLUMNS = "rule, sensor, ts, score, detector, expected, value, would_alert"
+_INSERT = (
+    f"INSERT INTO anomaly_scores ({_COLUMNS}) SELECT {_COLUMNS} FROM {{source}}"
+    " ON CONFLICT DO NOTHING"
+)
+_UNNEST = (
+    "unnest(CAST(:rule AS text[]), CAST(:sensor AS text[]), CAST(:ts AS timestamptz[]),"
+    " CAST(:score AS real[]), CAST(:detector AS text[]), CAST(:expected AS float8[]),"
+    " CAST(:value AS float8[]), CAST(:would AS int2[])) AS u(" + _COLUMNS + ")"
+)
 
-async def write_shadow(conn: AsyncConnection, records: list[ShadowRecord]) -> None:
+
+def _rows(records: list[ShadowRecord]) -> list[tuple[Any, ...]]:
+    return [
+        (r.rule, r.sensor, to_datetime(r.ts), r.score, r.detector,
+         r.expected if r.expected == r.expected else None, r.value, r.would_alert)
+        for r in records
+    ]  # fmt: skip
+
+
+async def write_shadow(
+    conn: AsyncConnection, records: list[ShadowRecord], copy: bool = True
+) -> None:
+    """One statement per batch: binary COPY into a stage, then one INSERT (or, where COPY
+    breaks the connection, PGlite, one INSERT from arrays); never a statement per row."""
     if not records:
         return
-    await conn.execute(
-        text(
-            """INSERT INTO anomaly_scores
-                 (rule, sensor, ts, score, detector, expected, value, would_alert)
-               VALUES (:rule, :sensor, :ts, :score, :detector, :expected, :value, :would)
-               ON CONFLICT DO NOTHING"""
-        ),
-        [
-            {
-                "rule": r.rule,
-                "sensor": r.sensor,
-                "ts": to_datetime(r.ts),
-                "score": r.score,
-                "detector": r.detector,
-                "expected": r.expected if r.expected == r.expected else None,
-                "value": r.value,
-                "would": r.would_alert,
-            }
-            for r in records
-        ],
-    )
+    rows = _rows(records)
+    if not copy:
+        names = ("rule", "sensor", "ts", "score", "detector", "expected", "value", "would")
+        params = {name: [row[i] for row in rows] for i, name in enumerate(names)}
+        await conn.execute(text(_INSERT.format(source=_UNNEST)), params)
+        return
+    raw = await raw_connection(conn)
+    async with raw.cursor() as cur:
+        await cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (rule text, sensor text, ts timestamptz,"
+            " score real, detector text, expected float8, value float8, would_alert int2)"
+            " ON COMMIT DELETE ROWS"
+        )
+        async with cur.copy(f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as out:
+            out.set_types(
+                ["text", "text", "timestamptz", "float4", "text", "float8", "float8", "int2"]
+            )
+            for row in rows:
+                await out.write_row(row)
+        await cur.execute(_INSERT.format(source=_STAGE))
 
 
 async def shadow_report(
@@ -98,9 +122,9 @@ async def shadow_report(
 class ShadowWriter:
     """The pipeline's sink for shadow-mode scores."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, engine: AsyncEngine, copy: bool = True) -> None:
+        self.engine, self.copy = engine, copy
 
     async def __call__(self, records: list[ShadowRecord]) -> None:
         async with self.engine.begin() as conn:
-            await write_shadow(conn, records)
+            await write_shadow(conn, records, self.copy)
