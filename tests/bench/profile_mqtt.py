@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import subprocess
 import tempfile
 import time
 import uuid
@@ -107,10 +106,10 @@ async def main(args: argparse.Namespace) -> str:
                     for i in range(args.messages)
                 ]
                 raw = Path(tmp) / "profile.txt"
-                spy = subprocess.Popen(
-                    ["py-spy", "record", "--pid", str(proc.pid), "--format", "raw",
-                     "--output", str(raw), "--rate", "200", "--nonblocking"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                spy = await asyncio.create_subprocess_exec(
+                    "py-spy", "record", "--pid", str(proc.pid), "--format", "raw",
+                    "--output", str(raw), "--rate", "200", "--nonblocking",
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
                 )  # fmt: skip
                 await asyncio.sleep(1)
                 started = time.monotonic()
@@ -122,7 +121,7 @@ async def main(args: argparse.Namespace) -> str:
                     await wait_count(db, args.messages)
                 rate = args.messages / (time.monotonic() - started)
                 spy.send_signal(2)  # SIGINT: py-spy writes what it sampled
-                spy.wait(30)
+                await asyncio.wait_for(spy.wait(), 30)
             finally:
                 await stop(proc)
         await devservices.delete_topics(bootstrap, [topic])
