@@ -21,8 +21,8 @@ from monitor.clock import to_datetime
 from monitor.errors import ConfigError
 from monitor.model import ReadingBatch
 from monitor.registry import Registry
-from rules.engine import graded_evaluator
-from rules.spec import AnyRule, CompositeRule, CountRule, FlatlineRule, InterruptionRule
+from rules.contract import make_evaluator
+from rules.spec import AnyRule, CompositeRule, CountRule, InterruptionRule
 
 CHUNK = 50_000
 MAX_READINGS = 5_000_000
@@ -40,12 +40,10 @@ async def run_backtest(
     """``sensors``, when given, limits the run to those sensors (an enterprise's own)."""
     rules = {"proposed": proposed, "current": current}
     for name, rule in rules.items():
-        if rule is not None and isinstance(
-            rule, InterruptionRule | FlatlineRule | CountRule | CompositeRule
-        ):
+        if rule is not None and isinstance(rule, InterruptionRule | CountRule | CompositeRule):
             raise ConfigError(
-                f"backtest runs graded rules (threshold, rate, window, spike, leak); {name} "
-                f"is a {rule.type} rule"
+                "backtest runs rules judged on each sensor's readings (threshold, rate, window,"
+                f" spike, drift, leak, flatline, anomaly); {name} is a {rule.type} rule"
             )
     keys = sorted(
         registry.keys[s.id]
@@ -54,7 +52,7 @@ async def run_backtest(
         and (proposed.selector.matches(s) or (current is not None and current.selector.matches(s)))
     )
     runs = {
-        name: (graded_evaluator(rule, registry), AlertTracker())  # type: ignore[arg-type]
+        name: (make_evaluator(rule, registry, start.timestamp()), AlertTracker())
         for name, rule in rules.items()
         if rule is not None
     }

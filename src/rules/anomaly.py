@@ -13,6 +13,7 @@ In shadow mode no signal leaves the rule: its scores and would-be alerts are kep
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from monitor.registry import Registry
 from rules.detectors.ensemble import Ensemble, Verdicts
 from rules.detectors.specs import build
 from rules.spec import AnomalyRule, GradedRule, ThresholdRule
+from rules.state import repeats
 from rules.threshold import ThresholdEvaluator
 
 
@@ -59,6 +61,7 @@ class AnomalyEvaluator(ThresholdEvaluator):
         self.ensemble = self._ensemble(spec, 0)
         self.seen = np.full(registry.capacity, -np.inf)
         self.shadow: list[ShadowRecord] = []
+        self.side = np.zeros(0, np.int8)
         super().__init__(grading(spec), registry)
 
     @staticmethod
@@ -72,7 +75,12 @@ class AnomalyEvaluator(ThresholdEvaluator):
             latch=spec.latch,
         )
 
-    def configure(self, rule: GradedRule | AnomalyRule, registry: Registry) -> None:
+    def written(self) -> Any:
+        return self.spec
+
+    def configure(
+        self, rule: GradedRule | AnomalyRule, registry: Registry, now: float | None = None
+    ) -> None:
         relearn = False
         if isinstance(rule, AnomalyRule):
             relearn = rule.detectors != self.spec.detectors
@@ -94,6 +102,14 @@ class AnomalyEvaluator(ThresholdEvaluator):
         super()._remap_rows(mapping)
         self.ensemble.remap(mapping)
 
+    def evaluate(
+        self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
+    ) -> list[Signal]:
+        """The contract's step; ``side`` keeps each reading's anomaly side (+1 above, -1
+        below what was expected, 0 not anomalous) for the rules it may raise."""
+        signals, self.side, _, _ = self.judge(batch, registry)
+        return signals
+
     def judge(
         self, batch: ReadingBatch, registry: Registry
     ) -> tuple[list[Signal], np.ndarray, Verdicts, np.ndarray]:
@@ -104,6 +120,7 @@ class AnomalyEvaluator(ThresholdEvaluator):
         if index.size:
             fresh = batch.ts[index] > self.seen[batch.sensor[index]]
             index = index[fresh]
+            index = index[~repeats(batch.sensor[index], batch.ts[index])]
         if not index.size:
             return [], side, Verdicts.empty(0), index
         sub = batch.take(index)
@@ -113,7 +130,7 @@ class AnomalyEvaluator(ThresholdEvaluator):
             verdicts.anomalous, np.where(sub.value >= verdicts.expected, 1, -1), 0
         )
         graded = replace(sub, value=verdicts.run)
-        signals = super().evaluate(graded, registry)
+        signals = ThresholdEvaluator.evaluate(self, graded, registry)
         signals = self._explain(signals, sub, verdicts, registry)
         if self.spec.shadow:
             self._record(sub, verdicts, signals, registry)

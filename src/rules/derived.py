@@ -71,7 +71,7 @@ class DerivedEvaluator(ThresholdEvaluator):
             return rule.window_s + rule.baseline_s
         return rule.span_s if isinstance(rule, RateRule) else rule.window_s
 
-    def configure(self, rule: GradedRule, registry: Registry) -> None:
+    def configure(self, rule: GradedRule, registry: Registry, now: float | None = None) -> None:
         assert isinstance(rule, RateRule | WindowRule | SpikeRule | DriftRule)
         rows = self.active.shape[0] if hasattr(self, "active") else 0
         fresh = _ring(rule)

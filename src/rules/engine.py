@@ -18,27 +18,15 @@ from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.anomaly import AnomalyEvaluator, ShadowRecord
 from rules.composite import CompositeEvaluator
+from rules.contract import Evaluator, make_evaluator
 from rules.count import CountEvaluator
-from rules.derived import DerivedEvaluator
 from rules.errors import RuleError
-from rules.flatline import FlatlineEvaluator
-from rules.interruption import InterruptionEvaluator
 from rules.lateness import split_by_lateness
-from rules.leak import LeakEvaluator
 from rules.spec import (
     RULES_ADAPTER,
-    AnomalyRule,
     AnyRule,
     CompositeRule,
     CountRule,
-    DriftRule,
-    FlatlineRule,
-    GradedRule,
-    InterruptionRule,
-    LeakRule,
-    RateRule,
-    SpikeRule,
-    WindowRule,
 )
 from rules.threshold import ThresholdEvaluator
 
@@ -60,25 +48,13 @@ def load_rules_file(path: Path) -> list[AnyRule]:
     return RULES_ADAPTER.validate_python(data)
 
 
-def graded_evaluator(rule: GradedRule, registry: Registry) -> ThresholdEvaluator:
-    """A fresh evaluator for a threshold, rate or window rule."""
-    if isinstance(rule, LeakRule):
-        return LeakEvaluator(rule, registry)
-    if isinstance(rule, RateRule | WindowRule | SpikeRule | DriftRule):
-        return DerivedEvaluator(rule, registry)
-    return ThresholdEvaluator(rule, registry)
-
-
 class RuleEngine:
     def __init__(self, registry: Registry, now: float) -> None:
         self.registry = registry
         self.started = now
-        self.thresholds: dict[str, ThresholdEvaluator] = {}
-        self.interruptions: dict[str, InterruptionEvaluator] = {}
-        self.counts: dict[str, CountEvaluator] = {}
-        self.flatlines: dict[str, FlatlineEvaluator] = {}
-        self.composites: dict[str, CompositeEvaluator] = {}
-        self.anomalies: dict[str, AnomalyEvaluator] = {}
+        # every per-sensor rule, by id (``rules.contract``), and the group rules by id
+        self.evaluators: dict[str, Evaluator] = {}
+        self.groups: dict[str, CountEvaluator | CompositeEvaluator] = {}
         self._registry_version = registry.version
         self.watermark = np.full(registry.capacity, -np.inf)  # newest event time judged
         # Sensors whose state this process owns (Kafka partitions); None means all of them.
@@ -86,46 +62,31 @@ class RuleEngine:
 
     @property
     def rules(self) -> dict[str, AnyRule]:
-        out: dict[str, AnyRule] = {k: v.rule for k, v in self.thresholds.items()}
-        out.update({k: v.rule for k, v in self.interruptions.items()})
-        out.update({k: v.rule for k, v in self.counts.items()})
-        out.update({k: v.rule for k, v in self.flatlines.items()})
-        out.update({k: v.rule for k, v in self.composites.items()})
-        out.update({k: v.spec for k, v in self.anomalies.items()})
+        out: dict[str, AnyRule] = {k: v.written() for k, v in self.evaluators.items()}
+        out.update({k: v.rule for k, v in self.groups.items()})
         return out
 
     def upsert(self, rule: AnyRule, now: float | None = None) -> None:
         if rule.id in self.rules and type(self.rules[rule.id]) is not type(rule):
             raise RuleError(f"rule {rule.id!r} cannot change its type", rule=rule.id)
-        if isinstance(rule, AnomalyRule):
-            if rule.id in self.anomalies:
-                self.anomalies[rule.id].configure(rule, self.registry)
+        if isinstance(rule, CountRule | CompositeRule):
+            if rule.id in self.groups:
+                self.groups[rule.id].configure(rule, self.registry)  # type: ignore[arg-type]
             else:
-                self.anomalies[rule.id] = AnomalyEvaluator(rule, self.registry)
-        elif isinstance(rule, FlatlineRule):
-            if rule.id in self.flatlines:
-                self.flatlines[rule.id].configure(rule, self.registry)
-            else:
-                self.flatlines[rule.id] = FlatlineEvaluator(rule, self.registry)
-        elif isinstance(rule, CompositeRule):
-            if rule.id in self.composites:
-                self.composites[rule.id].configure(rule, self.registry)
-            else:
-                self.composites[rule.id] = CompositeEvaluator(rule, self.registry)
-        elif isinstance(rule, CountRule):
-            if rule.id in self.counts:
-                self.counts[rule.id].configure(rule, self.registry)
-            else:
-                self.counts[rule.id] = CountEvaluator(rule, self.registry)
-        elif not isinstance(rule, InterruptionRule):
-            if rule.id in self.thresholds:
-                self.thresholds[rule.id].configure(rule, self.registry)
-            else:
-                self.thresholds[rule.id] = graded_evaluator(rule, self.registry)
-        elif rule.id in self.interruptions:
-            self.interruptions[rule.id].configure(rule, self.registry, now)
+                group = CountEvaluator if isinstance(rule, CountRule) else CompositeEvaluator
+                self.groups[rule.id] = group(rule, self.registry)  # type: ignore[arg-type]
+        elif rule.id in self.evaluators:
+            self.evaluators[rule.id].configure(rule, self.registry, now)
         else:
-            self.interruptions[rule.id] = InterruptionEvaluator(rule, self.registry, self.started)
+            self.evaluators[rule.id] = make_evaluator(rule, self.registry, self.started)
+
+    def graded(self) -> dict[str, ThresholdEvaluator]:
+        """The graded rules (threshold, rate, window, spike, drift, leak)."""
+        return {
+            k: e
+            for k, e in self.evaluators.items()
+            if isinstance(e, ThresholdEvaluator) and not isinstance(e, AnomalyEvaluator)
+        }
 
     def restore(
         self, rule_id: str, sensor_key: int, level: int, last_ts: float | None = None
@@ -133,18 +94,14 @@ class RuleEngine:
         """Re-arm state from the store (an alert that is still active).  ``last_ts``, the
         event time of the alert's last transition, keeps replayed older readings from being
         judged against the newer state."""
-        if rule_id in self.anomalies:
-            self.anomalies[rule_id].restore(sensor_key, level, last_ts)
-        elif rule_id in self.thresholds:
-            self.thresholds[rule_id].restore(sensor_key, level, last_ts)
-            sensor = self.registry.by_key.get(sensor_key)
-            for group in self._groups().values():
-                if sensor is not None and rule_id in group.sources:
-                    group.follow(self._restored_signal(rule_id, sensor.id, sensor.site, level))
-        elif rule_id in self.interruptions:
-            self.interruptions[rule_id].restore(sensor_key, level)
-        elif rule_id in self.flatlines:
-            self.flatlines[rule_id].restore(sensor_key, level)
+        evaluator = self.evaluators.get(rule_id)
+        if evaluator is None:
+            return
+        evaluator.restore(sensor_key, level, last_ts)
+        sensor = self.registry.by_key.get(sensor_key)
+        for group in self.groups.values():
+            if sensor is not None and rule_id in group.sources:
+                group.follow(self._restored_signal(rule_id, sensor.id, sensor.site, level))
 
     def _refresh(self, now: float) -> None:
         if self.registry.version != self._registry_version:
@@ -194,7 +151,7 @@ class RuleEngine:
     def evaluate_late(self, batch: ReadingBatch) -> list[Signal]:
         """Late readings within the allowance raise a threshold level, never lower it."""
         out: list[Signal] = []
-        for evaluator in self.thresholds.values():
+        for evaluator in self.evaluators.values():
             if type(evaluator) is ThresholdEvaluator:
                 out.extend(evaluator.raise_only(batch, self.registry))
         return out + self._count(out)
@@ -203,8 +160,8 @@ class RuleEngine:
         """Judge history on fresh copies of the graded rules: alerts marked retrospective,
         resolved at the end of the batch, live state untouched."""
         out: list[Signal] = []
-        for rule_id, evaluator in self.thresholds.items():
-            fresh = graded_evaluator(evaluator.rule, self.registry)
+        for rule_id, evaluator in self.graded().items():
+            fresh = make_evaluator(evaluator.written(), self.registry, self.started)
             signals = [replace(s, retrospective=True) for s in fresh.evaluate(batch, self.registry)]
             ends = {signal.fingerprint: signal for signal in signals}
             out.extend(signals)
@@ -230,23 +187,20 @@ class RuleEngine:
         self._refresh(now)
         signals: list[Signal] = []
         agree = np.zeros(len(batch), np.int8)
-        for anomaly in self.anomalies.values():
-            found, side, _, _ = anomaly.judge(batch, self.registry)
-            signals.extend(found)
-            if anomaly.spec.raise_thresholds:
-                agree = np.where(agree == 0, side, agree).astype(np.int8)
-        for threshold in self.thresholds.values():
-            signals.extend(threshold.evaluate(batch, self.registry, agree))
-        for interruption in self.interruptions.values():
-            signals.extend(interruption.evaluate(batch, self.registry))
-        for flatline in self.flatlines.values():
-            signals.extend(flatline.evaluate(batch, self.registry))
+        anomalies = [e for e in self.evaluators.values() if isinstance(e, AnomalyEvaluator)]
+        for anomaly in anomalies:  # first: an agreeing anomaly raises the other rules
+            signals.extend(anomaly.evaluate(batch, self.registry))
+            if anomaly.spec.raise_thresholds and anomaly.side.shape[0] == len(batch):
+                agree = np.where(agree == 0, anomaly.side, agree).astype(np.int8)
+        for evaluator in self.evaluators.values():
+            if not isinstance(evaluator, AnomalyEvaluator):
+                signals.extend(evaluator.evaluate(batch, self.registry, agree))
         return signals + self._count(signals)
 
     def _count(self, signals: list[Signal]) -> list[Signal]:
         """Group rules (count, composite) follow the other rules' signals one by one in
         event-time order, so their verdicts do not depend on micro-batch boundaries."""
-        groups = list(self._groups().values())
+        groups = list(self.groups.values())
         if not signals or not groups:
             return []
         out: list[Signal] = []
@@ -260,9 +214,9 @@ class RuleEngine:
 
     def restore_subject(self, rule_id: str, subject: str, level: int) -> None:
         """Re-arm a group rule (count) from an active alert of an item or site."""
-        if rule_id in self._groups():
-            self._groups()[rule_id].restore(subject, level)
-        for group in self._groups().values():
+        if rule_id in self.groups:
+            self.groups[rule_id].restore(subject, level)
+        for group in self.groups.values():
             if rule_id in group.sources:
                 group.follow(self._restored_signal(rule_id, None, subject, level))
 
@@ -272,37 +226,30 @@ class RuleEngine:
         item = subject if sensor is None and "/" in subject else None
         return Signal(rule, sensor, site, Level(level), Category.PROCESS, 0.0, 0.0, item=item)
 
-    def _groups(self) -> dict[str, CountEvaluator | CompositeEvaluator]:
-        return {**self.counts, **self.composites}
-
     def tick(self, now: float) -> list[Signal]:
         self._refresh(now)
         signals: list[Signal] = []
         owned = self.owned
         if owned is not None and owned.shape[0] < self.registry.capacity:
             owned = np.concatenate([owned, np.zeros(self.registry.capacity - owned.shape[0], bool)])
-        for interruption in self.interruptions.values():
-            signals.extend(interruption.tick(now, self.registry, owned))
+        for evaluator in self.evaluators.values():
+            signals.extend(evaluator.tick(now, self.registry, owned))
         return signals
-
-    def _evaluators(
-        self,
-    ) -> dict[str, ThresholdEvaluator | InterruptionEvaluator | FlatlineEvaluator]:
-        return {**self.thresholds, **self.interruptions, **self.flatlines, **self.anomalies}
 
     def drain_shadow(self) -> list[ShadowRecord]:
         """Scores and would-be alerts of shadow-mode anomaly rules since the last call."""
-        return [r for a in self.anomalies.values() for r in a.drain_shadow()]
+        anomalies = [e for e in self.evaluators.values() if isinstance(e, AnomalyEvaluator)]
+        return [r for a in anomalies for r in a.drain_shadow()]
 
     def export_state(self, keys: np.ndarray) -> bytes:
         """Serialize the state of the given sensors (npz, no pickle)."""
         arrays: dict[str, np.ndarray] = {"keys": np.asarray(keys, np.int64)}
         arrays["engine|watermark"] = self.watermark[keys] if keys.size else np.empty(0)
-        for rule_id, evaluator in self._evaluators().items():
+        for rule_id, evaluator in self.evaluators.items():
             for name, values in evaluator.export_state(keys).items():
                 arrays[f"{rule_id}|{name}"] = values
         sites = self._sites(keys)
-        for rule_id, group in self._groups().items():
+        for rule_id, group in self.groups.items():
             for name, values in group.export_state(sites).items():
                 arrays[f"{rule_id}|{name}"] = values
         buffer = io.BytesIO()
@@ -324,20 +271,19 @@ class RuleEngine:
                     grouped.setdefault(rule_id, {})[field] = npz[name]
         if "engine" in grouped and grouped["engine"]["watermark"].shape[0] == keys.shape[0]:
             self.watermark[keys] = grouped["engine"]["watermark"]
-        evaluators = self._evaluators()
         for rule_id, state in grouped.items():
-            if rule_id in evaluators:
-                evaluators[rule_id].import_state(keys, state)
-            elif rule_id in self._groups() and "subjects" in state:
-                self._groups()[rule_id].import_state(state)
+            if rule_id in self.evaluators:
+                self.evaluators[rule_id].import_state(keys, state)
+            elif rule_id in self.groups and "subjects" in state:
+                self.groups[rule_id].import_state(state)
         return int(keys.shape[0])
 
     def reset(self, keys: np.ndarray, now: float) -> None:
         self._refresh(now)
-        for evaluator in self._evaluators().values():
+        for evaluator in self.evaluators.values():
             evaluator.reset(keys, now)
         sites = self._sites(keys)
-        for group in self._groups().values():
+        for group in self.groups.values():
             group.reset_sites(sites)
 
     def _sites(self, keys: np.ndarray) -> set[str]:

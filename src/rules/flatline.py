@@ -13,7 +13,7 @@ import numpy as np
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import FlatlineRule
-from rules.state import PerSensorState
+from rules.state import PerSensorState, repeats
 
 
 class FlatlineEvaluator(PerSensorState):
@@ -28,7 +28,17 @@ class FlatlineEvaluator(PerSensorState):
         self.rule = rule
         self.configure(rule, registry)
 
-    def configure(self, rule: FlatlineRule, registry: Registry) -> None:
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+    def written(self) -> FlatlineRule:
+        return self.rule
+
+    def tick(self, now: float, registry: Registry, owned: np.ndarray | None = None) -> list[Signal]:
+        return []  # judged on readings only
+
+    def configure(self, rule: FlatlineRule, registry: Registry, now: float | None = None) -> None:
         self.rule = rule
         cap = registry.capacity
         if cap > self.last_value.shape[0]:
@@ -44,7 +54,9 @@ class FlatlineEvaluator(PerSensorState):
                     self.applies[registry.keys[sensor.id]] = True
         self.limit = registry.interval[:cap] * rule.factor
 
-    def evaluate(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
+    def evaluate(
+        self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
+    ) -> list[Signal]:
         if not len(batch):
             return []
         keys = batch.sensor
@@ -52,6 +64,7 @@ class FlatlineEvaluator(PerSensorState):
         if not fresh.any():
             return []
         sub = batch.take(fresh)
+        sub = sub.take(~repeats(sub.sensor, sub.ts))
         order = np.argsort(sub.sensor, kind="stable")  # groups by sensor, time order kept
         k, t, v = sub.sensor[order], sub.ts[order], sub.value[order]
         n = k.shape[0]
@@ -71,10 +84,13 @@ class FlatlineEvaluator(PerSensorState):
         last = np.flatnonzero(np.append(first[1:], True))  # last reading of each sensor
         lk = k[last]
         self.last_value[lk], self.since[lk], self.last_ts[lk] = v[last], since[last], t[last]
+        before = np.empty(n, bool)  # each reading's verdict before it, in its sensor's order
+        before[1:] = stuck[:-1]
+        before[first] = self.flagged[k[first]]
+        self.flagged[lk] = stuck[last]
         signals = []
-        for j in last[stuck[last] != self.flagged[k[last]]]:
+        for j in np.flatnonzero(stuck != before):
             key = int(k[j])
-            self.flagged[key] = bool(stuck[j])
             sensor = registry.by_key[key]
             signals.append(
                 Signal(
@@ -101,6 +117,6 @@ class FlatlineEvaluator(PerSensorState):
         self.last_value[keys], self.since[keys] = np.nan, np.nan
         self.last_ts[keys], self.flagged[keys] = -np.inf, False
 
-    def restore(self, key: int, level: int) -> None:
+    def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         if key < self.flagged.shape[0]:
             self.flagged[key] = level != 0

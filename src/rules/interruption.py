@@ -52,7 +52,10 @@ class InterruptionEvaluator(PerSensorState):
             self.last_rx[new] = np.maximum(self.last_rx[new], now)
         self.limit = registry.interval[:cap] * rule.factor
 
-    def restore(self, key: int, level: int) -> None:
+    def written(self) -> InterruptionRule:
+        return self.rule
+
+    def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         if key < self.flagged.shape[0]:
             self.flagged[key] = level != 0
 
@@ -62,7 +65,9 @@ class InterruptionEvaluator(PerSensorState):
         """Forget sensors; if they come back, their silence clock starts at ``now``."""
         self.last_rx[keys], self.last_ts[keys], self.flagged[keys] = now, np.nan, False
 
-    def evaluate(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
+    def evaluate(
+        self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
+    ) -> list[Signal]:
         if not len(batch):
             return []
         keys = batch.sensor

@@ -3,7 +3,15 @@ shape, its agreement with temperature, and the other wells of its zone.
 
 The raw level (set-points, hysteresis, delays) is kept by the threshold state machine; the
 judged level is what the alert carries, and it changes when either the raw level or the
-judgement changes.  Per-reading Python: methane wells report about once a minute.
+judgement changes.
+
+History is bounded (``rules.windows``): per well, the variation window in 12 buckets (count,
+sum, sum of squares) and the correlation window in 24 (count, sum); per temperature sensor the
+correlation window too.  The variation is exact to the bucket (from ``window_s`` up to one
+bucket more); the correlation is over the bucket means (hourly for a day), where both the well
+and the site's temperature have readings.  Calm wells (normal, nothing pending) only update
+their windows, a few numpy calls per batch; the others are judged reading by reading, with the
+temperature windows brought up to each reading's time.
 """
 
 from __future__ import annotations
@@ -14,17 +22,17 @@ from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import GradedRule, LeakRule
 from rules.threshold import ThresholdEvaluator
+from rules.windows import BucketRing, rounds
 
-History = list[tuple[float, float]]
+SHORT, LONG = 12, 24  # buckets of the variation and the correlation windows
 
 
-def drop_before(hist: History, cutoff: float) -> None:
-    """Drop the readings at or before ``cutoff`` (the newest one always stays)."""
-    i = 0
-    while i < len(hist) - 1 and hist[i][0] <= cutoff:
-        i += 1
-    if i:
-        del hist[:i]
+def _short(rule: LeakRule) -> BucketRing:
+    return BucketRing(rule.window_s / SHORT, SHORT + 1, {"n": "sum", "s": "sum", "ss": "sum"})
+
+
+def _long(rule: LeakRule) -> BucketRing:
+    return BucketRing(rule.corr_window_s / LONG, LONG + 1, {"n": "sum", "s": "sum"})
 
 
 class LeakEvaluator(ThresholdEvaluator):
@@ -34,28 +42,35 @@ class LeakEvaluator(ThresholdEvaluator):
         self.judged = np.zeros(registry.capacity, np.int8)
         self.temperature: np.ndarray = np.zeros(registry.capacity, bool)
         self.leaky = np.zeros(registry.capacity, bool)
-        self.history: dict[int, History] = {}
         self.seen = np.full(registry.capacity, -np.inf)
+        self.short, self.long = _short(rule), _long(rule)
+        self.temp_row = np.full(0, -1, np.int64)
+        self.temp_ring = _long(rule)
         super().__init__(rule, registry)
 
     @property
     def horizon(self) -> float:
         return max(self.rule.window_s, self.rule.corr_window_s)
 
-    def configure(self, rule: GradedRule, registry: Registry) -> None:
-        super().configure(rule, registry)
-        if registry.capacity > self.seen.shape[0]:
-            seen = np.full(registry.capacity, -np.inf)
-            seen[: self.seen.shape[0]] = self.seen
-            self.seen = seen
-        if registry.capacity > self.judged.shape[0]:
-            judged = np.zeros(registry.capacity, np.int8)
-            judged[: self.judged.shape[0]] = self.judged
-            leaky = np.zeros(registry.capacity, bool)
-            leaky[: self.leaky.shape[0]] = self.leaky
-            self.judged, self.leaky = judged, leaky
+    def configure(self, rule: GradedRule, registry: Registry, now: float | None = None) -> None:
         assert isinstance(rule, LeakRule)
-        self.temperature = np.zeros(registry.capacity, bool)
+        rows = self.active.shape[0] if hasattr(self, "active") else 0
+        if not (_short(rule).same_shape(self.short) and _long(rule).same_shape(self.long)):
+            self.short, self.long = _short(rule), _long(rule)  # another window: refill
+            self.short.remap(np.full(rows, -1, np.int64))
+            self.long.remap(np.full(rows, -1, np.int64))
+            self.temp_ring = _long(rule)
+            self.temp_row = np.full(0, -1, np.int64)
+        super().configure(rule, registry)
+        cap = registry.capacity
+        for name, fill, dtype in (("seen", -np.inf, np.float64), ("judged", 0, np.int8),
+                                  ("leaky", False, bool)):  # fmt: skip
+            old = getattr(self, name)
+            if cap > old.shape[0]:
+                grown = np.full(cap, fill, dtype)
+                grown[: old.shape[0]] = old
+                setattr(self, name, grown)
+        self.temperature = np.zeros(cap, bool)
         # per site: its wells and its temperature sensors (judging must not scan every sensor)
         self.wells_of: dict[str, list[int]] = {}
         self.temps_of: dict[str, list[int]] = {}
@@ -66,51 +81,88 @@ class LeakEvaluator(ThresholdEvaluator):
                 self.temps_of.setdefault(sensor.site, []).append(key)
             elif key < self.applies.shape[0] and self.applies[key]:
                 self.wells_of.setdefault(sensor.site, []).append(key)
+        temps = np.flatnonzero(self.temperature)
+        old = np.full(cap, -1, np.int64)
+        old[: min(cap, self.temp_row.shape[0])] = self.temp_row[:cap]
+        self.temp_ring.remap(old[temps])
+        self.temp_row = np.full(cap, -1, np.int64)
+        self.temp_row[temps] = np.arange(temps.shape[0])
+
+    def _remap_rows(self, mapping: np.ndarray) -> None:
+        super()._remap_rows(mapping)
+        self.short.remap(mapping)
+        self.long.remap(mapping)
 
     STATE: tuple[str, ...] = (*ThresholdEvaluator.STATE, "seen", "judged", "leaky")
 
-    def _remember(self, key: int, ts: float, value: float) -> bool:
-        if ts <= self.seen[key]:
-            return False
-        self.seen[key] = ts
-        hist = self.history.get(key)
-        if hist is None:
-            hist = self.history[key] = []
-        hist.append((ts, value))
-        drop_before(hist, ts - self.horizon)
-        return True
+    def _add_wells(self, rows: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
+        one = np.ones_like(value)
+        self.short.add(rows, ts, {"n": one, "s": value, "ss": value * value})
+        self.long.add(rows, ts, {"n": one, "s": value})
+
+    def _add_temps(self, keys: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
+        rows = self.temp_row[keys]
+        for part in rounds(rows, ts):
+            self.temp_ring.add(
+                rows[part], ts[part], {"n": np.ones(part.shape[0]), "s": value[part]}
+            )
 
     def evaluate(
         self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
     ) -> list[Signal]:
         if not len(batch):
             return []
-        wells = self.applies[batch.sensor]
-        temps = self.temperature[batch.sensor]
-        if not wells.any():
-            for i in np.flatnonzero(temps):
-                self._remember(int(batch.sensor[i]), float(batch.ts[i]), float(batch.value[i]))
+        keys = batch.sensor.astype(np.int64)
+        fresh = batch.ts > self.seen[keys]  # older or duplicate: judged already
+        wells = fresh & self.applies[keys]
+        temps = fresh & self.temperature[keys]
+        t_idx = np.flatnonzero(temps)
+        w_idx = np.flatnonzero(wells)
+        if fresh.any():
+            np.maximum.at(self.seen, keys[fresh], batch.ts[fresh])
+        if not w_idx.shape[0]:
+            self._add_temps(keys[t_idx], batch.ts[t_idx], batch.value[t_idx])
             return []
-        signals = []
-        idx = np.flatnonzero(wells | temps)
-        keys: list[int] = batch.sensor[idx].tolist()
-        tss = batch.ts[idx].tolist()
-        values, received = batch.value[idx].tolist(), batch.received[idx].tolist()
-        is_temp = temps[idx].tolist()
-        raws = self.raw_levels(batch.sensor[idx], batch.value[idx]).tolist()
-        active, pending, judged = self.active, self.pending, self.judged
-        for j, key in enumerate(keys):
-            ts, value = tss[j], values[j]
-            if not self._remember(key, ts, value) or is_temp[j]:
+        wk, wts, wv = keys[w_idx], batch.ts[w_idx], batch.value[w_idx]
+        rows = self.row[wk].astype(np.int64)
+        raws = self.raw_levels(wk, wv)
+        busy = (raws != 0) | (self.active[rows] != 0) | (self.pending[rows] != 0)
+        busy |= self.judged[wk] != 0
+        hot = np.isin(wk, np.unique(wk[busy])) if busy.any() else busy
+        calm = np.flatnonzero(~hot)
+        for part in rounds(rows[calm], wts[calm]):  # their windows only
+            at = calm[part]
+            self._add_wells(rows[at], wts[at], wv[at])
+        if calm.shape[0]:
+            np.maximum.at(self.last_ts, rows[calm], wts[calm])
+        signals: list[Signal] = []
+        order = np.argsort(wts, kind="stable")
+        t_order = t_idx[np.argsort(batch.ts[t_idx], kind="stable")]
+        done_temps = 0
+        last: dict[
+            int, float
+        ] = {}  # a reading at the same time as the one before it, of its well: a duplicate
+        for j in order[hot[order]].tolist():
+            key, ts, value, raw, r = (
+                int(wk[j]),
+                float(wts[j]),
+                float(wv[j]),
+                int(raws[j]),
+                int(rows[j]),
+            )
+            if last.get(key) == ts:
                 continue
-            raw, r = raws[j], self._row(key)
-            if raw == 0 and active[r] == 0 and pending[r] == 0 and judged[key] == 0:
-                continue  # calm: only its history matters, and it is kept
-            self.last_ts[r] = np.nextafter(ts, -np.inf)  # _remember dropped stale ones
-            self._step(key, ts, value, raw, received[j], registry)
-            level, judgement, reasons = self.judge(key, int(active[r]), registry)
+            last[key] = ts
+            upto = done_temps + int(np.searchsorted(batch.ts[t_order[done_temps:]], ts, "right"))
+            if upto > done_temps:  # the site's temperature up to this reading
+                chunk = t_order[done_temps:upto]
+                self._add_temps(keys[chunk], batch.ts[chunk], batch.value[chunk])
+                done_temps = upto
+            self._add_wells(np.array([r]), np.array([ts]), np.array([value]))
+            self._step(key, ts, value, raw, float(batch.received[w_idx[j]]), registry)
+            level, judgement, reasons = self.judge(key, int(self.active[r]), ts, registry)
             self.leaky[key] = judgement == "leak"
-            if level != judged[key]:
+            if level != self.judged[key]:
                 self.judged[key] = level
                 evidence = {
                     "type": "leak",
@@ -119,25 +171,32 @@ class LeakEvaluator(ThresholdEvaluator):
                     "why": reasons,
                     "value": value,
                 }
-                signals.append(self.signal(key, level, ts, received[j], value, evidence, registry))
+                received = float(batch.received[w_idx[j]])
+                signals.append(self.signal(key, level, ts, received, value, evidence, registry))
+        rest = t_order[done_temps:]
+        self._add_temps(keys[rest], batch.ts[rest], batch.value[rest])
         return signals
 
-    def judge(self, key: int, raw: int, registry: Registry) -> tuple[int, str, list[str]]:
+    def judge(
+        self, key: int, raw: int, ts: float, registry: Registry
+    ) -> tuple[int, str, list[str]]:
         if raw == 0:
             return 0, "none", []
         rule = self.rule
-        hist = self.history.get(key, ())
-        latest = hist[-1][0] if hist else 0.0
-        values = np.array([v for t, v in hist if t > latest - rule.window_s])
-        if values.shape[0] < rule.min_points:
-            return raw, "undetermined", [f"only {values.shape[0]} readings in the window"]
-        mean = float(values.mean())
-        cv = float(values.std() / mean) if mean > 0 else 0.0
+        row = np.array([int(self.row[key])])
+        b = self.short.bucket_of(np.array([ts]))
+        inside = self.short.within(row, b - SHORT, b)
+        n = float(self.short.total(row, inside, "n")[0])
+        if n < rule.min_points:
+            return raw, "undetermined", [f"only {n:.0f} readings in the window"]
+        mean = float(self.short.total(row, inside, "s")[0]) / n
+        var = max(float(self.short.total(row, inside, "ss")[0]) / n - mean * mean, 0.0)
+        cv = float(np.sqrt(var) / mean) if mean > 0 else 0.0
         site = registry.by_key[key].site
         neighbours = [
             registry.by_key[k].id for k in self.wells_of.get(site, ()) if k != key and self.leaky[k]
         ]
-        corr = self._temperature_corr(key, site, registry)
+        corr = self._temperature_corr(int(row[0]), site, ts)
         reasons = [f"variation cv={cv:.2f}"]
         if corr is not None:
             reasons.append(f"correlation with temperature r={corr:.2f}")
@@ -153,50 +212,63 @@ class LeakEvaluator(ThresholdEvaluator):
             return max(1, raw - 1), "leak", [f"{why}: raised one level", *reasons]
         return raw, "undetermined", reasons
 
-    def _temperature_corr(self, key: int, site: str, registry: Registry) -> float | None:
-        hist = self.history.get(key, ())
-        series = [
-            self.history[k]
-            for k in self.temps_of.get(site, ())
-            if len(self.history.get(k, ())) >= 2
-        ]
-        if not series or len(hist) < self.rule.min_points:
+    def _temperature_corr(self, row: int, site: str, ts: float) -> float | None:
+        """Pearson r of the well's and the site's temperature bucket means over the
+        correlation window (buckets where both have readings, at least three)."""
+        temps = [int(self.temp_row[k]) for k in self.temps_of.get(site, ())]
+        if not temps:
             return None
-        ts = np.array([t for t, _ in hist])
-        methane = np.array([v for _, v in hist])
-        temp_t = np.array([t for t, _ in series[0]])
-        temp_v = np.array([v for _, v in series[0]])
-        temperature = np.interp(ts, temp_t, temp_v)
-        if methane.std() == 0 or temperature.std() == 0:
+        ring, b = self.long, int(self.long.bucket_of(np.array([ts]))[0])
+        ids = ring.bucket[row]
+        ok = (ids >= b - LONG) & (ids <= b) & (ring.data["n"][row] > 0)
+        if ring.data["n"][row][ok].sum() < self.rule.min_points:
             return None
-        return float(np.corrcoef(methane, temperature)[0, 1])
+        t_ids = self.temp_ring.bucket[temps[0]]
+        t_n, t_s = self.temp_ring.data["n"][temps[0]], self.temp_ring.data["s"][temps[0]]
+        methane, temperature = [], []
+        for slot in np.flatnonzero(ok).tolist():
+            match = np.flatnonzero((t_ids == ids[slot]) & (t_n > 0))
+            if match.shape[0]:
+                m = int(match[0])
+                methane.append(ring.data["s"][row, slot] / ring.data["n"][row, slot])
+                temperature.append(t_s[m] / t_n[m])
+        if len(methane) < 3:
+            return None
+        x, y = np.array(methane), np.array(temperature)
+        if x.std() == 0 or y.std() == 0:
+            return None
+        return float(np.corrcoef(x, y)[0, 1])
 
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
         state = super().export_state(keys)
-        hists = [self.history.get(key, []) for key in keys.tolist()]
-        state.update(
-            hist_len=np.array([len(h) for h in hists], np.int64),
-            hist_ts=np.array([t for h in hists for t, _ in h], np.float64),
-            hist_value=np.array([v for h in hists for _, v in h], np.float64),
-        )
+        ok, rows = self._rows(keys)
+        state.update(self.short.export(ok, rows, "short_"))
+        state.update(self.long.export(ok, rows, "long_"))
+        trows = np.full(keys.shape[0], -1, np.int64)
+        known = keys < self.temp_row.shape[0]
+        trows[known] = self.temp_row[keys[known]]
+        state.update(self.temp_ring.export(trows >= 0, trows, "temp_"))
         return state
 
     def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
         super().import_state(keys, state)
-        if "hist_len" not in state:
-            return
-        pos = 0
-        for key, n in zip(keys.tolist(), state["hist_len"].tolist(), strict=False):
-            ts, vs = state["hist_ts"][pos : pos + n], state["hist_value"][pos : pos + n]
-            self.history[key] = list(zip(ts.tolist(), vs.tolist(), strict=True))
-            pos += n
+        ok, rows = self._rows(keys)
+        self.short.load(ok, rows, state, "short_")
+        self.long.load(ok, rows, state, "long_")
+        trows = np.full(keys.shape[0], -1, np.int64)
+        known = keys < self.temp_row.shape[0]
+        trows[known] = self.temp_row[keys[known]]
+        self.temp_ring.load(trows >= 0, trows, state, "temp_")
 
     def reset(self, keys: np.ndarray, now: float) -> None:
         super().reset(keys, now)
         self.judged[keys], self.leaky[keys] = 0, False
         self.seen[keys] = -np.inf
-        for key in keys.tolist():
-            self.history.pop(key, None)
+        ok, rows = self._rows(keys)
+        self.short.clear(rows[ok])
+        self.long.clear(rows[ok])
+        trows = self.temp_row[keys[keys < self.temp_row.shape[0]]]
+        self.temp_ring.clear(trows[trows >= 0])
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         super().restore(key, level, last_ts)

@@ -17,6 +17,18 @@ def remap_rows(arr: np.ndarray, mapping: np.ndarray, fill: float) -> np.ndarray:
     return out
 
 
+def repeats(keys: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Readings of a batch at the same event time as an earlier one of their sensor in the
+    batch (a resend): the first is judged, the repeats change nothing."""
+    order = np.lexsort((ts, keys))
+    k, t = keys[order], ts[order]
+    again = np.zeros(order.shape[0], bool)
+    again[1:] = (k[1:] == k[:-1]) & (t[1:] == t[:-1])
+    out = np.zeros(order.shape[0], bool)
+    out[order[again]] = True
+    return out
+
+
 class PerSensorState:
     """Evaluators name their per-sensor arrays in ``STATE``; snapshots carry those."""
 

@@ -47,7 +47,13 @@ class ThresholdEvaluator(PerSensorState):
     def id(self) -> str:
         return self.rule.id
 
-    def configure(self, rule: GradedRule, registry: Registry) -> None:
+    def written(self) -> Any:
+        return self.rule
+
+    def tick(self, now: float, registry: Registry, owned: np.ndarray | None = None) -> list[Signal]:
+        return []  # judged on readings only
+
+    def configure(self, rule: GradedRule, registry: Registry, now: float | None = None) -> None:
         """(Re)compile parameters; state is kept, so a live threshold change needs no restart.
 
         Parameters are kept per *group* of sensors that share them (the rule's own values and

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rules.state import remap_rows
+from rules.state import remap_rows, repeats
 
 EMPTY = np.iinfo(np.int64).min  # bucket number of a slot that holds nothing
 
@@ -25,13 +25,11 @@ def rounds(rows: np.ndarray, ts: np.ndarray) -> list[np.ndarray]:
     time as the one before it of its row is left out (a duplicate)."""
     if rows.shape[0] == 0:
         return []
-    order = np.lexsort((ts, rows))
-    r, t = rows[order], ts[order]
+    keep = np.flatnonzero(~repeats(rows, ts))
+    order = keep[np.lexsort((ts[keep], rows[keep]))]
+    r = rows[order]
     first = np.ones(order.shape[0], bool)
     first[1:] = r[1:] != r[:-1]
-    dup = np.zeros(order.shape[0], bool)
-    dup[1:] = ~first[1:] & (t[1:] == t[:-1])
-    order, first = order[~dup], first[~dup]
     start = np.flatnonzero(first)
     rank = np.arange(order.shape[0]) - np.repeat(start, np.diff(np.append(start, order.shape[0])))
     by_rank = np.argsort(rank, kind="stable")
