@@ -48,6 +48,14 @@ def load_rules_file(path: Path) -> list[AnyRule]:
     return RULES_ADAPTER.validate_python(data)
 
 
+def in_event_time(signals: list[Signal]) -> list[Signal]:
+    """The signals of a batch in event-time order across rules (stable: at one instant, in
+    rule order, group verdicts after their sources).  The tracker applies them in this order,
+    so what it records (the level an alert had when its sensor went into fault, say) does not
+    depend on where micro-batches begin and end."""
+    return sorted(signals, key=lambda s: s.ts)
+
+
 class RuleEngine:
     def __init__(self, registry: Registry, now: float) -> None:
         self.registry = registry
@@ -125,7 +133,7 @@ class RuleEngine:
             signals += self.evaluate_late(late)
         if len(too_late):
             signals += self.retrospective(too_late)
-        return signals, too_late
+        return in_event_time(signals), too_late
 
     def _grow_watermark(self) -> None:
         if self.watermark.shape[0] < self.registry.capacity:
@@ -195,7 +203,7 @@ class RuleEngine:
         for evaluator in self.evaluators.values():
             if not isinstance(evaluator, AnomalyEvaluator):
                 signals.extend(evaluator.evaluate(batch, self.registry, agree))
-        return signals + self._count(signals)
+        return in_event_time(signals + self._count(signals))
 
     def _count(self, signals: list[Signal]) -> list[Signal]:
         """Group rules (count, composite) follow the other rules' signals one by one in

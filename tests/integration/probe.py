@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_790_000_000.0
 
 
-def write_config(path: Path, zones: int, wells: int) -> None:
-    """``zones`` gas-network zones (sites) of ``wells`` methane wells each."""
+def write_config(path: Path, zones: int, wells: int, every_type: bool = False) -> None:
+    """``zones`` gas-network zones (sites) of ``wells`` methane wells each.  ``every_type``:
+    a rule of every per-sensor type on the wells too (windows sized to the stream's 100 s),
+    and an ambient temperature sensor per zone for the leak rule."""
     sites = [
         {"id": f"z{i:03d}", "name": f"zone {i}", "tenant": "city", "kind": "gas_network_zone"}
         for i in range(zones)
@@ -40,8 +42,6 @@ def write_config(path: Path, zones: int, wells: int) -> None:
         for i in range(zones)
         for j in range(wells)
     ]
-    # Graded thresholds and a count rule; the history-based leak judgement of the city_gas
-    # pack is left out here (see the README's known limits).
     rules = [
         {
             "id": "methane_well.high",
@@ -57,7 +57,35 @@ def write_config(path: Path, zones: int, wells: int) -> None:
             "steps": [{"at": 3, "count": 2, "to": 2}],
         },
     ]
+    if every_type:
+        sensors += [
+            {"id": f"z{i:03d}-temp", "site": f"z{i:03d}", "kind": "ambient_temperature",
+             "unit": "°C", "expected_interval_s": 1e7}
+            for i in range(zones)
+        ]  # fmt: skip
+        rules += EVERY_TYPE
     path.write_text(yaml.safe_dump({"sites": sites, "sensors": sensors, "rules": rules}))
+
+
+WELLS = {"kind": "methane_well"}
+EVERY_TYPE: list[dict[str, Any]] = [
+    {"id": "w.leak", "type": "leak", "selector": WELLS, "levels": {4: 5, 3: 10, 2: 20, 1: 50},
+     "window_s": 30, "corr_window_s": 60, "min_points": 4},
+    {"id": "w.rate", "type": "rate", "selector": WELLS, "span_s": 20, "per_s": 1,
+     "absolute": True, "levels": {4: 0.5, 3: 1, 2: 2}},
+    {"id": "w.slope", "type": "rate", "selector": WELLS, "span_s": 20, "per_s": 1,
+     "method": "regression", "levels": {4: 0.5, 3: 1}},
+    {"id": "w.sum", "type": "window", "selector": WELLS, "window_s": 30, "agg": "sum",
+     "levels": {4: 100, 3: 400, 2: 1000}},
+    {"id": "w.max", "type": "window", "selector": WELLS, "window_s": 30, "agg": "max",
+     "levels": {4: 30, 3: 55}},
+    {"id": "w.spike", "type": "spike", "selector": WELLS, "window_s": 50, "levels": {4: 6}},
+    {"id": "w.drift", "type": "drift", "selector": WELLS, "window_s": 10, "baseline_s": 30,
+     "levels": {4: 3, 3: 10}},
+    {"id": "w.flat", "type": "flatline", "selector": WELLS, "factor": 1e-6, "tolerance": 0.0},
+    {"id": "w.anomaly", "type": "anomaly", "selector": WELLS, "grace": 10, "adapt_after": 5,
+     "latch": 10, "detectors": [{"name": "ewma"}, {"name": "range"}]},
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -69,10 +97,11 @@ class City:
     per_site: int
     readings: int
     per_message: int
+    temperature: bool = False  # an ambient temperature sensor per zone reports too
 
     @property
     def total(self) -> int:
-        return self.sites * self.per_site * self.readings
+        return self.sites * (self.per_site + self.temperature) * self.readings
 
     def value(self, i: int, j: int, k: int) -> float:
         """Most wells quiet, every seventh rises through blue/yellow/orange/red and back."""
@@ -91,6 +120,12 @@ class City:
                     for k in range(k0, min(k0 + step, self.readings))
                     for j in range(self.per_site)
                 ]
+                if self.temperature:
+                    batch += [
+                        {"sensor": f"z{i:03d}-temp", "ts": T0 + k,
+                         "value": round(18 + 3 * math.sin(k / 15 + i), 3)}
+                        for k in range(k0, min(k0 + step, self.readings))
+                    ]  # fmt: skip
                 records.append((f"z{i:03d}", batch))
         return records
 
