@@ -50,12 +50,15 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-# End-to-end benchmark on the real services; writes docs/bench-latest.md (see docs/benchmarks.md).
+# End-to-end benchmarks on the real services, among them the city mix and the steady state;
+# each writes docs/bench-*-latest.md (see docs/benchmarks.md).
 bench: $(STAMP) services
 	$(PY) -m tests.bench.detectors --out docs/bench-detectors-latest.md
 	$(PY) -m tests.bench.e2e --out docs/bench-latest.md
 	$(PY) -m tests.bench.store --out docs/bench-store-latest.md
 	$(PY) -m tests.bench.latency_memory --out docs/bench-latency-memory-latest.md
+	$(PY) -m tests.bench.city --mode mix --out docs/bench-city-latest.md
+	$(PY) -m tests.bench.city --mode steady --out docs/bench-steady-latest.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

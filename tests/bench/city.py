@@ -125,7 +125,7 @@ def write_config(path: Path, devices: list[Device]) -> int:
     sites: dict[str, dict[str, Any]] = {}
     sensors = []
     kinds = {Tank: "major_hazard_source", GasDetector: "major_hazard_source",
-             TailingsDam: "tailings_dam", Slope: "open_pit_slope"}  # fmt: skip
+             TailingsDam: "tailings_dam", Slope: "mine"}  # fmt: skip
     for d in devices:
         kind = kinds.get(type(d.model), "gas_network_zone")
         sites.setdefault(d.site, {"id": d.site, "name": d.site, "tenant": d.tenant, "kind": kind})
@@ -191,18 +191,20 @@ async def kafka_rate(pg: str, bootstrap: str, cfg: Path, messages: list[Any]) ->
         await migrate(environ)
         proc = await serve(environ, "processor")
         try:
-            while await count(db) == 0:
-                await asyncio.sleep(0.01)
-            started, first = time.monotonic(), await count(db)
+            while (first := await count(db)) == 0:
+                await asyncio.sleep(0.005)
+            started = time.monotonic()
             while (n := await count(db)) < total:
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
+            if first >= total:
+                raise RuntimeError("stored before the first look: too few readings to time")
             return (n - first) / (time.monotonic() - started)
         finally:
             await stop(proc)
             await devservices.delete_topics(bootstrap, [topic])
 
 
-async def publish(mport: int, messages: list[Any], window: int = 200) -> None:
+async def publish(mport: int, messages: list[Any], window: int = 50) -> None:
     async with aiomqtt.Client("127.0.0.1", mport, identifier=f"city-{uuid.uuid4().hex[:6]}") as c:
         for i in range(0, len(messages), window):
             await asyncio.gather(
@@ -255,7 +257,7 @@ async def latency(
             url = f"http://127.0.0.1:{port}/api/v1/stream"
             async with (
                 httpx.AsyncClient(timeout=None) as client,
-                client.stream("GET", url, params={"token": TOKEN, "level": 1}) as answer,
+                client.stream("GET", url, params={"token": TOKEN, "level": 2}) as answer,
             ):
                 async for line in answer.aiter_lines():
                     if line.startswith("data: "):
@@ -424,6 +426,9 @@ async def main(args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.getLogger("mqtt").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["mix", "steady"], default="mix")
     parser.add_argument("--sensors", type=int, default=10_000)
