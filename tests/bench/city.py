@@ -178,7 +178,10 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[str, str, Any
     return n
 
 
-async def kafka_rate(pg: str, bootstrap: str, cfg: Path, messages: list[Any]) -> float:
+async def kafka_rate(
+    pg: str, bootstrap: str, cfg: Path, messages: list[Any], profile: Path | None = None
+) -> float:
+    """Readings/s of a processor; ``profile``: py-spy samples it meanwhile (summary there)."""
     topic = f"riskmon.readings.city.{uuid.uuid4().hex[:6]}"
     await devservices.create_topics(bootstrap, {topic: 4})
     total = await produce(bootstrap, topic, messages)
@@ -190,16 +193,29 @@ async def kafka_rate(pg: str, bootstrap: str, cfg: Path, messages: list[Any]) ->
         )  # fmt: skip
         await migrate(environ)
         proc = await serve(environ, "processor")
+        spy = None
         try:
             while (first := await count(db)) == 0:
                 await asyncio.sleep(0.005)
             started = time.monotonic()
+            if profile is not None:  # from the first reading stored: start-up left out
+                spy = await asyncio.create_subprocess_exec(
+                    "py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--output",
+                    str(profile.with_suffix(".raw")), "--rate", "250", "--nonblocking",
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                )  # fmt: skip
             while (n := await count(db)) < total:
                 await asyncio.sleep(0.05)
             if first >= total:
                 raise RuntimeError("stored before the first look: too few readings to time")
             return (n - first) / (time.monotonic() - started)
         finally:
+            if spy is not None and profile is not None:
+                spy.send_signal(2)
+                await asyncio.wait_for(spy.wait(), 60)
+                from tests.bench.profile_mqtt import summarize
+
+                profile.write_text(summarize(profile.with_suffix(".raw"), top=25))
             await stop(proc)
             await devservices.delete_topics(bootstrap, [topic])
 
@@ -382,6 +398,9 @@ async def mix(pg: str, bootstrap: str, mport: int, tmp: Path, args: argparse.Nam
     total = sum(len(b) for _, _, b in messages)
     print(f"mix: {sensors:,} sensors, {total:,} readings in {len(messages):,} messages", flush=True)
     results: dict[str, list[float]] = {"kafka": [], "mqtt": []}
+    if args.profile:
+        rate = await kafka_rate(pg, bootstrap, cfg, messages, args.profile)
+        return f"Kafka {rate:,.0f} readings/s under py-spy\n\n{args.profile.read_text()}"
     for i in range(args.repeat):
         results["kafka"].append(await kafka_rate(pg, bootstrap, cfg, messages))
         results["mqtt"].append(await mqtt_rate(pg, cfg, mport, messages))
@@ -437,6 +456,7 @@ if __name__ == "__main__":
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--hours", type=int, default=36, help="steady: event time replayed")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--profile", type=Path, help="mix: one Kafka run under py-spy")
     arguments = parser.parse_args()
     if arguments.mode == "steady" and arguments.sensors == 10_000:
         arguments.sensors = 1_000
