@@ -168,23 +168,25 @@ class AnomalyEvaluator(ThresholdEvaluator):
     ) -> None:
         names = [d.name for d in self.ensemble.detectors]
         raised = {(s.sensor, s.ts): int(s.level) for s in signals if s.level}
-        for j in range(len(sub)):
-            sensor = registry.by_key[int(sub.sensor[j])].id
-            ts = float(sub.ts[j])
-            self.shadow.append(
-                ShadowRecord(
-                    rule=self.spec.id,
-                    sensor=sensor,
-                    ts=ts,
-                    score=float(verdicts.score[j]),
-                    detector=names[int(verdicts.detector[j])],
-                    expected=float(verdicts.expected[j]),
-                    value=float(sub.value[j]),
-                    would_alert=raised.get((sensor, ts), 0),
-                    anomalous=bool(verdicts.anomalous[j]),
-                    reported=float(verdicts.reported[j]),
-                )
-            )
+        by_key = registry.by_key
+        sensors = [by_key[k].id for k in sub.sensor.tolist()]
+        columns = zip(
+            sensors,
+            sub.ts.tolist(),
+            verdicts.score.tolist(),
+            [names[i] for i in verdicts.detector.tolist()],
+            verdicts.expected.tolist(),
+            sub.value.tolist(),
+            verdicts.anomalous.tolist(),
+            verdicts.reported.tolist(),
+            strict=True,
+        )
+        rule = self.spec.id
+        self.shadow.extend(
+            ShadowRecord(rule, sensor, ts, score, detector, expected, value,
+                         raised.get((sensor, ts), 0), anomalous, reported)
+            for sensor, ts, score, detector, expected, value, anomalous, reported in columns
+        )  # fmt: skip
 
     def drain_shadow(self) -> list[ShadowRecord]:
         out, self.shadow = self.shadow, []
