@@ -178,6 +178,14 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[str, str, Any
     return n
 
 
+def processor_env(db: str, bootstrap: str, topic: str, cfg: Path) -> dict[str, str]:
+    return riskmon_env(
+        database_url=db, kafka_bootstrap_servers=bootstrap, kafka_topic=topic,
+        kafka_group_id=f"city-{uuid.uuid4().hex[:6]}", mqtt_url="", config=str(cfg),
+        http_port=str(devservices.free_port()), rule_packs=PACKS,
+    )  # fmt: skip
+
+
 async def kafka_rate(
     pg: str, bootstrap: str, cfg: Path, messages: list[Any], profile: Path | None = None
 ) -> float:
@@ -186,11 +194,7 @@ async def kafka_rate(
     await devservices.create_topics(bootstrap, {topic: 4})
     total = await produce(bootstrap, topic, messages)
     async with temporary_database(pg, "riskmon_bench") as db:
-        environ = riskmon_env(
-            database_url=db, kafka_bootstrap_servers=bootstrap, kafka_topic=topic,
-            kafka_group_id=f"city-{uuid.uuid4().hex[:6]}", mqtt_url="", config=str(cfg),
-            http_port=str(devservices.free_port()), rule_packs=PACKS,
-        )  # fmt: skip
+        environ = processor_env(db, bootstrap, topic, cfg)
         await migrate(environ)
         proc = await serve(environ, "processor")
         spy = None
@@ -329,11 +333,7 @@ async def steady(pg: str, bootstrap: str, tmp: Path, args: argparse.Namespace) -
     total = await produce(bootstrap, topic, messages)
     print(f"steady: {total:,} readings in Kafka", flush=True)
     async with temporary_database(pg, "riskmon_bench") as db:
-        environ = riskmon_env(
-            database_url=db, kafka_bootstrap_servers=bootstrap, kafka_topic=topic,
-            kafka_group_id=f"steady-{uuid.uuid4().hex[:6]}", mqtt_url="", config=str(cfg),
-            http_port=str(devservices.free_port()), rule_packs=PACKS,
-        )  # fmt: skip
+        environ = processor_env(db, bootstrap, topic, cfg)
         await migrate(environ)
         proc = await serve(environ, "processor")
         try:

@@ -274,6 +274,17 @@ async def riskmon_kafka(pg: str, bootstrap: str, topic: str, cfg: Path, readings
             await stop(proc)
 
 
+def single_readings(sensors: list[tuple[str, str]], n: int) -> tuple[str, list[bytes]]:
+    """``n`` one-reading payloads over the first site's sensors, an hour ago, 1 ms apart."""
+    site, ids = sensors[0][0], [sid for st, sid in sensors if st == sensors[0][0]]
+    t0 = time.time() - 3600
+    lines = [
+        b'{"sensor":"%s","ts":%.3f,"value":1.5}' % (ids[i % len(ids)].encode(), t0 + i * 1e-3)
+        for i in range(n)
+    ]
+    return site, lines
+
+
 async def riskmon_mqtt(
     pg: str, port: int, cfg: Path, sensors: list[tuple[str, str]], n: int
 ) -> float:
@@ -290,13 +301,7 @@ async def riskmon_mqtt(
         proc = await serve(environ, "all")
         try:
             await wait_ready(int(environ["RISKMON_HTTP_PORT"]))
-            site, ids = sensors[0][0], [sid for st, sid in sensors if st == sensors[0][0]]
-            t0 = time.time() - 3600
-            lines = [
-                b'{"sensor":"%s","ts":%.3f,"value":1.5}'
-                % (ids[i % len(ids)].encode(), t0 + i * 1e-3)
-                for i in range(n)
-            ]
+            site, lines = single_readings(sensors, n)
             started = time.monotonic()
             await mosquitto_pub(port, f"riskmon/v1/city/{site}/readings", lines)
             finished = await wait_count(db, n)
@@ -351,13 +356,7 @@ async def riskmon_mqtt_gateways(
         try:
             for p in ports:
                 await wait_ready(p)
-            site, ids = sensors[0][0], [sid for st, sid in sensors if st == sensors[0][0]]
-            t0 = time.time() - 3600
-            lines = [
-                b'{"sensor":"%s","ts":%.3f,"value":1.5}'
-                % (ids[i % len(ids)].encode(), t0 + i * 1e-3)
-                for i in range(n)
-            ]
+            site, lines = single_readings(sensors, n)
             started = time.monotonic()
             await mosquitto_pub(port, f"riskmon/v1/city/{site}/readings", lines)
             while await forwarded(ports) < n:

@@ -25,6 +25,7 @@ from tests.bench.e2e import (
     mosquitto_pub,
     riskmon_env,
     serve,
+    single_readings,
     stop,
     wait_count,
     wait_ready,
@@ -98,13 +99,7 @@ async def main(args: argparse.Namespace) -> str:
             proc = await serve(environ, args.role)
             try:
                 await wait_ready(int(environ["RISKMON_HTTP_PORT"]))
-                site, ids = sensors[0][0], [s for st, s in sensors if st == sensors[0][0]]
-                t0 = time.time() - 3600
-                lines = [
-                    b'{"sensor":"%s","ts":%.3f,"value":1.5}'
-                    % (ids[i % len(ids)].encode(), t0 + i * 1e-3)
-                    for i in range(args.messages)
-                ]
+                site, lines = single_readings(sensors, args.messages)
                 raw = Path(tmp) / "profile.txt"
                 spy = await asyncio.create_subprocess_exec(
                     "py-spy", "record", "--pid", str(proc.pid), "--format", "raw",
