@@ -13,7 +13,7 @@ rate by end points and by regression, window sum and max, spike, drift, flatline
   publisher resends what was not acknowledged and riskmon reconnects (with the plain filter:
   Mosquitto does not restore shared subscriptions, see README "Deployment").
 
-``RISKMON_PROBE_KILLS`` (default 3) sets how many times; docs/benchmarks.md has a run with 10.
+``PROBE_KILLS`` (default 3) sets how many times; docs/benchmarks.md has a run with 10.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from tests.integration.probe import (
 )
 
 pytestmark = pytest.mark.integration
-KILLS = int(os.environ.get("RISKMON_PROBE_KILLS", "3"))
+KILLS = int(os.environ.get("PROBE_KILLS", "3"))
 CITY = City(sites=20, per_site=10, readings=100, per_message=50, temperature=True)  # 22,000
 
 
