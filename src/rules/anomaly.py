@@ -62,6 +62,7 @@ class AnomalyEvaluator(ThresholdEvaluator):
         self.seen = np.full(registry.capacity, -np.inf)
         self.shadow: list[ShadowRecord] = []
         self.side = np.zeros(0, np.int8)
+        self._seen: tuple[ReadingBatch, Verdicts] = (ReadingBatch.empty(), Verdicts.empty(0))
         super().__init__(grading(spec), registry)
 
     @staticmethod
@@ -129,39 +130,32 @@ class AnomalyEvaluator(ThresholdEvaluator):
         side[index] = np.where(
             verdicts.anomalous, np.where(sub.value >= verdicts.expected, 1, -1), 0
         )
-        graded = replace(sub, value=verdicts.run)
-        signals = ThresholdEvaluator.evaluate(self, graded, registry)
-        signals = self._explain(signals, sub, verdicts, registry)
+        # the run of anomalous readings goes through the one graded step; ``explain`` says
+        # what was seen at the reading that changed the level
+        self._seen = (sub, verdicts)
+        signals = ThresholdEvaluator.evaluate(self, replace(sub, value=verdicts.run), registry)
         if self.spec.shadow:
             self._record(sub, verdicts, signals, registry)
             return [], np.zeros(len(batch), np.int8), verdicts, index
         return signals, side, verdicts, index
 
-    def _explain(
-        self, signals: list[Signal], sub: ReadingBatch, verdicts: Verdicts, registry: Registry
-    ) -> list[Signal]:
-        if not signals:
-            return signals
-        names = [d.name for d in self.ensemble.detectors]
-        where = {
-            (int(k), float(t)): j for j, (k, t) in enumerate(zip(sub.sensor, sub.ts, strict=True))
+    def explain(
+        self, key: int, target: int, active: int, value: float, boosted: bool, at: int
+    ) -> tuple[dict[str, Any], float]:
+        sub, verdicts = self._seen
+        expected, band = float(verdicts.expected[at]), float(verdicts.band[at])
+        observed = float(sub.value[at])
+        evidence = {
+            "type": "anomaly",
+            "detector": self.ensemble.detectors[int(verdicts.detector[at])].name,
+            "score": round(float(verdicts.score[at]), 4),
+            "threshold": self.spec.threshold,
+            "expected": expected,
+            "band": [expected - band, expected + band],
+            "observed": observed,
+            "anomalous_readings": int(verdicts.run[at]),
         }
-        out = []
-        for signal in signals:
-            j = where[(registry.keys[signal.sensor or ""], signal.ts)]
-            expected, band = float(verdicts.expected[j]), float(verdicts.band[j])
-            evidence = {
-                "type": "anomaly",
-                "detector": names[int(verdicts.detector[j])],
-                "score": round(float(verdicts.score[j]), 4),
-                "threshold": self.spec.threshold,
-                "expected": expected,
-                "band": [expected - band, expected + band],
-                "observed": float(sub.value[j]),
-                "anomalous_readings": int(verdicts.run[j]),
-            }
-            out.append(replace(signal, value=float(sub.value[j]), evidence=evidence))
-        return out
+        return evidence, observed
 
     def _record(
         self, sub: ReadingBatch, verdicts: Verdicts, signals: list[Signal], registry: Registry

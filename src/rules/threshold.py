@@ -188,6 +188,7 @@ class ThresholdEvaluator(PerSensorState):
         if calm.any():
             np.maximum.at(self.last_ts, rows[calm], ts[calm])
         signals: list[Signal] = []
+        origin = np.flatnonzero(mask)  # each reading's place in ``batch``
         for j in np.flatnonzero(touched):
             signal = self._step(
                 int(keys[j]),
@@ -197,6 +198,7 @@ class ThresholdEvaluator(PerSensorState):
                 float(received[j]),
                 registry,
                 bool(boosted[j]),
+                int(origin[j]),
             )
             if signal is not None:
                 signals.append(signal)
@@ -258,7 +260,10 @@ class ThresholdEvaluator(PerSensorState):
         received: float,
         registry: Registry,
         boosted: bool = False,
+        at: int = -1,
     ) -> Signal | None:
+        """One reading through the graded state machine (hysteresis, on- and off-delays);
+        ``at``: its place in the batch, for ``explain``."""
         r = self._row(key)
         if ts <= self.last_ts[r]:
             return None
@@ -288,7 +293,16 @@ class ThresholdEvaluator(PerSensorState):
         self.changed_at[r] = ts
         self.pending[r] = 0
         self.since[r] = _NO_TIME
-        evidence = {
+        evidence, value = self.explain(key, target, active, value, boosted, at)
+        return self.signal(key, target, ts, received, value, evidence, registry)
+
+    def explain(
+        self, key: int, target: int, active: int, value: float, boosted: bool, at: int
+    ) -> tuple[dict[str, Any], float]:
+        """The evidence of a level change and the value the alert shows.  Rules that grade
+        something else than the reading (the anomaly rule's run of anomalous readings) say
+        what they saw here."""
+        evidence: dict[str, Any] = {
             "type": "threshold",
             "direction": self.rule.direction,
             "threshold": float(self.thr(np.array([key]))[0, (target or active) - 1]),
@@ -298,7 +312,7 @@ class ThresholdEvaluator(PerSensorState):
         if boosted and target:
             evidence["raised_by_anomaly"] = True
             evidence["threshold"] = float(self.thr(np.array([key]))[0, target])  # crossed
-        return self.signal(key, target, ts, received, value, evidence, registry)
+        return evidence, value
 
     def signal(
         self,
