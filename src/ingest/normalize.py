@@ -37,6 +37,12 @@ _REASONS = [
     "bad_quality",
 ]
 _CODE = {name: i for i, name in enumerate(_REASONS)}
+NOT_OBJECT, MISSING_SENSOR, UNKNOWN_SENSOR = (
+    _CODE["reading_not_object"], _CODE["missing_sensor"], _CODE["unknown_sensor"],
+)  # fmt: skip
+MISSING_VALUE, NOT_NUMBER, BAD_QUALITY = (
+    _CODE["missing_value"], _CODE["value_not_number"], _CODE["bad_quality"],
+)  # fmt: skip
 
 
 def _number(raw: int | float) -> float:
@@ -115,36 +121,44 @@ def normalize(
     value = np.full(n, np.nan, np.float64)
     quality = np.zeros(n, np.int16)
     lookup = registry.keys
+    # ``type(x) is int`` leaves bools out (they are their own type); JSON gives exact types
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            code[i] = _CODE["reading_not_object"]
+        if type(item) is not dict:
+            code[i] = NOT_OBJECT
             continue
         sensor = item.get("sensor")
-        if not isinstance(sensor, str) or not sensor:
-            code[i] = _CODE["missing_sensor"]
+        if type(sensor) is not str or not sensor:
+            code[i] = MISSING_SENSOR
             continue
         key = lookup.get(sensor)
         if key is None:
-            code[i] = _CODE["unknown_sensor"]
+            code[i] = UNKNOWN_SENSOR
             continue
         keys[i] = key
-        v = item.get("value")
-        if v is None:
-            code[i] = _CODE["missing_value"]
+        v: Any = item.get("value")
+        kind = type(v)
+        if kind is float:
+            value[i] = v
+        elif kind is int:
+            value[i] = _number(v)
+        else:
+            code[i] = MISSING_VALUE if v is None else NOT_NUMBER
             continue
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            code[i] = _CODE["value_not_number"]
-            continue
-        value[i] = _number(v)
-        ts[i], c = _parse_ts(item.get("ts"))
-        if c:
-            code[i] = c
-            continue
+        t: Any = item.get("ts")
+        kind = type(t)
+        if kind is float and -MS_THRESHOLD <= t <= MS_THRESHOLD:  # NaN fails: no fast path
+            ts[i] = t
+        else:
+            ts[i], c = _parse_ts(t)
+            if c:
+                code[i] = c
+                continue
         q = item.get("quality", 0)
-        if isinstance(q, bool) or not isinstance(q, int) or not -32768 <= q <= 32767:
-            code[i] = _CODE["bad_quality"]
-            continue
-        quality[i] = q
+        if q != 0 or type(q) is not int:
+            if type(q) is not int or not -32768 <= q <= 32767:
+                code[i] = BAD_QUALITY
+                continue
+            quality[i] = q
 
     ok = code == _OK
     extra = np.full(n, "", dtype=object)
