@@ -13,7 +13,6 @@ taken periodically.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from monitor.pipeline import Pipeline
 from monitor.registry import Registry
 from monitor.store import alerts as alert_store
 from monitor.store.seen import StoredReadings
+from monitor.store.snapshots import save_snapshot
 from rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
@@ -167,22 +167,9 @@ class PartitionState:
                 open_alerts = [
                     alert_to_dict(a) for a in self.tracker.active.values() if a.site in sites
                 ]
-                await conn.execute(
-                    text("""INSERT INTO state_snapshots
-                              (topic, partition, next_offset, sensors, state, alerts)
-                            VALUES (:t, :p, :o, :n, :s, CAST(:a AS jsonb))
-                            ON CONFLICT (topic, partition) DO UPDATE SET
-                              next_offset = EXCLUDED.next_offset, sensors = EXCLUDED.sensors,
-                              state = EXCLUDED.state, alerts = EXCLUDED.alerts,
-                              taken_at = now()"""),
-                    {
-                        "t": self.topic,
-                        "p": partition,
-                        "o": offset,
-                        "n": int(keys.shape[0]),
-                        "s": self.engine.export_state(keys),
-                        "a": json.dumps(open_alerts),
-                    },
+                state = self.engine.export_state(keys)
+                await save_snapshot(
+                    conn, self.topic, partition, offset, int(keys.shape[0]), state, open_alerts
                 )
                 self._snapshot_offsets[partition] = offset
         self.metrics.snapshot_duration.observe(time.perf_counter() - started)

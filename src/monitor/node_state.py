@@ -11,7 +11,6 @@ the store already; the tracker is restored from the store as before.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 
@@ -25,6 +24,7 @@ from monitor.clock import Clock
 from monitor.model import ReadingBatch
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
+from monitor.store.snapshots import save_snapshot
 from rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
@@ -55,15 +55,7 @@ class NodeState:
         state = self.engine.export_state(self.keys())
         alerts = [alert_to_dict(a) for a in self.tracker.active.values()]
         async with self.db.begin() as conn:
-            await conn.execute(
-                text("""INSERT INTO state_snapshots
-                          (topic, partition, next_offset, sensors, state, alerts)
-                        VALUES (:t, 0, 0, :n, :s, CAST(:a AS jsonb))
-                        ON CONFLICT (topic, partition) DO UPDATE SET
-                          sensors = EXCLUDED.sensors, state = EXCLUDED.state,
-                          alerts = EXCLUDED.alerts, taken_at = now()"""),
-                {"t": TOPIC, "n": len(self.registry.by_key), "s": state, "a": json.dumps(alerts)},
-            )
+            await save_snapshot(conn, TOPIC, 0, 0, len(self.registry.by_key), state, alerts)
         log.debug(
             "node state snapshot: %d bytes in %.3fs", len(state), time.perf_counter() - started
         )

@@ -48,10 +48,6 @@ class LeakEvaluator(ThresholdEvaluator):
         self.temp_ring = _long(rule)
         super().__init__(rule, registry)
 
-    @property
-    def horizon(self) -> float:
-        return max(self.rule.window_s, self.rule.corr_window_s)
-
     def configure(self, rule: GradedRule, registry: Registry, now: float | None = None) -> None:
         assert isinstance(rule, LeakRule)
         rows = self.active.shape[0] if hasattr(self, "active") else 0

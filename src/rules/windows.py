@@ -123,10 +123,6 @@ class BucketRing:
         for name, how in self.fields.items():
             self.data[name][rows] = _fill(how)
 
-    @property
-    def nbytes(self) -> int:
-        return int(self.bucket.nbytes + sum(a.nbytes for a in self.data.values()))
-
 
 def _fill(how: str) -> float:
     return 0.0 if how == "sum" else np.nan

@@ -1,0 +1,29 @@
+"""Rule-state snapshots (``state_snapshots``): a Kafka partition's, or the single node's."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_SAVE = text("""INSERT INTO state_snapshots (topic, partition, next_offset, sensors, state, alerts)
+                VALUES (:t, :p, :o, :n, :s, CAST(:a AS jsonb))
+                ON CONFLICT (topic, partition) DO UPDATE SET
+                  next_offset = EXCLUDED.next_offset, sensors = EXCLUDED.sensors,
+                  state = EXCLUDED.state, alerts = EXCLUDED.alerts, taken_at = now()""")
+
+
+async def save_snapshot(
+    conn: AsyncConnection,
+    topic: str,
+    partition: int,
+    next_offset: int,
+    sensors: int,
+    state: bytes,
+    alerts: list[dict[str, Any]],
+) -> None:
+    """Keep one snapshot per topic and partition: the newest replaces the one before."""
+    params = {"t": topic, "p": partition, "o": next_offset, "n": sensors, "s": state}
+    await conn.execute(_SAVE, {**params, "a": json.dumps(alerts)})
