@@ -21,6 +21,7 @@ import numpy as np
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import GradedRule, LeakRule
+from rules.state import repeats
 from rules.threshold import ThresholdEvaluator
 from rules.windows import BucketRing, rounds
 
@@ -109,7 +110,8 @@ class LeakEvaluator(ThresholdEvaluator):
         if not len(batch):
             return []
         keys = batch.sensor.astype(np.int64)
-        fresh = batch.ts > self.seen[keys]  # older or duplicate: judged already
+        # older than judged, or a resend at the same time within the batch: judged already
+        fresh = (batch.ts > self.seen[keys]) & ~repeats(keys, batch.ts)
         wells = fresh & self.applies[keys]
         temps = fresh & self.temperature[keys]
         t_idx = np.flatnonzero(temps)
@@ -135,9 +137,6 @@ class LeakEvaluator(ThresholdEvaluator):
         order = np.argsort(wts, kind="stable")
         t_order = t_idx[np.argsort(batch.ts[t_idx], kind="stable")]
         done_temps = 0
-        last: dict[
-            int, float
-        ] = {}  # a reading at the same time as the one before it, of its well: a duplicate
         for j in order[hot[order]].tolist():
             key, ts, value, raw, r = (
                 int(wk[j]),
@@ -146,9 +145,6 @@ class LeakEvaluator(ThresholdEvaluator):
                 int(raws[j]),
                 int(rows[j]),
             )
-            if last.get(key) == ts:
-                continue
-            last[key] = ts
             upto = done_temps + int(np.searchsorted(batch.ts[t_order[done_temps:]], ts, "right"))
             if upto > done_temps:  # the site's temperature up to this reading
                 chunk = t_order[done_temps:upto]
