@@ -173,13 +173,13 @@ class MqttSource:
         async with client:
             self._generation += 1
             generation = self._generation
-            self._set_connected(True)
             log.info("MQTT connected to %s:%s, subscribing %s", c.host, c.port, c.subscription)
             if c.share_group:
                 # a persistent session from before may hold the plain filter: drop it, or
                 # every message would come twice
                 await client.unsubscribe(c.topic)
             await client.subscribe(c.subscription, qos=1)
+            self._set_connected(True)  # ready: subscribed
             self.intake, self._gate = 0, None
             sock = paho.socket()
             if sock is not None:

@@ -22,8 +22,10 @@ from monitor.registry import Registry
 from rules.detectors.ensemble import Ensemble, Verdicts
 from rules.detectors.specs import build
 from rules.spec import AnomalyRule, GradedRule, ThresholdRule
-from rules.state import repeats
+from rules.state import SEEN, column
 from rules.threshold import ThresholdEvaluator
+
+MODELS = "models."  # the prefix of the detectors' columns in the rule's table
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,11 @@ def grading(rule: AnomalyRule) -> ThresholdRule:
 
 
 class AnomalyEvaluator(ThresholdEvaluator):
+    seen = column()
+
     def __init__(self, spec: AnomalyRule, registry: Registry) -> None:
         self.spec = spec
-        # Models are kept in the rule's rows: only for the sensors it applies to.
         self.ensemble = self._ensemble(spec, 0)
-        self.seen = np.full(registry.capacity, -np.inf)
         self.shadow: list[ShadowRecord] = []
         self.side = np.zeros(0, np.int8)
         self._seen: tuple[ReadingBatch, Verdicts] = (ReadingBatch.empty(), Verdicts.empty(0))
@@ -87,21 +89,17 @@ class AnomalyEvaluator(ThresholdEvaluator):
             relearn = rule.detectors != self.spec.detectors
             self.spec = rule
             rule = grading(rule)
+        if relearn:  # new models for every sensor
+            self.ensemble = self._ensemble(self.spec, 0)
+            self.table.drop(MODELS)
+        # Models are columns of the rule's table: only for the sensors it applies to.
+        self.ensemble.bind(self.table, MODELS)
+        self.table.define({"seen": SEEN})
         super().configure(rule, registry)
-        if relearn:  # new models for every row
-            self.ensemble = self._ensemble(self.spec, self.group.shape[0])
         e, spec = self.ensemble, self.spec
         e.threshold, e.grace, e.adapt_after, e.latch = (
             spec.threshold, spec.grace, spec.adapt_after, spec.latch,
         )  # fmt: skip
-        if registry.capacity > self.seen.shape[0]:
-            seen = np.full(registry.capacity, -np.inf)
-            seen[: self.seen.shape[0]] = self.seen
-            self.seen = seen
-
-    def _remap_rows(self, mapping: np.ndarray) -> None:
-        super()._remap_rows(mapping)
-        self.ensemble.remap(mapping)
 
     def evaluate(
         self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
@@ -119,13 +117,11 @@ class AnomalyEvaluator(ThresholdEvaluator):
         side = np.zeros(len(batch), np.int8)
         index = np.flatnonzero(self.applies[batch.sensor]) if len(batch) else np.empty(0, int)
         if index.size:
-            fresh = batch.ts[index] > self.seen[batch.sensor[index]]
-            index = index[fresh]
-            index = index[~repeats(batch.sensor[index], batch.ts[index])]
+            index = index[self.table.fresh(self.row[batch.sensor[index]], batch.ts[index])]
         if not index.size:
             return [], side, Verdicts.empty(0), index
         sub = batch.take(index)
-        np.maximum.at(self.seen, sub.sensor, sub.ts)
+        self.table.judged(self.row[sub.sensor], sub.ts)
         verdicts = self.ensemble.run_batch(self.row[sub.sensor], sub.ts, sub.value)
         side[index] = np.where(
             verdicts.anomalous, np.where(sub.value >= verdicts.expected, 1, -1), 0
@@ -185,34 +181,3 @@ class AnomalyEvaluator(ThresholdEvaluator):
     def drain_shadow(self) -> list[ShadowRecord]:
         out, self.shadow = self.shadow, []
         return out
-
-    STATE: tuple[str, ...] = (*ThresholdEvaluator.STATE, "seen")
-
-    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        state = super().export_state(keys)
-        ok, rows = self._rows(keys)
-        state["models.keys"] = keys[ok]
-        for prefix, part in self.ensemble.parts().items():
-            for name, values in part.export_state(rows[ok]).items():
-                state[f"{prefix}.{name}"] = values
-        return state
-
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        super().import_state(keys, state)
-        if "models.keys" not in state:
-            return
-        ok, rows = self._rows(state["models.keys"])
-        rows = rows[ok]
-        for prefix, part in self.ensemble.parts().items():
-            mine = {
-                name[len(prefix) + 1 :]: values[ok]
-                for name, values in state.items()
-                if name.startswith(prefix + ".")
-            }
-            part.import_state(rows, mine)
-
-    def reset(self, keys: np.ndarray, now: float) -> None:
-        super().reset(keys, now)
-        self.seen[keys] = -np.inf
-        ok, rows = self._rows(keys)
-        self.ensemble.reset(rows[ok])

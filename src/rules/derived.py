@@ -22,7 +22,7 @@ import numpy as np
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import DriftRule, GradedRule, RateRule, SpikeRule, WindowRule
-from rules.state import remap_rows
+from rules.state import SEEN, Column, SensorTable, column
 from rules.threshold import ThresholdEvaluator
 from rules.windows import BucketRing, rounds
 
@@ -37,32 +37,31 @@ def robust_z(values: np.ndarray, previous: np.ndarray, min_scale: float) -> np.n
     return np.asarray(np.abs(values - med) / np.maximum(1.4826 * mad, min_scale))
 
 
-def _ring(rule: DerivedRule) -> BucketRing | None:
+def _ring(rule: DerivedRule, table: SensorTable) -> BucketRing | None:
     if isinstance(rule, WindowRule):
         how = {"sum": {"sum": "sum"}, "mean": {"sum": "sum", "count": "sum"}}
         fields = how.get(rule.agg, {rule.agg: rule.agg})
-        return BucketRing(rule.window_s / rule.buckets, rule.buckets + 1, fields)
+        return BucketRing(rule.window_s / rule.buckets, rule.buckets + 1, fields, table, "ring_")
     if isinstance(rule, DriftRule):
         width = (rule.window_s + rule.baseline_s) / rule.buckets
-        return BucketRing(width, rule.buckets + 1, {"sum": "sum", "count": "sum"})
+        return BucketRing(width, rule.buckets + 1, {"sum": "sum", "count": "sum"}, table, "ring_")
     if isinstance(rule, RateRule):
         fields = {"t_last": "last", "v_last": "last", "t_first": "first", "v_first": "first"}
         if rule.method == "regression":
             fields.update(n="sum", su="sum", sv="sum", suu="sum", suv="sum")
-        return BucketRing(rule.span_s / rule.buckets, rule.buckets + 2, fields)
+        return BucketRing(rule.span_s / rule.buckets, rule.buckets + 2, fields, table, "ring_")
+    table.drop("ring_")
     return None
 
 
 class DerivedEvaluator(ThresholdEvaluator):
-    rule: DerivedRule
+    """Columns of its own: ``seen`` (the newest reading derived from), the ring's slots, and
+    for spikes the newest ``max_points`` readings."""
 
-    def __init__(self, rule: DerivedRule, registry: Registry) -> None:
-        self.seen = np.full(registry.capacity, -np.inf)
-        self.ring = _ring(rule)
-        points = rule.max_points if isinstance(rule, SpikeRule) else 0
-        self.recent_ts = np.full((0, points), np.nan)
-        self.recent_value = np.full((0, points), np.nan)
-        super().__init__(rule, registry)
+    rule: DerivedRule
+    seen = column()
+    recent_ts = column()
+    recent_value = column()
 
     @property
     def horizon(self) -> float:
@@ -73,41 +72,22 @@ class DerivedEvaluator(ThresholdEvaluator):
 
     def configure(self, rule: GradedRule, registry: Registry, now: float | None = None) -> None:
         assert isinstance(rule, RateRule | WindowRule | SpikeRule | DriftRule)
-        rows = self.active.shape[0] if hasattr(self, "active") else 0
-        fresh = _ring(rule)
-        if fresh is None or self.ring is None or not fresh.same_shape(self.ring):
-            if fresh is not None:  # another resolution: the window fills again
-                fresh.remap(np.full(rows, -1, np.int64))
-            self.ring = fresh
+        self.ring = _ring(rule, self.table)  # another resolution: the window fills again
         points = rule.max_points if isinstance(rule, SpikeRule) else 0
-        if self.recent_ts.shape != (rows, points):
-            self.recent_ts = np.full((rows, points), np.nan)
-            self.recent_value = np.full((rows, points), np.nan)
+        recent = Column(np.nan, np.float64, (points,))
+        self.table.define({"seen": SEEN, "recent_ts": recent, "recent_value": recent})
         super().configure(rule, registry)
-        if registry.capacity > self.seen.shape[0]:
-            seen = np.full(registry.capacity, -np.inf)
-            seen[: self.seen.shape[0]] = self.seen
-            self.seen = seen
-
-    def _remap_rows(self, mapping: np.ndarray) -> None:
-        super()._remap_rows(mapping)
-        if self.ring is not None:
-            self.ring.remap(mapping)
-        self.recent_ts = remap_rows(self.recent_ts, mapping, np.nan)
-        self.recent_value = remap_rows(self.recent_value, mapping, np.nan)
 
     def derive(self, batch: ReadingBatch) -> ReadingBatch:
         """Derived value for each applicable reading (NaN where it cannot be judged yet)."""
         sub = batch.take(self.applies[batch.sensor])
         out = np.full(len(sub), np.nan)
-        keys = sub.sensor.astype(np.int64)
-        fresh = np.flatnonzero(sub.ts > self.seen[keys])  # older or duplicate: judged already
-        rows = self.row[keys].astype(np.int64)
+        rows = self.row[sub.sensor]
+        fresh = np.flatnonzero(sub.ts > self.seen[rows])  # older or duplicate: judged already
         for part in rounds(rows[fresh], sub.ts[fresh]):
             at = fresh[part]
             out[at] = self._round(rows[at], sub.ts[at], sub.value[at])
-        if fresh.shape[0]:
-            np.maximum.at(self.seen, keys[fresh], sub.ts[fresh])
+        self.table.judged(rows[fresh], sub.ts[fresh])
         keep = ~np.isnan(out)
         derived = sub.take(keep)
         derived.value = out[keep]
@@ -179,8 +159,8 @@ class DerivedEvaluator(ThresholdEvaluator):
         )  # fmt: skip
         kept = ring.within(rows, b - ring.n + 1, b)
         cut = ts - rule.span_s
-        t_last, v_last = ring.data["t_last"][rows], ring.data["v_last"][rows]
-        t_first, v_first = ring.data["t_first"][rows], ring.data["v_first"][rows]
+        t_last, v_last = ring["t_last"][rows], ring["v_last"][rows]
+        t_first, v_first = ring["t_first"][rows], ring["v_first"][rows]
         with np.errstate(invalid="ignore"):
             t_both = np.concatenate([t_last, t_first], axis=1)
             v_both = np.concatenate([v_last, v_first], axis=1)
@@ -209,7 +189,7 @@ class DerivedEvaluator(ThresholdEvaluator):
         """Least-squares slope over the masked buckets, from per-bucket sums of the time within
         the bucket (so no large times are squared)."""
         d = np.where(mask, ring.bucket[rows] * ring.width - ts[:, None], 0.0)
-        data = {k: np.where(mask, ring.data[k][rows], 0.0) for k in ("n", "su", "sv", "suu", "suv")}
+        data = {k: np.where(mask, ring[k][rows], 0.0) for k in ("n", "su", "sv", "suu", "suv")}
         n = data["n"].sum(axis=1)
         sx = (data["su"] + data["n"] * d).sum(axis=1)
         sv = data["sv"].sum(axis=1)
@@ -236,40 +216,8 @@ class DerivedEvaluator(ThresholdEvaluator):
             signal.evidence.update({"type": kind, "horizon_s": self.horizon})
         return signals
 
-    STATE: tuple[str, ...] = (*ThresholdEvaluator.STATE, "seen")
-
-    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        state = super().export_state(keys)
-        ok, rows = self._rows(keys)
-        if self.ring is not None:
-            state.update(self.ring.export(ok, rows, "ring_"))
-        if self.recent_ts.shape[1]:
-            for name in ("recent_ts", "recent_value"):
-                arr = np.full((keys.shape[0], self.recent_ts.shape[1]), np.nan)
-                arr[ok] = getattr(self, name)[rows[ok]]
-                state[name] = arr
-        return state
-
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        super().import_state(keys, state)
-        ok, rows = self._rows(keys)
-        if self.ring is not None:
-            self.ring.load(ok, rows, state, "ring_")
-        for name in ("recent_ts", "recent_value"):
-            saved = state.get(name)
-            if saved is not None and saved.shape == (keys.shape[0], self.recent_ts.shape[1]):
-                getattr(self, name)[rows[ok]] = saved[ok]
-
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         super().restore(key, level, last_ts)
-        if last_ts is not None and key < self.seen.shape[0]:
-            self.seen[key] = max(self.seen[key], last_ts)
-
-    def reset(self, keys: np.ndarray, now: float) -> None:
-        super().reset(keys, now)
-        self.seen[keys] = -np.inf
-        ok, rows = self._rows(keys)
-        if self.ring is not None:
-            self.ring.clear(rows[ok])
-        self.recent_ts[rows[ok]] = np.nan
-        self.recent_value[rows[ok]] = np.nan
+        r = self._row(key)
+        if last_ts is not None and r >= 0:
+            self.seen[r] = max(self.seen[r], last_ts)

@@ -13,18 +13,22 @@ import numpy as np
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import FlatlineRule
-from rules.state import PerSensorState, repeats
+from rules.state import SEEN, Column, SensorTable, column
 
 
-class FlatlineEvaluator(PerSensorState):
-    STATE: tuple[str, ...] = ("last_value", "since", "last_ts", "flagged")
+class FlatlineEvaluator:
+    """State in ``table`` (``rules.state``): a row per sensor the rule applies to."""
+
+    last_value = column()
+    since = column()
+    seen = column()  # the newest judged event time
+    flagged = column()
 
     def __init__(self, rule: FlatlineRule, registry: Registry) -> None:
-        cap = registry.capacity
-        self.last_value = np.full(cap, np.nan)
-        self.since = np.full(cap, np.nan)
-        self.last_ts = np.full(cap, -np.inf)
-        self.flagged = np.zeros(cap, bool)
+        self.table = SensorTable({
+            "last_value": Column(np.nan), "since": Column(np.nan),
+            "seen": SEEN, "flagged": Column(False, bool),
+        })  # fmt: skip
         self.rule = rule
         self.configure(rule, registry)
 
@@ -41,53 +45,55 @@ class FlatlineEvaluator(PerSensorState):
     def configure(self, rule: FlatlineRule, registry: Registry, now: float | None = None) -> None:
         self.rule = rule
         cap = registry.capacity
-        if cap > self.last_value.shape[0]:
-            extra = cap - self.last_value.shape[0]
-            self.last_value = np.concatenate([self.last_value, np.full(extra, np.nan)])
-            self.since = np.concatenate([self.since, np.full(extra, np.nan)])
-            self.last_ts = np.concatenate([self.last_ts, np.full(extra, -np.inf)])
-            self.flagged = np.concatenate([self.flagged, np.zeros(extra, bool)])
         self.applies = np.zeros(cap, bool)
         if rule.enabled:
             for sensor in registry.sensors.values():
                 if rule.selector.matches(sensor):
                     self.applies[registry.keys[sensor.id]] = True
+        self.table.assign(np.flatnonzero(self.applies), cap)
         self.limit = registry.interval[:cap] * rule.factor
+
+    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        return self.table.export(keys)
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        self.table.load(state)
 
     def evaluate(
         self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
     ) -> list[Signal]:
         if not len(batch):
             return []
-        keys = batch.sensor
-        fresh = self.applies[keys] & (batch.ts > self.last_ts[keys])
-        if not fresh.any():
+        sub = batch.take(self.applies[batch.sensor])
+        if not len(sub):
             return []
-        sub = batch.take(fresh)
-        sub = sub.take(~repeats(sub.sensor, sub.ts))
+        sub = sub.take(self.table.fresh(self.row[sub.sensor], sub.ts))
+        if not len(sub):
+            return []
         order = np.argsort(sub.sensor, kind="stable")  # groups by sensor, time order kept
         k, t, v = sub.sensor[order], sub.ts[order], sub.value[order]
+        r = self.row[k]
         n = k.shape[0]
         first = np.ones(n, bool)
         first[1:] = k[1:] != k[:-1]
         prev = np.empty(n)
         prev[1:] = v[:-1]
-        prev[first] = self.last_value[k[first]]
+        prev[first] = self.last_value[r[first]]
         with np.errstate(invalid="ignore"):
             changed = ~(np.abs(v - prev) <= self.rule.tolerance)  # NaN prev counts as change
         run_start = np.where(changed, t, np.nan)
         carried = first & ~changed
-        run_start[carried] = self.since[k[carried]]
+        run_start[carried] = self.since[r[carried]]
         anchor = np.where(changed | first, np.arange(n), -1)
         since = run_start[np.maximum.accumulate(anchor)]
         stuck = (t - since) >= self.limit[k]
         last = np.flatnonzero(np.append(first[1:], True))  # last reading of each sensor
-        lk = k[last]
-        self.last_value[lk], self.since[lk], self.last_ts[lk] = v[last], since[last], t[last]
+        lr = r[last]
+        self.last_value[lr], self.since[lr], self.seen[lr] = v[last], since[last], t[last]
         before = np.empty(n, bool)  # each reading's verdict before it, in its sensor's order
         before[1:] = stuck[:-1]
-        before[first] = self.flagged[k[first]]
-        self.flagged[lk] = stuck[last]
+        before[first] = self.flagged[r[first]]
+        self.flagged[lr] = stuck[last]
         signals = []
         for j in np.flatnonzero(stuck != before):
             key = int(k[j])
@@ -113,10 +119,15 @@ class FlatlineEvaluator(PerSensorState):
             )
         return signals
 
+    @property
+    def row(self) -> np.ndarray:
+        return self.table.row
+
     def reset(self, keys: np.ndarray, now: float) -> None:
-        self.last_value[keys], self.since[keys] = np.nan, np.nan
-        self.last_ts[keys], self.flagged[keys] = -np.inf, False
+        ok, rows = self.table.rows(keys)
+        self.table.reset(rows[ok])
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
-        if key < self.flagged.shape[0]:
-            self.flagged[key] = level != 0
+        r = self.table.row_of(key)
+        if r >= 0:
+            self.flagged[r] = level != 0

@@ -12,15 +12,20 @@ import numpy as np
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import InterruptionRule
-from rules.state import PerSensorState
+from rules.state import Column, SensorTable, column
 
 
-class InterruptionEvaluator(PerSensorState):
+class InterruptionEvaluator:
+    """State in ``table`` (``rules.state``): a row per sensor the rule applies to."""
+
+    last_rx = column()
+    last_ts = column()
+    flagged = column()
+
     def __init__(self, rule: InterruptionRule, registry: Registry, now: float) -> None:
-        cap = registry.capacity
-        self.last_rx = np.full(cap, now)
-        self.last_ts = np.full(cap, np.nan)
-        self.flagged = np.zeros(cap, bool)
+        self.table = SensorTable({
+            "last_rx": Column(now), "last_ts": Column(np.nan), "flagged": Column(False, bool),
+        })  # fmt: skip
         self.started = now
         self.rule = rule
         self.configure(rule, registry)
@@ -32,67 +37,70 @@ class InterruptionEvaluator(PerSensorState):
     def configure(
         self, rule: InterruptionRule, registry: Registry, now: float | None = None
     ) -> None:
-        """(Re)compile.  Sensors that come under the rule now start their silence clock now."""
+        """(Re)compile.  Sensors that come under the rule now start their silence clock now
+        (at start-up, from the start)."""
         self.rule = rule
         cap = registry.capacity
-        before = getattr(self, "applies", np.zeros(0, bool))
-        if cap > self.last_rx.shape[0]:
-            grow = cap - self.last_rx.shape[0]
-            self.last_rx = np.concatenate([self.last_rx, np.full(grow, self.started)])
-            self.last_ts = np.concatenate([self.last_ts, np.full(grow, np.nan)])
-            self.flagged = np.concatenate([self.flagged, np.zeros(grow, bool)])
         self.applies = np.zeros(cap, bool)
         if rule.enabled:
             for sensor in registry.sensors.values():
                 if rule.selector.matches(sensor):
                     self.applies[registry.keys[sensor.id]] = True
-        if now is not None:
-            new = self.applies.copy()
-            new[: before.shape[0]] &= ~before
-            self.last_rx[new] = np.maximum(self.last_rx[new], now)
+        new = self.table.assign(np.flatnonzero(self.applies), cap)
+        self.last_rx[new] = self.started if now is None else now
         self.limit = registry.interval[:cap] * rule.factor
 
     def written(self) -> InterruptionRule:
         return self.rule
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
-        if key < self.flagged.shape[0]:
-            self.flagged[key] = level != 0
+        r = self.table.row_of(key)
+        if r >= 0:
+            self.flagged[r] = level != 0
 
-    STATE = ("last_rx", "last_ts", "flagged")
+    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        return self.table.export(keys)
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        self.table.load(state)
 
     def reset(self, keys: np.ndarray, now: float) -> None:
         """Forget sensors; if they come back, their silence clock starts at ``now``."""
-        self.last_rx[keys], self.last_ts[keys], self.flagged[keys] = now, np.nan, False
+        ok, rows = self.table.rows(keys)
+        self.table.reset(rows[ok])
+        self.last_rx[rows[ok]] = now
 
     def evaluate(
         self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
     ) -> list[Signal]:
-        if not len(batch):
+        held = self.applies[batch.sensor] if len(batch) else np.zeros(0, bool)
+        if not held.any():
             return []
-        keys = batch.sensor
-        np.maximum.at(self.last_rx, keys, batch.received)
-        np.fmax.at(self.last_ts, keys, batch.ts)
-        back = np.unique(keys[self.flagged[keys]])
+        rows = self.table.row[batch.sensor[held]]
+        np.maximum.at(self.last_rx, rows, batch.received[held])
+        np.fmax.at(self.last_ts, rows, batch.ts[held])
+        back = np.unique(rows[self.flagged[rows]])
         signals = []
-        for key in back:
-            self.flagged[key] = False
-            signals.append(self._signal(int(key), Level.CLEAR, float(self.last_rx[key]), registry))
+        for r in back.tolist():
+            self.flagged[r] = False
+            signals.append(self._signal(r, Level.CLEAR, float(self.last_rx[r]), registry))
         return signals
 
     def tick(self, now: float, registry: Registry, owned: np.ndarray | None = None) -> list[Signal]:
-        silent = self.applies & ~self.flagged & (now - self.last_rx > self.limit)
+        keys = self.table.keys
+        silent = ~self.flagged & (now - self.last_rx > self.limit[keys])
         if owned is not None:
-            silent &= owned[: silent.shape[0]]
+            silent &= owned[keys]
         signals = []
-        for key in np.flatnonzero(silent):
-            self.flagged[key] = True
-            signals.append(self._signal(int(key), Level(self.rule.level), now, registry))
+        for r in np.flatnonzero(silent).tolist():
+            self.flagged[r] = True
+            signals.append(self._signal(r, Level(self.rule.level), now, registry))
         return signals
 
-    def _signal(self, key: int, level: Level, at: float, registry: Registry) -> Signal:
+    def _signal(self, row: int, level: Level, at: float, registry: Registry) -> Signal:
+        key = int(self.table.keys[row])
         sensor = registry.by_key[key]
-        last_ts = float(self.last_ts[key])
+        last_ts = float(self.last_ts[row])
         return Signal(
             rule=self.rule.id,
             sensor=sensor.id,
@@ -103,7 +111,7 @@ class InterruptionEvaluator(PerSensorState):
             received=at,
             evidence={
                 "type": "interruption",
-                "silent_for_s": round(at - float(self.last_rx[key]), 3),
+                "silent_for_s": round(at - float(self.last_rx[row]), 3),
                 "limit_s": float(self.limit[key]),
                 "last_reading_ts": None if np.isnan(last_ts) else last_ts,
             },

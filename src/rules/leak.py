@@ -21,52 +21,43 @@ import numpy as np
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import GradedRule, LeakRule
-from rules.state import repeats
+from rules.state import SEEN, Column, SensorTable, column
 from rules.threshold import ThresholdEvaluator
 from rules.windows import BucketRing, rounds
 
 SHORT, LONG = 12, 24  # buckets of the variation and the correlation windows
 
 
-def _short(rule: LeakRule) -> BucketRing:
-    return BucketRing(rule.window_s / SHORT, SHORT + 1, {"n": "sum", "s": "sum", "ss": "sum"})
+def _short(rule: LeakRule, table: SensorTable) -> BucketRing:
+    fields = {"n": "sum", "s": "sum", "ss": "sum"}
+    return BucketRing(rule.window_s / SHORT, SHORT + 1, fields, table, "short_")
 
 
-def _long(rule: LeakRule) -> BucketRing:
-    return BucketRing(rule.corr_window_s / LONG, LONG + 1, {"n": "sum", "s": "sum"})
+def _long(rule: LeakRule, table: SensorTable, prefix: str) -> BucketRing:
+    return BucketRing(rule.corr_window_s / LONG, LONG + 1, {"n": "sum", "s": "sum"}, table, prefix)
 
 
 class LeakEvaluator(ThresholdEvaluator):
+    """Wells are the rows of ``table`` (with columns ``seen``, ``judged``, ``leaky`` and the
+    two rings); the site temperature sensors the rows of ``temps``."""
+
     rule: LeakRule
+    seen = column()
+    judged = column()
+    leaky = column()
 
     def __init__(self, rule: LeakRule, registry: Registry) -> None:
-        self.judged = np.zeros(registry.capacity, np.int8)
-        self.temperature: np.ndarray = np.zeros(registry.capacity, bool)
-        self.leaky = np.zeros(registry.capacity, bool)
-        self.seen = np.full(registry.capacity, -np.inf)
-        self.short, self.long = _short(rule), _long(rule)
-        self.temp_row = np.full(0, -1, np.int64)
-        self.temp_ring = _long(rule)
+        self.temps = SensorTable({"seen": SEEN})
         super().__init__(rule, registry)
 
     def configure(self, rule: GradedRule, registry: Registry, now: float | None = None) -> None:
         assert isinstance(rule, LeakRule)
-        rows = self.active.shape[0] if hasattr(self, "active") else 0
-        if not (_short(rule).same_shape(self.short) and _long(rule).same_shape(self.long)):
-            self.short, self.long = _short(rule), _long(rule)  # another window: refill
-            self.short.remap(np.full(rows, -1, np.int64))
-            self.long.remap(np.full(rows, -1, np.int64))
-            self.temp_ring = _long(rule)
-            self.temp_row = np.full(0, -1, np.int64)
+        self.short, self.long = _short(rule, self.table), _long(rule, self.table, "long_")
+        self.temp_ring = _long(rule, self.temps, "temp_")
+        judged, leaky = Column(0, np.int8), Column(False, bool)
+        self.table.define({"seen": SEEN, "judged": judged, "leaky": leaky})
         super().configure(rule, registry)
         cap = registry.capacity
-        for name, fill, dtype in (("seen", -np.inf, np.float64), ("judged", 0, np.int8),
-                                  ("leaky", False, bool)):  # fmt: skip
-            old = getattr(self, name)
-            if cap > old.shape[0]:
-                grown = np.full(cap, fill, dtype)
-                grown[: old.shape[0]] = old
-                setattr(self, name, grown)
         self.temperature = np.zeros(cap, bool)
         # per site: its wells and its temperature sensors (judging must not scan every sensor)
         self.wells_of: dict[str, list[int]] = {}
@@ -78,19 +69,7 @@ class LeakEvaluator(ThresholdEvaluator):
                 self.temps_of.setdefault(sensor.site, []).append(key)
             elif key < self.applies.shape[0] and self.applies[key]:
                 self.wells_of.setdefault(sensor.site, []).append(key)
-        temps = np.flatnonzero(self.temperature)
-        old = np.full(cap, -1, np.int64)
-        old[: min(cap, self.temp_row.shape[0])] = self.temp_row[:cap]
-        self.temp_ring.remap(old[temps])
-        self.temp_row = np.full(cap, -1, np.int64)
-        self.temp_row[temps] = np.arange(temps.shape[0])
-
-    def _remap_rows(self, mapping: np.ndarray) -> None:
-        super()._remap_rows(mapping)
-        self.short.remap(mapping)
-        self.long.remap(mapping)
-
-    STATE: tuple[str, ...] = (*ThresholdEvaluator.STATE, "seen", "judged", "leaky")
+        self.temps.assign(np.flatnonzero(self.temperature), cap)
 
     def _add_wells(self, rows: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
         one = np.ones_like(value)
@@ -98,7 +77,7 @@ class LeakEvaluator(ThresholdEvaluator):
         self.long.add(rows, ts, {"n": one, "s": value})
 
     def _add_temps(self, keys: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
-        rows = self.temp_row[keys]
+        rows = self.temps.row[keys]
         for part in rounds(rows, ts):
             self.temp_ring.add(
                 rows[part], ts[part], {"n": np.ones(part.shape[0]), "s": value[part]}
@@ -111,13 +90,13 @@ class LeakEvaluator(ThresholdEvaluator):
             return []
         keys = batch.sensor.astype(np.int64)
         # older than judged, or a resend at the same time within the batch: judged already
-        fresh = (batch.ts > self.seen[keys]) & ~repeats(keys, batch.ts)
-        wells = fresh & self.applies[keys]
-        temps = fresh & self.temperature[keys]
-        t_idx = np.flatnonzero(temps)
-        w_idx = np.flatnonzero(wells)
-        if fresh.any():
-            np.maximum.at(self.seen, keys[fresh], batch.ts[fresh])
+        w_idx = np.flatnonzero(self.applies[keys])
+        w_idx = w_idx[self.table.fresh(self.row[keys[w_idx]], batch.ts[w_idx])]
+        t_idx = np.flatnonzero(self.temperature[keys])
+        t_rows = self.temps.row[keys[t_idx]]
+        t_idx = t_idx[self.temps.fresh(t_rows, batch.ts[t_idx])]
+        self.table.judged(self.row[keys[w_idx]], batch.ts[w_idx])
+        self.temps.judged(self.temps.row[keys[t_idx]], batch.ts[t_idx])
         if not w_idx.shape[0]:
             self._add_temps(keys[t_idx], batch.ts[t_idx], batch.value[t_idx])
             return []
@@ -125,7 +104,7 @@ class LeakEvaluator(ThresholdEvaluator):
         rows = self.row[wk].astype(np.int64)
         raws = self.raw_levels(wk, wv)
         busy = (raws != 0) | (self.active[rows] != 0) | (self.pending[rows] != 0)
-        busy |= self.judged[wk] != 0
+        busy |= self.judged[rows] != 0
         hot = np.isin(wk, np.unique(wk[busy])) if busy.any() else busy
         calm = np.flatnonzero(~hot)
         for part in rounds(rows[calm], wts[calm]):  # their windows only
@@ -153,9 +132,9 @@ class LeakEvaluator(ThresholdEvaluator):
             self._add_wells(np.array([r]), np.array([ts]), np.array([value]))
             self._step(key, ts, value, raw, float(batch.received[w_idx[j]]), registry)
             level, judgement, reasons = self.judge(key, int(self.active[r]), ts, registry)
-            self.leaky[key] = judgement == "leak"
-            if level != self.judged[key]:
-                self.judged[key] = level
+            self.leaky[r] = judgement == "leak"
+            if level != self.judged[r]:
+                self.judged[r] = level
                 evidence = {
                     "type": "leak",
                     "raw_level": int(self.active[r]),
@@ -186,7 +165,9 @@ class LeakEvaluator(ThresholdEvaluator):
         cv = float(np.sqrt(var) / mean) if mean > 0 else 0.0
         site = registry.by_key[key].site
         neighbours = [
-            registry.by_key[k].id for k in self.wells_of.get(site, ()) if k != key and self.leaky[k]
+            registry.by_key[k].id
+            for k in self.wells_of.get(site, ())
+            if k != key and self.leaky[self.row[k]]
         ]
         corr = self._temperature_corr(int(row[0]), site, ts)
         reasons = [f"variation cv={cv:.2f}"]
@@ -207,22 +188,22 @@ class LeakEvaluator(ThresholdEvaluator):
     def _temperature_corr(self, row: int, site: str, ts: float) -> float | None:
         """Pearson r of the well's and the site's temperature bucket means over the
         correlation window (buckets where both have readings, at least three)."""
-        temps = [int(self.temp_row[k]) for k in self.temps_of.get(site, ())]
+        temps = [self.temps.row_of(k) for k in self.temps_of.get(site, ())]
         if not temps:
             return None
         ring, b = self.long, int(self.long.bucket_of(np.array([ts]))[0])
         ids = ring.bucket[row]
-        ok = (ids >= b - LONG) & (ids <= b) & (ring.data["n"][row] > 0)
-        if ring.data["n"][row][ok].sum() < self.rule.min_points:
+        ok = (ids >= b - LONG) & (ids <= b) & (ring["n"][row] > 0)
+        if ring["n"][row][ok].sum() < self.rule.min_points:
             return None
         t_ids = self.temp_ring.bucket[temps[0]]
-        t_n, t_s = self.temp_ring.data["n"][temps[0]], self.temp_ring.data["s"][temps[0]]
+        t_n, t_s = self.temp_ring["n"][temps[0]], self.temp_ring["s"][temps[0]]
         methane, temperature = [], []
         for slot in np.flatnonzero(ok).tolist():
             match = np.flatnonzero((t_ids == ids[slot]) & (t_n > 0))
             if match.shape[0]:
                 m = int(match[0])
-                methane.append(ring.data["s"][row, slot] / ring.data["n"][row, slot])
+                methane.append(ring["s"][row, slot] / ring["n"][row, slot])
                 temperature.append(t_s[m] / t_n[m])
         if len(methane) < 3:
             return None
@@ -232,39 +213,21 @@ class LeakEvaluator(ThresholdEvaluator):
         return float(np.corrcoef(x, y)[0, 1])
 
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        state = super().export_state(keys)
-        ok, rows = self._rows(keys)
-        state.update(self.short.export(ok, rows, "short_"))
-        state.update(self.long.export(ok, rows, "long_"))
-        trows = np.full(keys.shape[0], -1, np.int64)
-        known = keys < self.temp_row.shape[0]
-        trows[known] = self.temp_row[keys[known]]
-        state.update(self.temp_ring.export(trows >= 0, trows, "temp_"))
-        return state
+        return {**self.table.export(keys), **self.temps.export(keys, "temps.")}
 
     def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        super().import_state(keys, state)
-        ok, rows = self._rows(keys)
-        self.short.load(ok, rows, state, "short_")
-        self.long.load(ok, rows, state, "long_")
-        trows = np.full(keys.shape[0], -1, np.int64)
-        known = keys < self.temp_row.shape[0]
-        trows[known] = self.temp_row[keys[known]]
-        self.temp_ring.load(trows >= 0, trows, state, "temp_")
+        self.table.load(state)
+        self.temps.load(state, "temps.")
 
     def reset(self, keys: np.ndarray, now: float) -> None:
         super().reset(keys, now)
-        self.judged[keys], self.leaky[keys] = 0, False
-        self.seen[keys] = -np.inf
-        ok, rows = self._rows(keys)
-        self.short.clear(rows[ok])
-        self.long.clear(rows[ok])
-        trows = self.temp_row[keys[keys < self.temp_row.shape[0]]]
-        self.temp_ring.clear(trows[trows >= 0])
+        ok, rows = self.temps.rows(keys)
+        self.temps.reset(rows[ok])
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         super().restore(key, level, last_ts)
-        if last_ts is not None and key < self.seen.shape[0]:
-            self.seen[key] = max(self.seen[key], last_ts)
-        if key < self.judged.shape[0]:
-            self.judged[key] = level
+        r = self._row(key)
+        if r >= 0:
+            self.judged[r] = level
+            if last_ts is not None:
+                self.seen[r] = max(self.seen[r], last_ts)

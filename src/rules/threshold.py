@@ -7,39 +7,39 @@ non-normal go through the per-reading state machine (hysteresis and delays are s
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from monitor.model import FloatArray, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import GradedRule
-from rules.state import PerSensorState, remap_rows
+from rules.state import Column, SensorTable, column
 
 _NO_TIME = -np.inf
 
 
-class ThresholdEvaluator(PerSensorState):
-    """State is kept only for the sensors the rule applies to: sensor key -> ``row``."""
+GRADED = {
+    "active": Column(0, np.int8),
+    "pending": Column(0, np.int8),  # 0 nothing pending, -1 a pending clear, else the level
+    "since": Column(_NO_TIME),
+    "last_ts": Column(_NO_TIME),
+    "changed_at": Column(_NO_TIME),  # event time of the last level change
+}
 
-    active: np.ndarray
-    pending: np.ndarray
-    since: np.ndarray
-    last_ts: np.ndarray
-    changed_at: np.ndarray
-    # Per-row state and its value for a sensor with no history.
-    ROW_STATE: ClassVar[dict[str, tuple[type, float]]] = {
-        "active": (np.int8, 0),
-        "pending": (np.int8, 0),
-        "since": (np.float64, _NO_TIME),
-        "last_ts": (np.float64, _NO_TIME),
-        "changed_at": (np.float64, _NO_TIME),  # event time of the last level change
-    }
+
+class ThresholdEvaluator:
+    """State is kept in ``table`` (``rules.state``), one row per sensor the rule applies
+    to; rules built on this one add their columns to it."""
+
+    active = column()
+    pending = column()
+    since = column()
+    last_ts = column()
+    changed_at = column()
 
     def __init__(self, rule: GradedRule, registry: Registry) -> None:
-        for name, (dtype, fill) in self.ROW_STATE.items():
-            setattr(self, name, np.full(0, fill, dtype))
-        self.row = np.full(0, -1, np.int32)
+        self.table = SensorTable(GRADED)
         self.rule = rule
         self.configure(rule, registry)
 
@@ -87,17 +87,13 @@ class ThresholdEvaluator(PerSensorState):
         self.on_delay_table = np.array([p[2] for p in table], np.float64)
         self.off_delay_table = np.array([p[3] for p in table], np.float64)
         keys = np.flatnonzero(self.applies)
-        old = np.full(cap, -1, np.int32)
-        old[: min(cap, self.row.shape[0])] = self.row[:cap]
-        self._remap_rows(old[keys])  # each new row takes its sensor's old row, if any
-        self.row = np.full(cap, -1, np.int32)
-        self.row[keys] = np.arange(keys.shape[0], dtype=np.int32)
+        self.table.assign(keys, cap)  # each sensor kept keeps its state
         self.group = group[keys]
 
-    def _remap_rows(self, mapping: np.ndarray) -> None:
-        """Carry the per-row state to the new rows; subclasses add their own."""
-        for name, (_, fill) in self.ROW_STATE.items():
-            setattr(self, name, remap_rows(getattr(self, name), mapping, fill))
+    @property
+    def row(self) -> np.ndarray:
+        """Sensor key -> row of ``table`` (-1: the rule does not apply)."""
+        return self.table.row
 
     def thr(self, keys: np.ndarray) -> np.ndarray:
         """Set-points (red .. blue, NaN where unset or the rule does not apply) of each key."""
@@ -111,7 +107,7 @@ class ThresholdEvaluator(PerSensorState):
         return float(table[self.group[self.row[key]]])
 
     def _row(self, key: int) -> int:
-        return int(self.row[key]) if key < self.row.shape[0] else -1
+        return self.table.row_of(key)
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         r = self._row(key)
@@ -123,31 +119,17 @@ class ThresholdEvaluator(PerSensorState):
 
     def _rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which of ``keys`` have a row, their rows)."""
-        known = keys < self.row.shape[0]
-        rows = np.full(keys.shape[0], -1, np.int32)
-        rows[known] = self.row[keys[known]]
-        return rows >= 0, rows
+        return self.table.rows(keys)
 
     def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        state = super().export_state(keys)
-        ok, rows = self._rows(keys)
-        for name, (dtype, fill) in self.ROW_STATE.items():
-            out: np.ndarray = np.full(keys.shape[0], fill, dtype)
-            out[ok] = getattr(self, name)[rows[ok]]
-            state[name] = out
-        return state
+        return self.table.export(keys)
 
     def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        super().import_state(keys, state)
-        ok, rows = self._rows(keys)
-        for name in self.ROW_STATE:
-            if name in state and state[name].shape[0] == keys.shape[0]:
-                getattr(self, name)[rows[ok]] = state[name][ok]
+        self.table.load(state)
 
     def reset(self, keys: np.ndarray, now: float) -> None:
         ok, rows = self._rows(keys)
-        for name, (_, fill) in self.ROW_STATE.items():
-            getattr(self, name)[rows[ok]] = fill
+        self.table.reset(rows[ok])
 
     def raw_levels(self, keys: np.ndarray, values: FloatArray) -> np.ndarray:
         """Level each value reaches without hysteresis (0 = normal)."""

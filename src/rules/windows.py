@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rules.state import remap_rows, repeats
+from rules.state import Column, SensorTable, repeats
 
 EMPTY = np.iinfo(np.int64).min  # bucket number of a slot that holds nothing
 
@@ -38,22 +38,28 @@ def rounds(rows: np.ndarray, ts: np.ndarray) -> list[np.ndarray]:
 
 
 class BucketRing:
-    """``fields``: name -> value of an empty slot ("sum" fields add, "max"/"min" keep the
-    extreme, "last" and "first" fields keep the newest and oldest reading)."""
+    """``fields``: name -> how a slot keeps it ("sum" fields add, "max"/"min" keep the
+    extreme, "last" and "first" fields keep the newest and oldest reading).  The slots are
+    columns ``{prefix}bucket`` and ``{prefix}{field}`` of a sensor table (``rules.state``); a
+    ring of another width or size starts empty."""
 
-    def __init__(self, width: float, n: int, fields: dict[str, str]) -> None:
+    def __init__(
+        self, width: float, n: int, fields: dict[str, str], table: SensorTable, prefix: str
+    ) -> None:
         self.width, self.n, self.fields = float(width), int(n), dict(fields)
-        self.bucket = np.full((0, self.n), EMPTY, np.int64)
-        self.data = {name: np.full((0, self.n), _fill(how)) for name, how in self.fields.items()}
-
-    def same_shape(self, other: BucketRing) -> bool:
-        return (self.width, self.n, self.fields) == (other.width, other.n, other.fields)
-
-    def remap(self, mapping: np.ndarray) -> None:
-        """New rows from old ones (``rules.state.remap_rows``)."""
-        self.bucket = remap_rows(self.bucket, mapping, EMPTY)
+        self.table, self.prefix = table, prefix
+        columns = {f"{prefix}bucket": Column(EMPTY, np.int64, (self.n,), self.width)}
         for name, how in self.fields.items():
-            self.data[name] = remap_rows(self.data[name], mapping, _fill(how))
+            columns[f"{prefix}{name}"] = Column(_fill(how), np.float64, (self.n,), self.width)
+        table.drop(prefix, keep=tuple(columns))
+        table.define(columns)
+
+    @property
+    def bucket(self) -> np.ndarray:
+        return self.table.data[f"{self.prefix}bucket"]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.table.data[f"{self.prefix}{name}"]
 
     def bucket_of(self, ts: np.ndarray) -> np.ndarray:
         return np.floor(ts / self.width).astype(np.int64)
@@ -62,14 +68,15 @@ class BucketRing:
         """One reading per row: ``values`` gives each field's contribution."""
         b = self.bucket_of(ts)
         slot = b % self.n
-        stale = self.bucket[rows, slot] != b
+        bucket = self.bucket
+        stale = bucket[rows, slot] != b
         if stale.any():
             sr, ss = rows[stale], slot[stale]
-            self.bucket[sr, ss] = b[stale]
+            bucket[sr, ss] = b[stale]
             for name, how in self.fields.items():
-                self.data[name][sr, ss] = _fill(how)
+                self[name][sr, ss] = _fill(how)
         for name, how in self.fields.items():
-            arr, v = self.data[name], values[name]
+            arr, v = self[name], values[name]
             if how == "sum":
                 arr[rows, slot] += v
             elif how == "max":
@@ -88,40 +95,14 @@ class BucketRing:
         return inside
 
     def total(self, rows: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
-        return np.asarray(np.where(mask, self.data[name][rows], 0.0).sum(axis=1))
+        return np.asarray(np.where(mask, self[name][rows], 0.0).sum(axis=1))
 
     def extreme(self, rows: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
         how = self.fields[name]
-        arr = np.where(mask, self.data[name][rows], np.nan)
+        arr = np.where(mask, self[name][rows], np.nan)
         with np.errstate(all="ignore"):
             pick = np.fmax.reduce if how == "max" else np.fmin.reduce
             return np.asarray(pick(arr, axis=1))
-
-    def export(self, ok: np.ndarray, rows: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
-        size = ok.shape[0]
-        out = {f"{prefix}bucket": np.full((size, self.n), EMPTY, np.int64)}
-        out[f"{prefix}bucket"][ok] = self.bucket[rows[ok]]
-        for name, how in self.fields.items():
-            arr = np.full((size, self.n), _fill(how))
-            arr[ok] = self.data[name][rows[ok]]
-            out[f"{prefix}{name}"] = arr
-        return out
-
-    def load(
-        self, ok: np.ndarray, rows: np.ndarray, state: dict[str, np.ndarray], prefix: str
-    ) -> None:
-        saved = state.get(f"{prefix}bucket")
-        if saved is None or saved.shape != (ok.shape[0], self.n):
-            return  # another resolution, or a snapshot from before: start empty
-        self.bucket[rows[ok]] = saved[ok]
-        for name in self.fields:
-            if f"{prefix}{name}" in state:
-                self.data[name][rows[ok]] = state[f"{prefix}{name}"][ok]
-
-    def clear(self, rows: np.ndarray) -> None:
-        self.bucket[rows] = EMPTY
-        for name, how in self.fields.items():
-            self.data[name][rows] = _fill(how)
 
 
 def _fill(how: str) -> float:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from sqlalchemy import text
 
 from monitor.devservices import free_port
 from monitor.store.db import open_engine
+from tests.integration.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_790_000_000.0
@@ -172,6 +174,23 @@ async def start(environ: dict[str, str], role: str = "processor") -> asyncio.sub
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
+
+
+async def subscribed(environ: dict[str, str], timeout: float = 60) -> None:
+    """Wait until the process started with ``environ`` is ready and subscribed to MQTT
+    (messages published before that reach no session: a fixed sleep loses them on a slow
+    start)."""
+    url = f"http://127.0.0.1:{environ['RISKMON_HTTP_PORT']}/readyz"
+
+    async def ready() -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=2) as http:
+                answer = await http.get(url)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200 and answer.json()["checks"].get("mqtt") == "ok"
+
+    await wait_for(ready, timeout=timeout, interval=0.1)
 
 
 async def migrate(environ: dict[str, str]) -> None:

@@ -47,6 +47,7 @@ from tests.integration.probe import (
     start,
     stop,
     stored,
+    subscribed,
     write_config,
 )
 
@@ -110,7 +111,10 @@ async def all_stored(db: str, timeout: float = 180) -> None:
     async def done() -> bool:
         return await stored(db) >= CITY.total
 
-    await wait_for(done, timeout=timeout, interval=0.25)
+    try:
+        await wait_for(done, timeout=timeout, interval=0.25)
+    except AssertionError as e:  # how far it got
+        raise AssertionError(f"{await stored(db)} of {CITY.total} readings stored") from e
     await asyncio.sleep(2)  # the last batch's alert writes
 
 
@@ -131,9 +135,10 @@ def city_config(tmp_path: Path) -> Iterator[Path]:
 
 
 async def clean_run_mqtt(ref: str, config: Path, port: int, records: list[Any]) -> None:
-    proc = await start(mqtt_env(ref, config, port, f"ref{uuid.uuid4().hex[:6]}"), role="all")
+    environ = mqtt_env(ref, config, port, f"ref{uuid.uuid4().hex[:6]}")
+    proc = await start(environ, role="all")
     try:
-        await asyncio.sleep(3)  # subscribed
+        await subscribed(environ)
         await publish_paced(port, records, 2)
         await all_stored(ref)
     finally:
@@ -149,7 +154,7 @@ async def test_mqtt_single_node_killed_again_and_again(pg_server: str, tmp_path:
             await migrate(environ)
             proc = await start(environ, role="all")
             try:
-                await asyncio.sleep(3)  # the persistent session and its subscription exist
+                await subscribed(environ)  # the persistent session and its subscription exist
                 publisher = asyncio.create_task(publish_paced(port, records, 12))
                 for k in range(KILLS):
                     await kill_at(db, proc, (k + 1) / (KILLS + 2))
@@ -220,7 +225,7 @@ async def test_mqtt_broker_restarted_mid_stream(pg_server: str, tmp_path: Path) 
             await migrate(environ)
             proc = await start(environ, role="all")
             try:
-                await asyncio.sleep(3)
+                await subscribed(environ)
                 publisher = asyncio.create_task(publish_paced(port, records, 10))
 
                 async def a_third() -> bool:

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from rules.state import PerSensorState, remap_rows
+from rules.state import Column, SensorTable
 
 
 @dataclass
@@ -34,46 +34,52 @@ class Scores:
     band: np.ndarray
 
 
-class ArrayState(PerSensorState):
-    """Per-sensor arrays named in ``STATE``, one row per sensor the rule applies to."""
+class ArrayState:
+    """Per-sensor arrays named in ``STATE``: columns of a sensor table (``rules.state``), one
+    row per sensor.  A detector on its own has a table of ``capacity`` rows; an anomaly rule
+    binds its detectors into the rule's table, so the rule's rows move them all."""
 
     name: ClassVar[str]
+    STATE: ClassVar[tuple[str, ...]] = ()
     # Arrays that make the learnt model (the rest of STATE is test state such as CUSUM sums).
     MODEL: ClassVar[tuple[str, ...]] = ()
 
-    if TYPE_CHECKING:
-
-        def __getattr__(self, name: str) -> np.ndarray: ...
-
     def __init__(self, capacity: int) -> None:
-        for name in self.STATE:
-            setattr(self, name, np.full((0, *self.shape(name)), self.initial(name)))
-        self.remap(np.full(capacity, -1, np.int64))  # untrained rows
+        self.bind(SensorTable({}, capacity), "")  # untrained rows
 
-    def initial(self, name: str) -> float:
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name in type(self).STATE and "table" in self.__dict__:
+            return self.table.data[self.prefix + name]
+        raise AttributeError(name)
+
+    def bind(self, table: SensorTable, prefix: str) -> None:
+        """Keep this state in ``table``, columns ``{prefix}{name}``."""
+        self.table, self.prefix = table, prefix
+        table.define({prefix + name: self.column(name) for name in self.STATE})
+
+    def column(self, name: str) -> Column:
+        return Column(self.initial(name), np.float64, self.shape(name))
+
+    def initial(self, name: str) -> Any:
         return 0.0
 
     def shape(self, name: str) -> tuple[int, ...]:
         """The shape of one sensor's entry (a scalar unless a detector keeps windows)."""
         return ()
 
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    def export_state(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name)[rows] for name in self.STATE}
+
+    def import_state(self, rows: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """Restore what matches this configuration (a snapshot of other settings is skipped:
         those sensors relearn)."""
         for name in self.STATE:
-            if name in state and state[name].shape == (keys.shape[0], *self.shape(name)):
-                getattr(self, name)[keys] = state[name]
+            if name in state and state[name].shape == (rows.shape[0], *self.shape(name)):
+                getattr(self, name)[rows] = state[name]
 
-    def reset(self, keys: np.ndarray) -> None:
+    def reset(self, rows: np.ndarray) -> None:
         for name in self.STATE:
-            getattr(self, name)[keys] = self.initial(name)
-
-    def remap(self, mapping: np.ndarray) -> None:
-        """New rows from old ones: new row i takes old row ``mapping[i]`` (-1: a new sensor,
-        untrained).  Models are kept only for the sensors their rule applies to."""
-        for name in self.STATE:
-            setattr(self, name, remap_rows(getattr(self, name), mapping, self.initial(name)))
-        self.capacity = mapping.shape[0]
+            getattr(self, name)[rows] = self.initial(name)
 
     def learn_moments(self, k: np.ndarray, x: np.ndarray, alpha: float, count: bool = True) -> None:
         """Exponentially weighted mean and variance (arrays ``mean``, ``var``, ``n``) of ``x``

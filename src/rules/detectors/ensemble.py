@@ -22,6 +22,7 @@ import numpy as np
 
 from rules.detectors.base import ArrayState, Detector
 from rules.detectors.calibrate import Calibrator, Passthrough
+from rules.state import SensorTable
 
 
 @dataclass
@@ -86,10 +87,13 @@ class Ensemble(ArrayState):
         for part in (*self.detectors, *self.calibrators):
             part.reset(keys)
 
-    def remap(self, mapping: np.ndarray) -> None:
-        super().remap(mapping)
-        for part in (*self.detectors, *self.calibrators):
-            part.remap(mapping)
+    def bind(self, table: SensorTable, prefix: str) -> None:
+        """Every part's columns go into ``table``: ``{prefix}ensemble.``, ``{prefix}d0.ewma.``,
+        ``{prefix}c0.`` and so on."""
+        super().bind(table, f"{prefix}ensemble.")
+        for name, part in self.parts().items():
+            if part is not self:
+                part.bind(table, f"{prefix}{name}.")
 
     def parts(self) -> dict[str, ArrayState]:
         out: dict[str, ArrayState] = {"ensemble": self}

@@ -8,12 +8,13 @@ snapshots are written and read only by riskmon's own processors.
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from river import anomaly, drift
 
 from rules.detectors.base import Detector, Scores
+from rules.state import Column
 
 
 def _squash(z: float) -> float:
@@ -23,55 +24,50 @@ def _squash(z: float) -> float:
 class RiverDetector(Detector):
     """Base for river-backed detectors: ``models[key]`` is the sensor's own clone."""
 
-    STATE: tuple[str, ...] = ("n", "prev")
+    STATE: ClassVar[tuple[str, ...]] = ("n", "prev", "models")
     MODEL = ()
 
     def __init__(self, capacity: int, **params: Any) -> None:
         self.params = params
-        self.models: dict[int, Any] = {}
         super().__init__(capacity)
+
+    def column(self, name: str) -> Column:
+        return Column(None, object) if name == "models" else super().column(name)
+
+    def initial(self, name: str) -> Any:
+        return None if name == "models" else 0.0
 
     def make(self) -> Any:
         raise NotImplementedError
 
     def model(self, key: int) -> Any:
-        if key not in self.models:
-            self.models[key] = self.make()
-        return self.models[key]
+        """The sensor's own clone (made on its first reading)."""
+        models = self.table.data[self.prefix + "models"]
+        if models[key] is None:
+            models[key] = self.make()
+        return models[key]
 
     def model_of(self, key: int) -> tuple[float, ...]:
-        return (float(hash(pickle.dumps(self.models.get(key)))),) if key in self.models else ()
+        model = self.table.data[self.prefix + "models"][key]
+        return () if model is None else (float(hash(pickle.dumps(model))),)
 
-    def reset(self, keys: np.ndarray) -> None:
-        super().reset(keys)
-        for key in keys.tolist():
-            self.models.pop(key, None)
+    def export_state(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The models as pickled bytes (river models are plain Python objects)."""
+        out = super().export_state(rows)
+        blobs = [pickle.dumps(m) for m in out.pop("models").tolist()]
+        out["blob_len"] = np.array([len(b) for b in blobs], np.int64)
+        out["blob"] = np.frombuffer(b"".join(blobs), np.uint8)
+        return out
 
-    def remap(self, mapping: np.ndarray) -> None:
-        super().remap(mapping)
-        old = self.models
-        self.models = {i: old[m] for i, m in enumerate(mapping.tolist()) if m in old}
-
-    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        blobs = [pickle.dumps(self.models.get(k)) for k in keys.tolist()]
-        return {
-            **super().export_state(keys),
-            "blob_len": np.array([len(b) for b in blobs], np.int64),
-            "blob": np.frombuffer(b"".join(blobs), np.uint8),
-        }
-
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        super().import_state(keys, state)
+    def import_state(self, rows: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        super().import_state(rows, {k: v for k, v in state.items() if k != "models"})
         if "blob" not in state:
             return
+        models = self.table.data[self.prefix + "models"]
         data, pos = state["blob"].tobytes(), 0
-        for key, n in zip(keys.tolist(), state["blob_len"].tolist(), strict=True):
-            model = pickle.loads(data[pos : pos + n])
+        for row, n in zip(rows.tolist(), state["blob_len"].tolist(), strict=True):
+            models[row] = pickle.loads(data[pos : pos + n])
             pos += n
-            if model is None:
-                self.models.pop(key, None)
-            else:
-                self.models[key] = model
 
     def features(self, key: int, value: float) -> dict[str, float]:
         n = self.n[key]
@@ -92,7 +88,7 @@ class HalfSpaceTrees(RiverDetector):
     sensor's running mean and deviation and squashed into [0, 1] (the trees' space)."""
 
     name = "hst"
-    STATE = ("n", "prev", "mean", "var")
+    STATE = ("n", "prev", "models", "mean", "var")
 
     def make(self) -> Any:
         return anomaly.HalfSpaceTrees(**self.params)
