@@ -6,8 +6,9 @@ Group rules (count, composite) follow the other rules' signals per site and item
 per sensor; they keep their own small contract (``rules.group``).
 
 Every evaluator keeps:
-- state only in per-sensor arrays (``export_state`` / ``import_state`` carry it for a set of
-  sensors, as numpy arrays, for snapshots);
+- state only in its sensor table (``rules.state.SensorTable``: a row per sensor it applies to;
+  ``export_state`` / ``import_state`` carry the rows of a set of sensors, as numpy arrays with
+  their keys, for snapshots);
 - ``configure`` keeps state: a live rule change needs no restart;
 - a reading not newer than the last judged one of its sensor changes nothing;
 - one batch gives the signals of the same readings one by one.
