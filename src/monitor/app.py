@@ -142,7 +142,7 @@ async def build_runtime(
             sla=SlaPolicy(dict(settings.sla_ack_s), dict(settings.sla_dispose_s)),
         )
         pipeline.record_shadow = ShadowWriter(db, settings.store_copy)
-        stored_readings = StoredReadings(db)
+        stored_readings = StoredReadings(db, settings.duplicate_near_s)
         pipeline.already_stored = stored_readings.mask
         engine.restore_watermarks(await stored_readings.newest())
         service = Service(db, registry, engine, pipeline, clock)

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     allowed_lateness_s: float = Field(
         default=300.0, ge=0, description="late readings within this are judged in their place"
     )
+    duplicate_near_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="a late reading with the value of a stored one of its sensor within this "
+        "many seconds is a resend: dropped before any judgement (0: the same time only)",
+    )
     partition_days_ahead: int = Field(default=3, ge=1)
     retention_days: int = Field(
         default=90, ge=30, description="raw readings kept (DOMAIN.md 2.1: at least 30 days)"

@@ -102,7 +102,10 @@ class Pipeline:
         # Where shadow-mode anomaly scores go (the store); None keeps only the metrics.
         self.record_shadow: Callable[[list[ShadowRecord]], Awaitable[None]] | None = None
         # Which readings the store already holds (judged before); None judges every reading.
-        self.already_stored: Callable[[ReadingBatch], Awaitable[np.ndarray]] | None = None
+        # (readings, their sensors' expected intervals) -> which the store holds
+        self.already_stored: (
+            Callable[[ReadingBatch, np.ndarray], Awaitable[np.ndarray]] | None
+        ) = None
         self.processed_messages = 0
         self.checkpoint = Checkpoint(persist, metrics, clock)
         self.lock_timeout_s = 10.0
@@ -239,7 +242,8 @@ class Pipeline:
         if self.already_stored is None or not candidates.any():
             return batch
         where = np.flatnonzero(candidates)
-        stored = await self.already_stored(batch.take(where))
+        sub = batch.take(where)
+        stored = await self.already_stored(sub, self.engine.registry.interval[sub.sensor])
         if not stored.any():
             return batch
         self.metrics.duplicates_dropped.inc(int(stored.sum()))

@@ -87,3 +87,26 @@ def _iso(ts: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def test_a_resend_with_a_shifted_time_is_dropped_on_every_path(quiet: Settings) -> None:
+    """NB-IoT resends: the same measurement a few seconds off (a device that stamps again)
+    arriving minutes later, late or too late, is dropped before any judgement; a genuine late
+    reading of another value is still judged."""
+    async with running_service(quiet) as svc, svc.client() as api:
+        t = now() - 1200
+        await post(api, [("gas-1", t, 60.0), ("gas-1", t + 60, 1.0), ("gas-1", t + 1200, 1.0)])
+        before = await _history_count(svc), len(await alerts(api))
+        await post(api, [("gas-1", t + 3, 60.0)])  # too late (beyond 300 s), 3 s off
+        await post(api, [("gas-1", t + 1197, 1.0)])  # late (within 300 s), 3 s off
+        assert (await _history_count(svc), len(await alerts(api))) == before
+        assert await _readings(svc) == 3
+        assert not [a for a in await alerts(api) if a["retrospective"]]
+        await post(api, [("gas-1", t + 1100, 40.0)])  # late and genuine: judged in its place
+        assert [a["level"] for a in await alerts(api, state="open")] == [3]
+        assert await _readings(svc) == 4
+
+
+async def _readings(svc: Any) -> int:
+    async with svc.runtime.db.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM readings"))).scalar_one())
