@@ -103,9 +103,9 @@ class Pipeline:
         self.record_shadow: Callable[[list[ShadowRecord]], Awaitable[None]] | None = None
         # Which readings the store already holds (judged before); None judges every reading.
         # (readings, their sensors' expected intervals) -> which the store holds
-        self.already_stored: (
-            Callable[[ReadingBatch, np.ndarray], Awaitable[np.ndarray]] | None
-        ) = None
+        self.already_stored: Callable[[ReadingBatch, np.ndarray], Awaitable[np.ndarray]] | None = (
+            None
+        )
         self.processed_messages = 0
         self.checkpoint = Checkpoint(persist, metrics, clock)
         self.lock_timeout_s = 10.0

@@ -28,7 +28,8 @@ _STORED = text(
        CROSS JOIN LATERAL (SELECT TIMESTAMPTZ '2000-01-01 00:00:00+00'
          + x.us * INTERVAL '1 microsecond' AS t) AS at
        WHERE EXISTS (SELECT 1 FROM readings r WHERE r.sensor_key = x.k
-         AND r.ts BETWEEN at.t - x.near * INTERVAL '1 second' AND at.t + x.near * INTERVAL '1 second'
+         AND r.ts BETWEEN at.t - x.near * INTERVAL '1 second'
+                      AND at.t + x.near * INTERVAL '1 second'
          AND (r.ts = at.t OR r.value = x.v))"""
 )
 
