@@ -372,7 +372,7 @@ async def steady(pg: str, bootstrap: str, tmp: Path, args: argparse.Namespace) -
         f"| readings/s over the last hour of event time | {last:,.0f} | |",
         f"| last / first | {last / first:.2f} | ≥ 0.90 |",
         f"| snapshot bytes per sensor at the end | {state / sensors:,.0f} B | |",
-        f"| of which, by rule (top 5; each rule's arrays span every sensor of a partition) | {by_rule} | |",
+        f"| of which, by rule (top 5; a rule holds rows for the sensors it applies to) | {by_rule} | |",
         f"| resident memory at the end | {rss_end / 1024:,.0f} MiB | |",
         f"| resident memory per sensor at the end (all of it / sensors) | {rss_end * 1024 / sensors:,.0f} B | ≤ 16 KB |",
         f"| growth while the windows filled, per sensor | {(rss_end - rss_start) * 1024 / sensors:,.0f} B | |",
