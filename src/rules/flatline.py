@@ -13,10 +13,10 @@ import numpy as np
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import FlatlineRule
-from rules.state import SEEN, Column, SensorTable, column
+from rules.state import SEEN, Column, SensorTable, TableState, column
 
 
-class FlatlineEvaluator:
+class FlatlineEvaluator(TableState):
     """State in ``table`` (``rules.state``): a row per sensor the rule applies to."""
 
     last_value = column()
@@ -52,12 +52,6 @@ class FlatlineEvaluator:
                     self.applies[registry.keys[sensor.id]] = True
         self.table.assign(np.flatnonzero(self.applies), cap)
         self.limit = registry.interval[:cap] * rule.factor
-
-    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        return self.table.export(keys)
-
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        self.table.load(state)
 
     def evaluate(
         self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None
@@ -118,14 +112,6 @@ class FlatlineEvaluator:
                 )
             )
         return signals
-
-    @property
-    def row(self) -> np.ndarray:
-        return self.table.row
-
-    def reset(self, keys: np.ndarray, now: float) -> None:
-        ok, rows = self.table.rows(keys)
-        self.table.reset(rows[ok])
 
     def restore(self, key: int, level: int, last_ts: float | None = None) -> None:
         r = self.table.row_of(key)

@@ -12,10 +12,10 @@ import numpy as np
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import InterruptionRule
-from rules.state import Column, SensorTable, column
+from rules.state import Column, SensorTable, TableState, column
 
 
-class InterruptionEvaluator:
+class InterruptionEvaluator(TableState):
     """State in ``table`` (``rules.state``): a row per sensor the rule applies to."""
 
     last_rx = column()
@@ -58,16 +58,10 @@ class InterruptionEvaluator:
         if r >= 0:
             self.flagged[r] = level != 0
 
-    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        return self.table.export(keys)
-
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        self.table.load(state)
-
     def reset(self, keys: np.ndarray, now: float) -> None:
         """Forget sensors; if they come back, their silence clock starts at ``now``."""
+        super().reset(keys, now)
         ok, rows = self.table.rows(keys)
-        self.table.reset(rows[ok])
         self.last_rx[rows[ok]] = now
 
     def evaluate(

@@ -94,9 +94,10 @@ class LeakEvaluator(ThresholdEvaluator):
         w_idx = w_idx[self.table.fresh(self.row[keys[w_idx]], batch.ts[w_idx])]
         t_idx = np.flatnonzero(self.temperature[keys])
         t_rows = self.temps.row[keys[t_idx]]
-        t_idx = t_idx[self.temps.fresh(t_rows, batch.ts[t_idx])]
+        t_fresh = self.temps.fresh(t_rows, batch.ts[t_idx])
+        t_idx = t_idx[t_fresh]
         self.table.judged(self.row[keys[w_idx]], batch.ts[w_idx])
-        self.temps.judged(self.temps.row[keys[t_idx]], batch.ts[t_idx])
+        self.temps.judged(t_rows[t_fresh], batch.ts[t_idx])
         if not w_idx.shape[0]:
             self._add_temps(keys[t_idx], batch.ts[t_idx], batch.value[t_idx])
             return []

@@ -134,13 +134,7 @@ class SensorTable:
         rows = rows[held]
         out = {f"{prefix}keys": np.asarray(keys, np.int64)[held]}
         for name, col in self.columns.items():
-            values = self.data[name][rows]
-            if col.dtype is object:
-                blobs = [pickle.dumps(v) for v in values.tolist()]
-                out[f"{prefix}{name}.len"] = np.array([len(b) for b in blobs], np.int64)
-                out[f"{prefix}{name}.blob"] = np.frombuffer(b"".join(blobs), np.uint8)
-            else:
-                out[f"{prefix}{name}"] = values
+            out.update(carried(f"{prefix}{name}", col, self.data[name][rows]))
         return out
 
     def load(self, state: Mapping[str, np.ndarray], prefix: str = "") -> None:
@@ -151,15 +145,27 @@ class SensorTable:
             return
         held, rows = self.rows(saved)
         for name, col in self.columns.items():
-            if col.dtype is object:
-                values = _unpickle(state, f"{prefix}{name}", saved.shape[0])
-            else:
-                values = state.get(f"{prefix}{name}")
-            if values is not None and values.shape == (saved.shape[0], *col.shape):
+            values = restored(state, f"{prefix}{name}", col, saved.shape[0])
+            if values is not None:
                 self.data[name][rows[held]] = values[held]
 
 
-def _unpickle(state: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray | None:
+def carried(name: str, col: Column, values: np.ndarray) -> dict[str, np.ndarray]:
+    """A column's values as snapshot arrays (objects pickled: ``name.len``, ``name.blob``)."""
+    if col.dtype is not object:
+        return {name: values}
+    blobs = [pickle.dumps(v) for v in values.tolist()]
+    return {
+        f"{name}.len": np.array([len(b) for b in blobs], np.int64),
+        f"{name}.blob": np.frombuffer(b"".join(blobs), np.uint8),
+    }
+
+
+def restored(state: Mapping[str, np.ndarray], name: str, col: Column, n: int) -> np.ndarray | None:
+    """What ``carried`` wrote for ``n`` rows, or None (not saved, or another shape)."""
+    if col.dtype is not object:
+        values = state.get(name)
+        return values if values is not None and values.shape == (n, *col.shape) else None
     lengths, blob = state.get(f"{name}.len"), state.get(f"{name}.blob")
     if lengths is None or blob is None or lengths.shape[0] != n:
         return None
@@ -168,6 +174,27 @@ def _unpickle(state: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray 
         out[i] = pickle.loads(data[pos : pos + size])
         pos += size
     return out
+
+
+class TableState:
+    """Snapshots and resets of an evaluator whose whole state is its ``table``."""
+
+    table: SensorTable
+
+    @property
+    def row(self) -> np.ndarray:
+        """Sensor key -> row of ``table`` (-1: the rule does not apply)."""
+        return self.table.row
+
+    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        return self.table.export(keys)
+
+    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        self.table.load(state)
+
+    def reset(self, keys: np.ndarray, now: float) -> None:
+        ok, rows = self.table.rows(keys)
+        self.table.reset(rows[ok])
 
 
 class column:

@@ -14,7 +14,7 @@ import numpy as np
 from monitor.model import FloatArray, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import GradedRule
-from rules.state import Column, SensorTable, column
+from rules.state import Column, SensorTable, TableState, column
 
 _NO_TIME = -np.inf
 
@@ -28,7 +28,7 @@ GRADED = {
 }
 
 
-class ThresholdEvaluator:
+class ThresholdEvaluator(TableState):
     """State is kept in ``table`` (``rules.state``), one row per sensor the rule applies
     to; rules built on this one add their columns to it."""
 
@@ -90,11 +90,6 @@ class ThresholdEvaluator:
         self.table.assign(keys, cap)  # each sensor kept keeps its state
         self.group = group[keys]
 
-    @property
-    def row(self) -> np.ndarray:
-        """Sensor key -> row of ``table`` (-1: the rule does not apply)."""
-        return self.table.row
-
     def thr(self, keys: np.ndarray) -> np.ndarray:
         """Set-points (red .. blue, NaN where unset or the rule does not apply) of each key."""
         rows = self.row[keys]
@@ -120,16 +115,6 @@ class ThresholdEvaluator:
     def _rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which of ``keys`` have a row, their rows)."""
         return self.table.rows(keys)
-
-    def export_state(self, keys: np.ndarray) -> dict[str, np.ndarray]:
-        return self.table.export(keys)
-
-    def import_state(self, keys: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        self.table.load(state)
-
-    def reset(self, keys: np.ndarray, now: float) -> None:
-        ok, rows = self._rows(keys)
-        self.table.reset(rows[ok])
 
     def raw_levels(self, keys: np.ndarray, values: FloatArray) -> np.ndarray:
         """Level each value reaches without hysteresis (0 = normal)."""

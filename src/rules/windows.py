@@ -53,13 +53,14 @@ class BucketRing:
             columns[f"{prefix}{name}"] = Column(_fill(how), np.float64, (self.n,), self.width)
         table.drop(prefix, keep=tuple(columns))
         table.define(columns)
+        self._names = {name: f"{prefix}{name}" for name in (*self.fields, "bucket")}
 
     @property
     def bucket(self) -> np.ndarray:
-        return self.table.data[f"{self.prefix}bucket"]
+        return self.table.data[self._names["bucket"]]
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return self.table.data[f"{self.prefix}{name}"]
+        return self.table.data[self._names[name]]
 
     def bucket_of(self, ts: np.ndarray) -> np.ndarray:
         return np.floor(ts / self.width).astype(np.int64)

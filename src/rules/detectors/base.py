@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rules.state import Column, SensorTable
+from rules.state import Column, SensorTable, carried, restored
 
 
 @dataclass
@@ -43,6 +43,7 @@ class ArrayState:
     STATE: ClassVar[tuple[str, ...]] = ()
     # Arrays that make the learnt model (the rest of STATE is test state such as CUSUM sums).
     MODEL: ClassVar[tuple[str, ...]] = ()
+    OBJECTS: ClassVar[tuple[str, ...]] = ()  # columns of Python objects (river models)
 
     def __init__(self, capacity: int) -> None:
         self.bind(SensorTable({}, capacity), "")  # untrained rows
@@ -58,7 +59,8 @@ class ArrayState:
         table.define({prefix + name: self.column(name) for name in self.STATE})
 
     def column(self, name: str) -> Column:
-        return Column(self.initial(name), np.float64, self.shape(name))
+        kind = object if name in self.OBJECTS else np.float64
+        return Column(self.initial(name), kind, self.shape(name))
 
     def initial(self, name: str) -> Any:
         return 0.0
@@ -68,14 +70,18 @@ class ArrayState:
         return ()
 
     def export_state(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name)[rows] for name in self.STATE}
+        out: dict[str, np.ndarray] = {}
+        for name in self.STATE:
+            out.update(carried(name, self.column(name), getattr(self, name)[rows]))
+        return out
 
     def import_state(self, rows: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """Restore what matches this configuration (a snapshot of other settings is skipped:
         those sensors relearn)."""
         for name in self.STATE:
-            if name in state and state[name].shape == (rows.shape[0], *self.shape(name)):
-                getattr(self, name)[rows] = state[name]
+            values = restored(state, name, self.column(name), rows.shape[0])
+            if values is not None:
+                getattr(self, name)[rows] = values
 
     def reset(self, rows: np.ndarray) -> None:
         for name in self.STATE:

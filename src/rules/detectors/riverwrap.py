@@ -1,8 +1,8 @@
 """river models as detectors: one clone per sensor, scored before it learns.
 
 These are per-reading Python models, so they are opt-in for the sensors that earn their cost.
-Their state travels in snapshots as pickled bytes (river models are plain Python objects);
-snapshots are written and read only by riskmon's own processors.
+Their models are an object column of the sensor table, pickled in snapshots (river models are
+plain Python objects); snapshots are written and read only by riskmon's own processors.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import numpy as np
 from river import anomaly, drift
 
 from rules.detectors.base import Detector, Scores
-from rules.state import Column
 
 
 def _squash(z: float) -> float:
@@ -26,13 +25,11 @@ class RiverDetector(Detector):
 
     STATE: ClassVar[tuple[str, ...]] = ("n", "prev", "models")
     MODEL = ()
+    OBJECTS = ("models",)
 
     def __init__(self, capacity: int, **params: Any) -> None:
         self.params = params
         super().__init__(capacity)
-
-    def column(self, name: str) -> Column:
-        return Column(None, object) if name == "models" else super().column(name)
 
     def initial(self, name: str) -> Any:
         return None if name == "models" else 0.0
@@ -50,24 +47,6 @@ class RiverDetector(Detector):
     def model_of(self, key: int) -> tuple[float, ...]:
         model = self.table.data[self.prefix + "models"][key]
         return () if model is None else (float(hash(pickle.dumps(model))),)
-
-    def export_state(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """The models as pickled bytes (river models are plain Python objects)."""
-        out = super().export_state(rows)
-        blobs = [pickle.dumps(m) for m in out.pop("models").tolist()]
-        out["blob_len"] = np.array([len(b) for b in blobs], np.int64)
-        out["blob"] = np.frombuffer(b"".join(blobs), np.uint8)
-        return out
-
-    def import_state(self, rows: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        super().import_state(rows, {k: v for k, v in state.items() if k != "models"})
-        if "blob" not in state:
-            return
-        models = self.table.data[self.prefix + "models"]
-        data, pos = state["blob"].tobytes(), 0
-        for row, n in zip(rows.tolist(), state["blob_len"].tolist(), strict=True):
-            models[row] = pickle.loads(data[pos : pos + n])
-            pos += n
 
     def features(self, key: int, value: float) -> dict[str, float]:
         n = self.n[key]
