@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -209,8 +210,22 @@ async def test_oscillation_within_deadband_opens_exactly_one_alert(settings: Set
         assert [h["kind"] for h in history] == ["opened", "escalated", "de-escalated", "resolved"]
 
 
-async def test_silent_sensor_gets_data_interruption_alert(settings: Settings) -> None:
-    async with running_service(settings) as svc, svc.client() as api:
+async def test_silent_sensor_gets_data_interruption_alert(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # quiet-1 is expected every 0.3 s here only, so it falls silent (0.9 s) in no other test
+    chatty = tmp_path / "chatty.yaml"
+    chatty.write_text(
+        settings.config.read_text().replace(
+            'id: quiet-1, site: s2, kind: methane_well, unit: "%LEL", expected_interval_s: 60',
+            'id: quiet-1, site: s2, kind: methane_well, unit: "%LEL", expected_interval_s: 0.3',
+        )
+    )
+    assert chatty.read_text() != settings.config.read_text()
+    async with (
+        running_service(settings.model_copy(update={"config": chatty})) as svc,
+        svc.client() as api,
+    ):
         found = await wait_for(lambda: _category(api, "data_interruption", "quiet-1"), timeout=5.0)
         assert found[0]["level"] == 4 and found[0]["rule"] == "interruption"
         await api.post("/api/v1/readings", json={"sensor": "quiet-1", "ts": now(), "value": 1})

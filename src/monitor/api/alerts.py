@@ -17,6 +17,7 @@ from monitor.api.deps import (
     visible,
 )
 from monitor.app import Runtime
+from monitor.model import Category
 from monitor.schemas import AckIn, AssignIn, CommentIn, DisposeIn, NoteIn
 from monitor.store import alerts as alert_store
 
@@ -42,6 +43,8 @@ async def list_alerts(
     ] = None,
     level: Annotated[int | None, Query(ge=1, le=4)] = None,
     site: str | None = None,
+    sensor: str | None = None,
+    category: Category | None = None,
     since: TimeText | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[dict[str, Any]]:
@@ -61,6 +64,8 @@ async def list_alerts(
             states=states,
             level=level,
             site=site,
+            sensor=sensor,
+            category=None if category is None else category.value,
             since=parse_time(since, "since"),
             limit=limit,
             sites=_sites(request, rt),

@@ -200,6 +200,8 @@ async def list_alerts(
     since: datetime | None,
     limit: int,
     sites: list[str] | None = None,
+    sensor: str | None = None,
+    category: str | None = None,
 ) -> list[dict[str, Any]]:
     where, params = ["TRUE"], {"n": limit}
     if states:
@@ -213,9 +215,10 @@ async def list_alerts(
     if level is not None:
         where.append("level = :level")
         params["level"] = level
-    if site:
-        where.append("site = :site")
-        params["site"] = site  # type: ignore[assignment]
+    for name, value in (("site", site), ("sensor", sensor), ("category", category)):
+        if value:
+            where.append(f"{name} = :{name}")
+            params[name] = value  # type: ignore[assignment]
     if sites is not None:
         where.append("site = ANY(:sites)")
         params["sites"] = sites  # type: ignore[assignment]
