@@ -231,14 +231,15 @@ async def test_silent_sensor_gets_data_interruption_alert(
         await api.post("/api/v1/readings", json={"sensor": "quiet-1", "ts": now(), "value": 1})
         back = await alerts(api, state="resolved")
         assert any(a["sensor"] == "quiet-1" for a in back)
+        assert await alerts(api, sensor="quiet-1", category="process") == []
+        bad = await api.get("/api/v1/alerts", params={"category": "weather"})
+        assert bad.status_code == 422 and "category" in bad.text
 
 
 async def _category(api: httpx.AsyncClient, category: str, sensor: str) -> list[dict[str, Any]]:
-    return [
-        a
-        for a in await alerts(api, state="open")
-        if a["category"] == category and a["sensor"] == sensor
-    ]
+    found = await alerts(api, state="open", category=category, sensor=sensor)
+    assert all(a["category"] == category and a["sensor"] == sensor for a in found)
+    return found
 
 
 async def test_restart_keeps_open_alerts_without_duplicates(settings: Settings) -> None:
