@@ -50,7 +50,7 @@ def grading(rule: AnomalyRule) -> ThresholdRule:
         id=rule.id,
         enabled=rule.enabled,
         selector=rule.selector,
-        levels={4: 1.0, 3: float(rule.persist)},
+        levels={4: float(min(rule.blue_after, rule.persist)), 3: float(rule.persist)},
         off_delay_s=rule.off_delay_s,
         category=rule.category,
     )

@@ -49,6 +49,8 @@ def _ring(rule: DerivedRule, table: SensorTable) -> BucketRing | None:
         fields = {"t_last": "last", "v_last": "last", "t_first": "first", "v_first": "first"}
         if rule.method == "regression":
             fields.update(n="sum", su="sum", sv="sum", suu="sum", suv="sum")
+        if rule.held_at is not None:
+            fields.update(lo="min", hi="max")
         return BucketRing(rule.span_s / rule.buckets, rule.buckets + 2, fields, table, "ring_")
     table.drop("ring_")
     return None
@@ -155,7 +157,8 @@ class DerivedEvaluator(ThresholdEvaluator):
             rows,
             ts,
             {"t_last": ts, "v_last": value, "t_first": ts, "v_first": value,
-             "n": np.ones_like(ts), "su": u, "sv": value, "suu": u * u, "suv": u * value},
+             "n": np.ones_like(ts), "su": u, "sv": value, "suu": u * u, "suv": u * value,
+             "lo": value, "hi": value},
         )  # fmt: skip
         kept = ring.within(rows, b - ring.n + 1, b)
         cut = ts - rule.span_s
@@ -180,6 +183,13 @@ class DerivedEvaluator(ThresholdEvaluator):
                 rate = np.where(points >= 3, slope, rate)
         rate = rate * rule.per_s
         rate = np.abs(rate) if rule.absolute else rate
+        if rule.held_at is not None:  # every reading of the held buckets beyond it
+            held_s = rule.span_s if rule.held_s is None else rule.held_s
+            span = ring.within(rows, ring.bucket_of(ts - held_s), b)
+            if rule.direction == "high":
+                judged &= ring.extreme(rows, span, "lo") >= rule.held_at
+            else:
+                judged &= ring.extreme(rows, span, "hi") <= rule.held_at
         return np.where(judged, rate, np.nan)
 
     @staticmethod

@@ -125,6 +125,17 @@ class RateRule(_Graded):
         description="resolution: the span is kept in this many time buckets per sensor; the "
         "start point is the newest first or last reading of a bucket at or before the span",
     )
+    held_at: float | None = Field(
+        default=None,
+        description="judge the rate only while every reading of the span's buckets is at or "
+        "beyond this (>= for high, <= for low): 'at least 50 held 60 s while rising'",
+    )
+    held_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="how long held_at must hold, back from the reading (default: the whole "
+        "span; 0: the reading's own bucket - 'at HH and still rising')",
+    )
 
 
 class WindowRule(_Graded):
@@ -305,7 +316,8 @@ class AnomalyRule(_Base):
     calibrated into a likelihood score in [0, 1] (0.5 = a one-in-100,000 event for that
     sensor; ``range`` and ``stuck`` score 1 for what the sensor has never shown) and a
     reading at or above ``threshold`` is anomalous.  On its own an anomaly is
-    blue, and yellow once ``persist`` readings in a row are anomalous.  With
+    blue once ``blue_after`` readings in a row are anomalous, and yellow once ``persist``
+    are.  With
     ``raise_thresholds``, an anomaly on the same side as an active threshold alert of the
     same sensor raises that alert by one level.  ``shadow`` runs the detectors without
     alerts: scores are recorded and would-be alerts counted."""
@@ -315,6 +327,9 @@ class AnomalyRule(_Base):
     threshold: float = Field(default=0.5, gt=0, le=1)
     grace: int = Field(default=100, ge=0, description="readings learnt before judging")
     persist: int = Field(default=3, ge=2, description="anomalous readings in a row for yellow")
+    blue_after: int = Field(
+        default=1, ge=1, description="anomalous readings in a row for blue (at most persist)"
+    )
     adapt_after: int = Field(
         default=10, ge=1, description="anomalous readings in a row after which models learn"
     )

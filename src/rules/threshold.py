@@ -252,10 +252,17 @@ class ThresholdEvaluator(TableState):
         # Keep the timer while the change goes on in the same direction.
         if restart:
             self.since[r] = ts
-        self.pending[r] = target if target else -1
+            self.pending[r] = target if target else -1
+        elif raising:
+            self.pending[r] = target if target else -1
+        elif target and (pending == -1 or target < pending):
+            # lowering: the level to fall to is the most severe one of the whole delay, so a
+            # dip at its end does not clear an alert whose readings stayed at yellow
+            self.pending[r] = target
         delay = self._param(self.on_delay_table if raising else self.off_delay_table, key)
         if ts - self.since[r] < delay:
             return None
+        target = max(int(self.pending[r]), 0)
         self.active[r] = target
         self.changed_at[r] = ts
         self.pending[r] = 0

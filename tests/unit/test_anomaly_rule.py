@@ -101,12 +101,14 @@ def test_snapshot_round_trip_keeps_detector_state():
 
 def test_a_slow_methane_rise_is_flagged_before_the_first_threshold():
     """Background near 1 %LEL, then a rise of 0.01 %LEL per minute: the blue set-point
-    (5 %LEL) is crossed after about 400 minutes.  The city gas pack's anomaly rule flags it
-    long before."""
+    (5 %LEL) is crossed after about 400 minutes.  The city gas pack's anomaly rule, shipped
+    in shadow mode, flags it long before once an operator turns it live."""
     rules = load_pack("city_gas")
     anomaly = [r for r in rules if isinstance(r, AnomalyRule)]
     assert anomaly, "the city_gas pack ships an anomaly rule for methane wells"
-    engine = _engine(*rules)
+    assert anomaly[0].shadow and anomaly[0].blue_after == 3
+    anomaly = [anomaly[0].model_copy(update={"shadow": False})]
+    engine = _engine(*[anomaly[0] if r.id == anomaly[0].id else r for r in rules])
     rng = np.random.default_rng(11)
     quiet = 1.0 + 0.05 * rng.standard_normal(24 * 60)  # one day, one reading a minute
     rise = 1.0 + 0.01 * np.arange(1, 600) + 0.05 * rng.standard_normal(599)

@@ -1,0 +1,120 @@
+"""The shipped packs on noisy data (issue 16, section 2): a fluctuating plume gives one alert,
+escalation stays immediate, a bad zero gives one health alert, and the two DOMAIN.md reds
+(combustible gas at 50 %LEL held 60 s while rising; a tank at HH and still rising) fire on a
+real rise and not on noise around the set-point."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.model import Signal
+from rules.engine import RuleEngine, load_pack
+from tests.unit.factories import batch, registry
+
+
+def engine(kind: str, interval: float) -> RuleEngine:
+    eng = RuleEngine(registry(("s-1", "site", kind), interval=interval), now=0.0)
+    for rule in load_pack("hazchem"):
+        eng.upsert(rule)
+    return eng
+
+
+def feed(eng: RuleEngine, values: np.ndarray, step: float, per: int = 10) -> list[Signal]:
+    """Readings ``step`` apart, ``per`` a message (one batch gives the signals of the same
+    readings one by one: the evaluator contract)."""
+    out: list[Signal] = []
+    ts = 1_790_000_000.0 + step * np.arange(values.shape[0])
+    for i in range(0, values.shape[0], per):
+        part = [
+            ("s-1", t, v)
+            for t, v in zip(ts[i : i + per].tolist(), values[i : i + per].tolist(), strict=True)
+        ]
+        out += eng.judge(batch(eng.registry, part), part[-1][1], 300.0)[0]
+    return out
+
+
+def rows(signals: list[Signal], rule: str) -> int:
+    """Alert rows: openings from normal."""
+    level, opened = 0, 0
+    for s in (s for s in signals if s.rule == rule):
+        opened += level == 0 and s.level != 0
+        level = int(s.level)
+    return opened
+
+
+def plume(seed: int, n: int, mean: float, dips_every: int) -> np.ndarray:
+    """A turbulent plume: log-normal puffs about ``mean``, dipping to near zero for one or two
+    readings every ``dips_every`` readings (the wind turns)."""
+    rng = np.random.default_rng(seed)
+    x = mean * rng.lognormal(0.0, 0.35, n)
+    for start in range(dips_every, n, dips_every):
+        x[start : start + int(rng.integers(1, 3))] = rng.uniform(0.2, 3.0)
+    return x
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 10_000), st.integers(4, 8))
+def test_a_fluctuating_plume_is_one_alert_and_escalation_is_immediate(
+    seed: int, every: int
+) -> None:
+    """30 s readings; a leak whose plume drops out for 30-60 s every 2-4 min (DOMAIN.md 4:
+    fluctuating gas) holds one alert; a step to 70 %LEL is orange at once."""
+    quiet = np.random.default_rng(seed).normal(1.0, 0.3, 40).clip(0)
+    leak = plume(seed, 240, 30.0, every)  # two hours
+    values = np.r_[quiet, leak, [70.0], quiet]
+    signals = feed(engine("gas_combustible", 30), values, 30.0)
+    assert rows(signals, "gas_combustible.high") == 1
+    orange = [s for s in signals if s.rule == "gas_combustible.high" and s.level == 2]
+    first = int(np.argmax(values >= 50))  # no on-delay: orange at the first reading past 50
+    assert orange and orange[0].ts == 1_790_000_000.0 + first * 30.0
+
+
+def test_a_bad_zero_gives_one_health_alert() -> None:
+    """A detector whose zero has slipped reads -0.5 .. +0.3 %LEL for a day (30 s readings)."""
+    rng = np.random.default_rng(3)
+    values = rng.uniform(-0.5, 0.3, 2880)
+    signals = feed(engine("gas_combustible", 30), values, 30.0)
+    assert rows(signals, "gas_combustible.range_low") == 1
+    assert not [s for s in signals if s.category.value == "process" and s.level]
+
+
+def test_a_lone_negative_glitch_is_no_health_alert() -> None:
+    values = np.r_[np.full(50, 1.0), [-3.0], np.full(50, 1.0)]
+    assert not [s for s in feed(engine("gas_combustible", 30), values, 30.0) if s.level]
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 10_000))
+def test_combustible_gas_red_on_a_rise_held_above_50_not_on_a_plume_around_it(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # one detector, 30 s readings: 45 -> 73 %LEL in 10 minutes, with 1.5 %LEL of noise
+    rise = np.linspace(45, 73, 21) + rng.normal(0, 1.5, 21)
+    signals = feed(engine("gas_combustible", 30), np.r_[np.full(20, 40.0), rise], 30.0)
+    red = [s for s in signals if s.rule == "gas_combustible.rising" and s.level == 1]
+    assert red, "a single detector rising past 50 %LEL and held there must go red"
+    above = 20 + int(np.argmax(rise >= 50))
+    assert red[0].ts - (1_790_000_000.0 + above * 30) <= 120 + 60  # held 60 s, then 2 readings
+    # a plume about 55 for two hours, 2 %LEL of noise: orange, never red
+    wander = 55 + rng.normal(0, 2, 240)
+    signals = feed(engine("gas_combustible", 30), wander, 30.0)
+    assert not [s for s in signals if s.rule == "gas_combustible.rising" and s.level]
+    assert rows(signals, "gas_combustible.high") == 1
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 10_000))
+def test_tank_red_at_hh_and_still_rising_not_at_hh_and_steady(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # 60 s readings, 0.1 % of level noise: 90 -> 99.3 % at 8 %/h (a stuck fill valve)
+    climb = 90 + 8 * np.arange(70) / 60 + rng.normal(0, 0.1, 70)
+    signals = feed(engine("tank_level", 60), climb, 60.0)
+    red = [s for s in signals if s.rule == "tank_level.rising" and s.level == 1]
+    assert red, "a tank at HH and still rising must go red"
+    hh = int(np.argmax(climb >= 95))
+    assert red[0].ts - (1_790_000_000.0 + hh * 60) <= 2 * 60
+    # full and steady at 96 % for a day (the valve closed): orange, never red
+    steady = 96 + rng.normal(0, 0.1, 1440)
+    signals = feed(engine("tank_level", 60), steady, 60.0)
+    assert not [s for s in signals if s.rule == "tank_level.rising" and s.level]
