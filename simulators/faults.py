@@ -1,11 +1,13 @@
 """Fault injection (DOMAIN.md §4) on a stream of readings, seeded and reproducible.
 
-Value and time faults change a reading: ``drift``, ``offset``, ``noise``, ``spike``, ``stuck``,
-``clock_skew``.  Delivery faults change what reaches riskmon and when: ``dropout`` (random
-losses), ``offline`` (nothing), ``duplicates``, ``out_of_order``, ``burst_replay`` (held while
-disconnected, then sent at once on reconnect) and ``malformed`` (a broken payload instead of the
-reading).  A fault applies to one sensor (or every sensor of a site) from ``start`` to ``end``
-seconds after the scenario start.
+Value and time faults change a reading: ``drift``, ``offset`` (a bad zero: a negative one),
+``noise``, ``spike`` (``both``: single outliers either way), ``stuck`` (at the first value, or
+at ``value``: a 4-20 mA loop drop reads 0), ``clock_skew``.  Delivery faults change what
+reaches riskmon and when: ``dropout`` (random losses), ``offline`` (nothing), ``duplicates``
+(``after_s``: a delay, or [shortest, longest] as NB-IoT resends 5-900 s later),
+``out_of_order``, ``burst_replay`` (held while disconnected, then sent at once on reconnect)
+and ``malformed`` (a broken payload instead of the reading).  A fault applies to one sensor (or
+every sensor of a site) from ``start`` to ``end`` seconds after the scenario start.
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ class Injector:
                 value += self.rng.gauss(0, p.get("sd", 1.0))
             elif f.kind == "spike" and self.rng.random() < p.get("probability", 0.01):
                 value += p.get("by", 50.0) * self.rng.choice((-1, 1) if p.get("both") else (1,))
-            elif f.kind == "stuck":
-                value = self.stuck.setdefault((i, sensor), value)
+            elif f.kind == "stuck":  # at the first value, or at ``value`` (a loop drop: 0)
+                value = self.stuck.setdefault((i, sensor), p.get("value", value))
             elif f.kind == "clock_skew":
                 ts += p.get("by_s", 60.0)
             elif f.kind == "offline" or (
@@ -95,7 +97,10 @@ class Injector:
             elif f.kind == "out_of_order" and self.rng.random() < p.get("probability", 0.1):
                 at += p.get("delay_s", 120.0)
             elif f.kind == "duplicates" and self.rng.random() < p.get("probability", 0.1):
-                out.append(Delivery(at + p.get("after_s", 30.0), sensor, ts, value))
+                after = p.get("after_s", 30.0)  # seconds, or [shortest, longest]
+                if isinstance(after, list):
+                    after = self.rng.uniform(*after)
+                out.append(Delivery(at + after, sensor, ts, value))
             elif f.kind == "malformed" and self.rng.random() < p.get("probability", 0.05):
                 broken = self.rng.choice(
                     [

@@ -36,6 +36,37 @@ def demand(t: float) -> float:
     )
 
 
+class GnssError:
+    """A GNSS position error as the field shows it (DOMAIN.md 4): white noise, an hour-scale
+    correlated part (AR(1)) and a multipath pattern that repeats every sidereal day, about
+    1.1 mm in all, so a 1-day regression rate scatters by about 1 mm/d."""
+
+    SIDEREAL_DAY = 86164.0
+
+    def __init__(
+        self,
+        rng: random.Random,
+        white: float = 0.7,
+        correlated: float = 0.7,
+        tau_s: float = 3600.0,
+        multipath: float = 0.8,
+    ) -> None:
+        self.rng, self.white, self.correlated, self.tau = rng, white, correlated, tau_s
+        self.multipath = multipath
+        self.phase = (rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi))
+        self.state = rng.gauss(0, correlated)
+        self.last: float | None = None
+
+    def __call__(self, t: float) -> float:
+        if self.last is not None:
+            a = math.exp(-(t - self.last) / self.tau)
+            self.state = a * self.state + self.rng.gauss(0, self.correlated * math.sqrt(1 - a * a))
+        self.last = t
+        w = 2 * math.pi * t / self.SIDEREAL_DAY
+        pattern = 0.7 * math.sin(w + self.phase[0]) + 0.5 * math.sin(2 * w + self.phase[1])
+        return self.rng.gauss(0, self.white) + self.state + self.multipath * pattern
+
+
 @dataclass
 class Model:
     """Base: an id prefix, a seeded random source and switched-on hazards."""
@@ -103,31 +134,47 @@ class Tank(Model):
 
 @dataclass
 class GasDetector(Model):
-    """A fixed combustible (%LEL) or toxic (ppm) detector.  Hazard ``leak``: a plume from a
-    source whose reading follows the wind: the wind direction wanders, and the detector sees
-    ``peak`` when it is downwind, a fraction of it otherwise."""
+    """A fixed combustible (%LEL) or toxic (ppm) detector.  Hazard ``leak``: a gusty plume
+    from a source: the wind direction wanders and the detector sees about ``peak`` when it is
+    downwind, a fraction of it otherwise; turbulence scatters each reading (log-normal) and
+    the plume misses the detector for a reading now and then (``dips``: the share of such
+    readings), so a real leak dips below its set-point every few minutes (DOMAIN.md 4).
+    ``puffs_per_day``: brief vapour puffs (truck loading) of ``puff`` units at most, one
+    reading each."""
 
     kind: str = "gas_combustible"
     unit: str = "%LEL"
     tags: tuple[str, ...] = ()
     background: float = 0.5
     noise: float = 0.15
+    dips: float = 0.15
+    gust: float = 0.3
+    puffs_per_day: float = 0.0
+    puff: float = 8.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.wind = self.rng.uniform(-math.pi, math.pi)
+        self.last = 0.0
 
     def sensors(self) -> list[SensorSpec]:
         return [SensorSpec(self.id, self.kind, self.unit, self.tags)]
 
     def step(self, t: float) -> list[float]:
+        dt = t - self.last
+        self.last = t
         self.wind += self.rng.gauss(0, 0.15)
         value = max(0.0, self.background + self.rng.gauss(0, self.noise))
+        if self.rng.random() < self.puffs_per_day * dt / DAY:
+            value += self.puff * self.rng.uniform(0.25, 1.0)
         leak = self.active("leak", t)
         if leak:
             grow = min(1.0, (t - leak["at"]) / leak.get("rise_s", 600.0))
-            downwind = 0.6 + 0.4 * math.cos(self.wind - leak.get("bearing", 0.0))
-            value += leak.get("peak", 40.0) * grow * downwind
+            downwind = 0.75 + 0.25 * math.cos(self.wind - leak.get("bearing", 0.0))
+            if self.rng.random() < self.dips:
+                downwind *= self.rng.uniform(0.02, 0.3)  # the plume misses the detector
+            turbulence = self.rng.lognormvariate(0.0, self.gust)
+            value += leak.get("peak", 40.0) * grow * downwind * turbulence
         return [value]
 
 
@@ -147,6 +194,7 @@ class TailingsDam(Model):
         self.pond = 0.0  # metres above the normal pond level
         self.phreatic = [0.0] * self.piezometers
         self.disp = [0.0] * self.gnss
+        self.error = [GnssError(self.rng) for _ in range(self.gnss)]
         self.last = 0.0
 
     def sensors(self) -> list[SensorSpec]:
@@ -192,7 +240,7 @@ class TailingsDam(Model):
                 failure = unstable["at"] + unstable.get("failure_after_s", 3 * DAY)
                 speed += 2.0 / max(failure - t, 3600.0) * (1 + 0.3 * i)  # inverse velocity
             self.disp[i] += speed * dt
-            values.append(self.disp[i] + self.rng.gauss(0, 0.3))
+            values.append(self.disp[i] + self.error[i](t))
         return values
 
 
@@ -206,6 +254,7 @@ class Slope(Model):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.disp = [0.0] * self.points
+        self.error = [GnssError(self.rng) for _ in range(self.points)]
         self.last = 0.0
 
     def sensors(self) -> list[SensorSpec]:
@@ -226,7 +275,7 @@ class Slope(Model):
                 failure = unstable["at"] + unstable.get("failure_after_s", 2 * DAY)
                 speed += 20.0 / max(failure - t, 1800.0) * (1 + 0.5 * i)
             self.disp[i] += speed * dt
-            out.append(self.disp[i] + self.rng.gauss(0, 0.2))
+            out.append(self.disp[i] + self.error[i](t))
         out.append(12 + 0.4 * max(self.disp) + self.rng.gauss(0, 0.05))
         return out
 

@@ -11,7 +11,8 @@ per round.  Resolutions (README, "Rule language"):
 - window: whole buckets, from ``window_s`` to ``window_s`` + one bucket back;
 - drift: the window and the baseline in whole buckets (the edge between them rounded to one);
 - rate: the start point is the newest first-or-last reading of a bucket at or before the span's
-  start (else the oldest kept); regression over the span's buckets;
+  start (else the oldest kept); regression over the span's buckets; Theil-Sen over the span's
+  bucket means;
 - spike: the median and MAD of at most ``max_points`` earlier readings within ``window_s``.
 """
 
@@ -44,11 +45,14 @@ def _ring(rule: DerivedRule, table: SensorTable) -> BucketRing | None:
         return BucketRing(rule.window_s / rule.buckets, rule.buckets + 1, fields, table, "ring_")
     if isinstance(rule, DriftRule):
         width = (rule.window_s + rule.baseline_s) / rule.buckets
-        return BucketRing(width, rule.buckets + 1, {"sum": "sum", "count": "sum"}, table, "ring_")
+        fields = {"sum": "sum", "count": "sum"} | ({} if rule.below is None else {"max": "max"})
+        return BucketRing(width, rule.buckets + 1, fields, table, "ring_")
     if isinstance(rule, RateRule):
         fields = {"t_last": "last", "v_last": "last", "t_first": "first", "v_first": "first"}
         if rule.method == "regression":
             fields.update(n="sum", su="sum", sv="sum", suu="sum", suv="sum")
+        elif rule.method == "theil_sen":
+            fields.update(n="sum", su="sum", sv="sum")
         if rule.held_at is not None:
             fields.update(lo="min", hi="max")
         return BucketRing(rule.span_s / rule.buckets, rule.buckets + 2, fields, table, "ring_")
@@ -127,6 +131,8 @@ class DerivedEvaluator(ThresholdEvaluator):
             )
         shift = np.abs(shift) if rule.absolute else shift
         enough = (n_recent >= rule.min_points) & (n_base >= rule.min_points)
+        if rule.below is not None:
+            enough &= ring.extreme(rows, recent, "max") < rule.below
         return np.where(enough, shift, np.nan)
 
     def _spike(
@@ -177,10 +183,11 @@ class DerivedEvaluator(ThresholdEvaluator):
         judged = (t0 < ts) & (ts - t0 >= rule.min_coverage * rule.span_s)
         with np.errstate(all="ignore"):
             rate = (value - v0) / (ts - t0)
-            if rule.method == "regression":
+            if rule.method != "endpoints":
                 span = ring.within(rows, ring.bucket_of(cut), b)
-                slope, points = self._slope(ring, rows, span, ts)
-                rate = np.where(points >= 3, slope, rate)
+                fit = self._slope if rule.method == "regression" else self._median_slope
+                rate, points = fit(ring, rows, span, ts)
+                judged &= points >= rule.min_points
         rate = rate * rule.per_s
         rate = np.abs(rate) if rule.absolute else rate
         if rule.held_at is not None:  # every reading of the held buckets beyond it
@@ -208,7 +215,28 @@ class DerivedEvaluator(ThresholdEvaluator):
         with np.errstate(all="ignore"):
             denom = n * sxx - sx * sx
             slope = np.where(denom > 0, (n * sxv - sx * sv) / denom, 0.0)
-        return slope, n
+        return slope, (mask & (ring["n"][rows] > 0)).sum(axis=1)
+
+    @staticmethod
+    def _median_slope(
+        ring: BucketRing, rows: np.ndarray, mask: np.ndarray, ts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Theil-Sen: the median of the slopes between every pair of the masked buckets' means
+        (mean time, mean value), and the number of such buckets.  A few wild readings move
+        only their own buckets' points, so they do not move the median."""
+        n = np.where(mask, ring["n"][rows], 0.0)
+        has = n > 0
+        with np.errstate(all="ignore"):
+            t = ring.bucket[rows] * ring.width - ts[:, None] + ring["su"][rows] / n
+            v = ring["sv"][rows] / n
+            i, j = np.triu_indices(n.shape[1], 1)
+            pair = has[:, i] & has[:, j] & (t[:, j] != t[:, i])
+            slopes = np.where(pair, (v[:, j] - v[:, i]) / (t[:, j] - t[:, i]), np.nan)
+        slope = np.zeros(len(rows))
+        some = pair.any(axis=1)
+        if some.any():
+            slope[some] = np.nanmedian(slopes[some], axis=1)
+        return slope, has.sum(axis=1)
 
     def evaluate(
         self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None

@@ -102,7 +102,8 @@ class ThresholdRule(_Graded):
 class RateRule(_Graded):
     """Set-points on the rate of change over ``span_s``, in units per ``per_s`` seconds
     (60: per minute, 3600: per hour, 86400: per day), from the span's end points or, with
-    ``method: regression``, from the least-squares slope of all its readings.  ``absolute``
+    ``method: regression``, from the least-squares slope of all its readings, or with
+    ``theil_sen`` the outlier-resistant median slope between its buckets.  ``absolute``
     judges |rate|; a low direction with negative levels catches drops (a pipe pressure
     falling)."""
 
@@ -110,10 +111,17 @@ class RateRule(_Graded):
     span_s: float = Field(gt=0)
     per_s: float = Field(default=1.0, gt=0)
     absolute: StrictBool = False
-    method: Literal["endpoints", "regression"] = Field(
+    method: Literal["endpoints", "regression", "theil_sen"] = Field(
         default="endpoints",
         description="endpoints: (last - first) / time; regression: least-squares slope of every"
-        " reading in the span (noisy sensors such as GNSS)",
+        " reading in the span (noisy sensors); theil_sen: the median of the slopes between the"
+        " span's bucket means, which a single outlier does not move (GNSS)",
+    )
+    min_points: int = Field(
+        default=3,
+        ge=2,
+        description="regression and theil_sen: judge only when this many buckets of the span "
+        "hold readings",
     )
     min_coverage: float = Field(
         default=0.5, gt=0, le=1, description="judge only when history covers this share of span"
@@ -210,6 +218,11 @@ class DriftRule(_Graded):
     baseline_s: float = Field(gt=0)
     absolute: StrictBool = True
     min_points: int = Field(default=5, ge=2)
+    below: float | None = Field(
+        default=None,
+        description="judge only while every reading of the recent window is below this: a "
+        "reading in the alarm range is the process rules' business (a leak is not a drift)",
+    )
     buckets: int = Field(
         default=120,
         ge=4,

@@ -5,18 +5,21 @@ real rise and not on noise around the set-point."""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.model import Signal
 from rules.engine import RuleEngine, load_pack
+from simulators.physics import GnssError
 from tests.unit.factories import batch, registry
 
 
-def engine(kind: str, interval: float) -> RuleEngine:
+def engine(kind: str, interval: float, pack: str = "hazchem") -> RuleEngine:
     eng = RuleEngine(registry(("s-1", "site", kind), interval=interval), now=0.0)
-    for rule in load_pack("hazchem"):
+    for rule in load_pack(pack):
         eng.upsert(rule)
     return eng
 
@@ -118,3 +121,68 @@ def test_tank_red_at_hh_and_still_rising_not_at_hh_and_steady(seed: int) -> None
     steady = 96 + rng.normal(0, 0.1, 1440)
     signals = feed(engine("tank_level", 60), steady, 60.0)
     assert not [s for s in signals if s.rule == "tank_level.rising" and s.level]
+
+
+def gnss(seed: int, days: float, outliers: int) -> np.ndarray:
+    """10-minute GNSS displacement (mm) of a point creeping 0.3 mm/d, with the field's error
+    (simulators.physics.GnssError) and ``outliers`` single wild readings of 8-16 mm either way."""
+    rng = random.Random(seed)
+    error = GnssError(rng)
+    t = 600.0 * np.arange(int(days * 144))
+    x = 0.3 * t / 86400 + np.array([error(v) for v in t.tolist()])
+    for i in rng.sample(range(300, t.shape[0]), outliers):
+        x[i] += rng.choice((-1, 1)) * rng.uniform(8, 16)
+    return x
+
+
+def process(signals: list[Signal]) -> list[Signal]:
+    return [s for s in signals if s.category.value == "process" and s.level]
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.integers(0, 10_000))
+def test_gnss_noise_and_single_outliers_raise_no_displacement_rate(seed: int) -> None:
+    """30 days of a quiet dam point: about 1 mm of correlated error with daily multipath and
+    ten 8-16 mm outliers.  The robust rates stay quiet; the outliers are health spikes."""
+    signals = feed(engine("surface_displacement", 600, "tailings"), gnss(seed, 30, 10), 600.0)
+    assert process(signals) == []
+    assert rows(signals, "surface_displacement.spike") >= 5
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.integers(0, 10_000))
+def test_slope_outliers_are_health_spikes_and_no_speed_alert(seed: int) -> None:
+    signals = feed(engine("slope_displacement", 600, "mine_slope"), gnss(seed, 10, 6), 600.0)
+    assert process(signals) == []
+    assert rows(signals, "slope_displacement.spike") >= 3
+
+
+def test_an_accelerating_dam_goes_blue_then_red_within_two_readings() -> None:
+    """Quiet for 3 days, then the speed rises linearly to 8 mm/h over a day: the daily rate is
+    blue once it is past 2 mm/d, the hourly red within two readings of 5 mm/h holding."""
+    quiet = gnss(1, 3, 0)
+    t = 600.0 * np.arange(144)
+    speed = 8 * t / 86400  # mm/h
+    error = GnssError(random.Random(2))
+    moving = quiet[-1] + np.cumsum(speed * 600 / 3600) + np.array([error(v) for v in t.tolist()])
+    signals = feed(engine("surface_displacement", 600, "tailings"), np.r_[quiet, moving], 600.0)
+    daily = [s for s in signals if s.rule == "surface_displacement.rate_d" and s.level]
+    assert daily and min(s.level for s in daily) <= 3
+    red = [s for s in signals if s.rule == "surface_displacement.rate_h" and s.level == 1]
+    assert red, "an hourly speed past 5 mm/h must go red"
+    past = 432 + int(np.argmax(speed >= 5.5))
+    assert red[0].ts - (1_790_000_000.0 + past * 600) <= 2 * 600
+
+
+def test_a_leak_is_no_drift_and_a_slow_baseline_shift_is() -> None:
+    """A day and a half of clean air at 60 s, then either a gusty 40 %LEL plume for two hours
+    (process alerts, not suspect: no drift) or a zero creeping up 0.5 %LEL an hour (drift)."""
+    rng = np.random.default_rng(5)
+    clean = rng.normal(0.5, 0.15, 2160).clip(0)
+    leak = feed(engine("gas_combustible", 60), np.r_[clean, plume(5, 120, 40.0, 6)], 60.0)
+    assert rows(leak, "gas_combustible.high") == 1
+    assert rows(leak, "gas_combustible.drift") == 0
+    creep = 0.5 + 0.5 * np.arange(600) / 60 + rng.normal(0, 0.15, 600)  # to 5.5 %LEL in 10 h
+    drift = feed(engine("gas_combustible", 60), np.r_[clean, creep], 60.0)
+    assert rows(drift, "gas_combustible.drift") == 1
+    assert not process(drift)
