@@ -250,6 +250,7 @@ class Slope(Model):
     (hazard ``instability``), and a crack gauge whose width follows the displacement."""
 
     points: int = 3
+    creep: float = 1.0  # mm/d of the first point; each next one creeps 50 % faster
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -270,7 +271,7 @@ class Slope(Model):
         unstable = self.active("instability", t)
         out = []
         for i in range(self.points):
-            speed = (1.0 + 0.5 * i) / DAY
+            speed = self.creep * (1.0 + 0.5 * i) / DAY
             if unstable:
                 failure = unstable["at"] + unstable.get("failure_after_s", 2 * DAY)
                 speed += 20.0 / max(failure - t, 1800.0) * (1 + 0.5 * i)

@@ -24,7 +24,7 @@ from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
 from rules.spec import DriftRule, GradedRule, RateRule, SpikeRule, WindowRule
 from rules.state import SEEN, Column, SensorTable, column
-from rules.threshold import ThresholdEvaluator
+from rules.threshold import ThresholdEvaluator, plausible
 from rules.windows import BucketRing, rounds
 
 DerivedRule = RateRule | WindowRule | SpikeRule | DriftRule
@@ -86,7 +86,7 @@ class DerivedEvaluator(ThresholdEvaluator):
 
     def derive(self, batch: ReadingBatch) -> ReadingBatch:
         """Derived value for each applicable reading (NaN where it cannot be judged yet)."""
-        sub = batch.take(self.applies[batch.sensor])
+        sub = batch.take(self.applies[batch.sensor] & plausible(self.rule, batch.value))
         out = np.full(len(sub), np.nan)
         rows = self.row[sub.sensor]
         fresh = np.flatnonzero(sub.ts > self.seen[rows])  # older or duplicate: judged already

@@ -73,7 +73,10 @@ class _Graded(_Base):
     A value is at level L when it is at or beyond ``levels[L]`` (>= for high, <= for low);
     the most severe level reached wins.  An active level holds until the value comes back
     past the set-point by more than ``deadband``.  A raise must hold ``on_delay_s`` and a
-    lowering or clearing must hold ``off_delay_s`` (event time) before it takes effect.
+    lowering or clearing must hold ``off_delay_s`` (event time) before it takes effect.  An
+    alert opens from normal only after ``confirm`` readings in a row beyond a set-point (a
+    single wild reading or a one-reading vapour puff opens nothing); an open alert escalates
+    at once.
     """
 
     direction: Literal["high", "low"] = "high"
@@ -81,6 +84,18 @@ class _Graded(_Base):
     deadband: float = Field(default=0.0, ge=0)
     on_delay_s: float = Field(default=0.0, ge=0)
     off_delay_s: float = Field(default=0.0, ge=0)
+    confirm: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="readings in a row beyond a set-point before an alert opens from normal",
+    )
+    plausible: tuple[float, float] | None = Field(
+        default=None,
+        description="[lowest, highest] a working sensor can read; a reading outside is not "
+        "judged by this rule (a 0 kPa loop drop is a health rule's business, not a pressure "
+        "drop)",
+    )
     category: Category = Category.PROCESS
     overrides: tuple[ThresholdOverride, ...] = ()
 

@@ -25,7 +25,16 @@ GRADED = {
     "since": Column(_NO_TIME),
     "last_ts": Column(_NO_TIME),
     "changed_at": Column(_NO_TIME),  # event time of the last level change
+    "streak": Column(0, np.int16),  # readings in a row of a pending opening
 }
+
+
+def plausible(rule: GradedRule, values: FloatArray) -> np.ndarray:
+    """Which readings the rule judges: all, or those in its ``plausible`` range."""
+    if rule.plausible is None:
+        return np.ones(values.shape[0], bool)
+    lo, hi = rule.plausible
+    return np.asarray((values >= lo) & (values <= hi))
 
 
 class ThresholdEvaluator(TableState):
@@ -37,6 +46,7 @@ class ThresholdEvaluator(TableState):
     since = column()
     last_ts = column()
     changed_at = column()
+    streak = column()
 
     def __init__(self, rule: GradedRule, registry: Registry) -> None:
         self.table = SensorTable(GRADED)
@@ -137,7 +147,7 @@ class ThresholdEvaluator(TableState):
         if not len(batch):
             return []
         keys = batch.sensor
-        mask = self.applies[keys]
+        mask = self.applies[keys] & plausible(self.rule, batch.value)
         if not mask.any():
             return []
         keys, ts, values = keys[mask], batch.ts[mask], batch.value[mask]
@@ -174,7 +184,7 @@ class ThresholdEvaluator(TableState):
     def raise_only(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
         """Late readings: a raw level more severe than the active one raises it at once (its
         own event time on the alert); nothing is lowered or delayed by a late reading."""
-        mask = self.applies[batch.sensor]
+        mask = self.applies[batch.sensor] & plausible(self.rule, batch.value)
         if not mask.any():
             return []
         sub = batch.take(mask)
@@ -240,6 +250,7 @@ class ThresholdEvaluator(TableState):
         if target == active:
             self.pending[r] = 0
             self.since[r] = _NO_TIME
+            self.streak[r] = 0
             return None
         raising = active == 0 or (target != 0 and target < active)
         # pending: 0 = nothing pending, -1 = a pending clear, else the pending level.
@@ -259,6 +270,10 @@ class ThresholdEvaluator(TableState):
             # lowering: the level to fall to is the most severe one of the whole delay, so a
             # dip at its end does not clear an alert whose readings stayed at yellow
             self.pending[r] = target
+        if active == 0:  # an opening: ``confirm`` readings in a row
+            self.streak[r] = 1 if restart else self.streak[r] + 1
+            if self.streak[r] < self.rule.confirm:
+                return None
         delay = self._param(self.on_delay_table if raising else self.off_delay_table, key)
         if ts - self.since[r] < delay:
             return None
@@ -267,6 +282,7 @@ class ThresholdEvaluator(TableState):
         self.changed_at[r] = ts
         self.pending[r] = 0
         self.since[r] = _NO_TIME
+        self.streak[r] = 0
         evidence, value = self.explain(key, target, active, value, boosted, at)
         return self.signal(key, target, ts, received, value, evidence, registry)
 

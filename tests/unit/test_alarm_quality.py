@@ -70,7 +70,11 @@ def test_a_fluctuating_plume_is_one_alert_and_escalation_is_immediate(
     signals = feed(engine("gas_combustible", 30), values, 30.0)
     assert rows(signals, "gas_combustible.high") == 1
     orange = [s for s in signals if s.rule == "gas_combustible.high" and s.level == 2]
-    first = int(np.argmax(values >= 50))  # no on-delay: orange at the first reading past 50
+    # it opens on the second reading in a row past blue (confirm: 2); from then on no delay:
+    # orange at the first reading past 50
+    above = values >= 10
+    opened = int(np.argmax(above[1:] & above[:-1])) + 1
+    first = opened + int(np.argmax(values[opened:] >= 50))
     assert orange and orange[0].ts == 1_790_000_000.0 + first * 30.0
 
 
