@@ -84,6 +84,10 @@ class DerivedEvaluator(ThresholdEvaluator):
         self.table.define({"seen": SEEN, "recent_ts": recent, "recent_value": recent})
         super().configure(rule, registry)
 
+    def judged_values(self, values: np.ndarray) -> np.ndarray:
+        """Derived values are all judged: ``derive`` left out the implausible readings."""
+        return np.ones(values.shape[0], bool)
+
     def derive(self, batch: ReadingBatch) -> ReadingBatch:
         """Derived value for each applicable reading (NaN where it cannot be judged yet)."""
         sub = batch.take(self.applies[batch.sensor] & plausible(self.rule, batch.value))

@@ -108,6 +108,10 @@ class ThresholdEvaluator(TableState):
         out[ok] = self.thr_table[self.group[rows[ok]]]
         return out
 
+    def judged_values(self, values: FloatArray) -> np.ndarray:
+        """Which of these values the state machine judges (the rule's ``plausible`` range)."""
+        return plausible(self.rule, values)
+
     def _param(self, table: np.ndarray, key: int) -> float:
         return float(table[self.group[self.row[key]]])
 
@@ -147,7 +151,7 @@ class ThresholdEvaluator(TableState):
         if not len(batch):
             return []
         keys = batch.sensor
-        mask = self.applies[keys] & plausible(self.rule, batch.value)
+        mask = self.applies[keys] & self.judged_values(batch.value)
         if not mask.any():
             return []
         keys, ts, values = keys[mask], batch.ts[mask], batch.value[mask]
@@ -184,7 +188,7 @@ class ThresholdEvaluator(TableState):
     def raise_only(self, batch: ReadingBatch, registry: Registry) -> list[Signal]:
         """Late readings: a raw level more severe than the active one raises it at once (its
         own event time on the alert); nothing is lowered or delayed by a late reading."""
-        mask = self.applies[batch.sensor] & plausible(self.rule, batch.value)
+        mask = self.applies[batch.sensor] & self.judged_values(batch.value)
         if not mask.any():
             return []
         sub = batch.take(mask)

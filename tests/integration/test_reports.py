@@ -59,6 +59,11 @@ async def test_alarm_load_report(settings: Settings) -> None:
         assert report["floods"] and report["floods"][0]["alerts"] == 13
         assert report["chattering"][0]["sensor"] == "gas-1"
         assert report["chattering"][0]["alerts"] == 12
+        assert report["chattering"][0]["changes_per_minute"] >= 3  # ISA-18.2: 3 in a minute
+        assert report["bad_actors"][0]["sensor"] == "gas-1"
+        assert report["percent_time_in_flood"] > 0 and report["max_per_10_minutes"] == 13
+        assert report["priority"]["medium"]["alerts"] == 12  # yellow
+        assert report["priority"]["high"]["alerts"] == 1  # the tank's orange
         orange = next(p for p in report["per_level"] if p["level"] == 2)
         assert round(orange["mtta_s"]) == 120, orange
         assert round(orange["mttr_s"]) == 180, orange

@@ -1,6 +1,7 @@
 """Every shipped scenario through the real pipeline and PostgreSQL (``riskmon eval
-scenarios``): all expected alerts at their levels' windows, nothing forbidden, and no false
-process alert in the quiet fortnight with faults."""
+scenarios``): all expected alerts at their levels' windows, nothing forbidden, and at most 1
+false process alert per 1,000 sensor-days in the quiet scenarios (over 5,000 sensor-days with
+the field's noise and every fault kind)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,20 @@ from monitor.evaluation.scenarios import SCENARIOS_DIR
 pytestmark = pytest.mark.integration
 
 
-# Five scenarios (482 sensor-days) take about 45 s here and over 120 s on a loaded CI machine.
-@pytest.mark.timeout(600)
+# Six scenarios (5,556 sensor-days) take about 6 minutes on a slow 2-core machine.
+@pytest.mark.timeout(1500)
 def test_eval_scenarios_on_the_shipped_scenarios() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "monitor.cli", "eval", "scenarios", str(SCENARIOS_DIR)],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1500,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    scores, kpis = done.stdout.split("\n\n", 1)  # the scores' table, then the alarm load's
     rows = {
         cells[1]: cells
-        for line in done.stdout.splitlines()
+        for line in scores.splitlines()
         if line.startswith("| ") and len(cells := [c.strip() for c in line.split("|")]) > 10
     }
     names = {p.stem.replace("_", "-") for p in SCENARIOS_DIR.glob("*.yaml")}
@@ -34,7 +36,15 @@ def test_eval_scenarios_on_the_shipped_scenarios() -> None:
     for name in names:
         assert rows[name][-2] == "ok", rows[name]
         assert rows[name][6] == "1.00", rows[name]  # recall
-    quiet = rows["quiet-fortnight-with-faults"]
-    assert quiet[9] == "0.00"  # false process alerts per 1,000 sensor-days
+    for quiet in (rows["quiet-fortnight-with-faults"], rows["quiet-city-six-weeks"]):
+        assert float(quiet[9]) <= 1.0  # false process alerts per 1,000 sensor-days
+    load = {
+        cells[1]: cells
+        for line in kpis.splitlines()
+        if len(cells := [c.strip() for c in line.split("|")]) > 10
+    }
+    assert names <= set(load)
+    for name in names:
+        assert int(load[name][9]) <= 3, load[name]  # alert rows per hazard
     total = rows["total"]
     assert float(total[7]) >= 0.9  # level accuracy

@@ -190,3 +190,33 @@ def test_a_leak_is_no_drift_and_a_slow_baseline_shift_is() -> None:
     drift = feed(engine("gas_combustible", 60), np.r_[clean, creep], 60.0)
     assert rows(drift, "gas_combustible.drift") == 1
     assert not process(drift)
+
+
+def pressure(seed: int, n: int) -> np.ndarray:
+    return 330 + np.random.default_rng(seed).normal(0, 0.8, n)
+
+
+def test_a_loop_drop_is_one_health_alert_and_a_real_drop_is_a_pressure_drop() -> None:
+    """1-minute pipe pressure: a transmitter loop drop reads 0 kPa for 30 minutes (no pressure
+    drop alert, one health alert); a leak takes 120 kPa off over 3 minutes (a drop alert)."""
+    base = pressure(1, 120)
+    loop = np.r_[base[:60], np.zeros(30), base[60:]]
+    signals = feed(engine("pipe_pressure", 60, "city_gas"), loop, 60.0)
+    assert process(signals) == []
+    assert rows(signals, "pipe_pressure.range_low") == 1
+    leak = np.r_[base[:60], base[60:63] - [40, 80, 120], base[63:] - 120]
+    signals = feed(engine("pipe_pressure", 60, "city_gas"), leak, 60.0)
+    drops = [s for s in signals if s.rule == "pipe_pressure.drop" and s.level]
+    assert drops and drops[0].ts <= 1_790_000_000.0 + 62 * 60
+    assert rows(signals, "pipe_pressure.range_low") == 0
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 10_000), st.floats(12, 45))
+def test_a_single_puff_opens_nothing_and_two_readings_do(seed: int, puff: float) -> None:
+    clean = np.random.default_rng(seed).normal(0.5, 0.15, 60).clip(0)
+    once = np.r_[clean[:30], [puff], clean[30:]]
+    assert process(feed(engine("gas_combustible", 30), once, 30.0)) == []
+    twice = np.r_[clean[:30], [puff, puff], clean[30:]]
+    opened = process(feed(engine("gas_combustible", 30), twice, 30.0))
+    assert opened and opened[0].ts == 1_790_000_000.0 + 31 * 30.0

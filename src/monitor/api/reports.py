@@ -1,6 +1,7 @@
-"""Alarm KPIs (DOMAIN.md §1: alarm quality is a first-class goal): alert load per 10 minutes,
-flood periods (more than 10 alerts in 10 minutes), the chattering top-N, stale alerts, and mean
-time to acknowledge and to dispose per level.  Retrospective alerts are left out."""
+"""Alarm KPIs (DOMAIN.md §1 and 4b: alarm quality is a first-class goal): the ISA-18.2 / EEMUA
+191 figures of ``alerts.kpis`` (alerts per 10 minutes, floods and the time in flood,
+chattering, stale, priority mix, bad actors), the stale alerts themselves, and mean time to
+acknowledge and to dispose per level.  Retrospective alerts are left out."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import text
 
+from alerts import kpis
 from monitor.api.contract import TimeText
 from monitor.api.deps import parse_time, runtime, tenant_of
 from monitor.app import Runtime
 from monitor.clock import to_datetime
+from monitor.store import alerts as alert_store
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 Rt = Annotated[Runtime, Depends(runtime)]
-FLOOD = 10
 
 
 @router.get("/reports/alarm-load")
@@ -35,30 +37,7 @@ async def alarm_load(
     start = parse_time(since, "since") or end - timedelta(days=1)
     window = {"s": start, "e": end}
     async with rt.db.connect() as conn:
-        buckets = [
-            dict(r._mapping)
-            for r in await conn.execute(
-                text(
-                    "SELECT date_bin('10 minutes', raised, TIMESTAMPTZ '2000-01-01') AS bucket, "
-                    "count(*) AS alerts FROM (SELECT COALESCE(raised_at, opened_at) AS raised "
-                    "FROM alerts WHERE NOT retrospective) a "
-                    "WHERE raised >= :s AND raised < :e GROUP BY 1 ORDER BY 1"
-                ),
-                window,
-            )
-        ]
-        chattering = [
-            dict(r._mapping)
-            for r in await conn.execute(
-                text(
-                    "SELECT rule, sensor, site, count(*) AS alerts FROM alerts "
-                    "WHERE NOT retrospective AND COALESCE(raised_at, opened_at) >= :s "
-                    "AND COALESCE(raised_at, opened_at) < :e "
-                    "GROUP BY rule, sensor, site ORDER BY alerts DESC, rule LIMIT :n"
-                ),
-                {**window, "n": top},
-            )
-        ]
+        raised = await alert_store.raised_alerts(conn, start, end)
         stale = [
             dict(r._mapping)
             for r in await conn.execute(
@@ -83,12 +62,16 @@ async def alarm_load(
                 window,
             )
         ]
+    figures = kpis.alarm_load(raised, start.timestamp(), end.timestamp(), top, stale_after_h * 3600)
+    for row in (*figures["per_10_minutes"], *figures["floods"]):
+        for name in ("bucket", "from", "to"):
+            if name in row:
+                row[name] = to_datetime(row[name])
     return {
         "from": start,
         "to": end,
-        "per_10_minutes": buckets,
-        "floods": [b for b in buckets if b["alerts"] > FLOOD],
-        "chattering": chattering,
+        **figures,
+        "stale_count": figures["stale"],
         "stale": stale,
         "per_level": times,
     }

@@ -3,7 +3,10 @@ alerts, PostgreSQL) on an accelerated clock, scored against its expected alerts.
 
 Per scenario and in total: precision and recall of alerts, level accuracy (matched alerts whose
 most severe level is the expected one), detection delay (alert open time minus the start of
-the expected window), and false process alerts per 1,000 sensor-days.  An alert is *matched*
+the expected window), false process alerts per 1,000 sensor-days, alert rows per hazard, and
+the alarm-load KPIs of ``alerts.kpis``.  A scenario fails on a missed, forbidden or wrongly
+graded alert, more than 3 rows for one hazard, or more than 1 false process alert per 1,000
+sensor-days; the command then exits 1.  An alert is *matched*
 when an expectation names its rule and sensor (or site) and it opened in the window; alerts of
 ``allow`` rules are expected side effects and not counted; every other alert is false.
 """
@@ -15,18 +18,22 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sqlalchemy import text
 
+from alerts import kpis
 from ingest.raw import RawMessage
 from monitor import devservices
 from monitor.app import build_runtime
-from monitor.clock import ManualClock
+from monitor.clock import ManualClock, to_datetime
 from monitor.config import Settings
+from monitor.store import alerts as alert_store
 from simulators.scenario import Message, Scenario, seconds
 
 SCENARIOS_DIR = Path(str(resources.files("simulators") / "scenarios"))  # package data
+MAX_ROWS = 3  # alert rows (openings) per hazard
 
 
 @dataclass
@@ -52,7 +59,9 @@ class Report:
     forbidden: list[Raised] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
     wrong_level: list[str] = field(default_factory=list)
+    rows_per_hazard: list[int] = field(default_factory=list)
     raised: int = 0
+    kpis: dict[str, Any] = field(default_factory=dict)
 
     @property
     def false_process(self) -> int:
@@ -68,8 +77,21 @@ class Report:
         return self.matched / self.expected if self.expected else 1.0
 
     @property
+    def false_rate(self) -> float:
+        """False process alerts per 1,000 sensor-days."""
+        return 1000 * self.false_process / self.sensor_days if self.sensor_days else 0.0
+
+    @property
     def ok(self) -> bool:
-        return not self.missed and not self.forbidden and self.false_process == 0
+        """Every expected alert at its level with at most MAX_ROWS rows, nothing forbidden,
+        at most 1 false process alert per 1,000 sensor-days."""
+        return (
+            not self.missed
+            and not self.forbidden
+            and not self.wrong_level
+            and max(self.rows_per_hazard, default=0) <= MAX_ROWS
+            and self.false_rate <= 1.0
+        )
 
 
 def score(scenario: Scenario, alerts: list[Raised]) -> Report:
@@ -95,6 +117,7 @@ def score(scenario: Scenario, alerts: list[Raised]) -> Report:
         same = {(alerts[i].rule, alerts[i].sensor, alerts[i].site) for i in hits}
         used.update(i for i in hits if (alerts[i].rule, alerts[i].sensor, alerts[i].site) in same)
         report.matched += 1
+        report.rows_per_hazard.append(len(hits))
         report.delays.append(alerts[first].opened - lo)
         # The most severe level reached (1 is red): the smallest number.
         reached = min(alerts[i].level for i in hits)
@@ -149,7 +172,13 @@ async def run_scenario(scenario: Scenario, server: str) -> Report:
                                r.opened_at.timestamp() - scenario.epoch0)
                         for r in rows
                     ]  # fmt: skip
-    return score(scenario, alerts)
+                    end = scenario.epoch0 + seconds(scenario.duration)
+                    raised = await alert_store.raised_alerts(
+                        conn, to_datetime(scenario.epoch0), to_datetime(end)
+                    )
+    report = score(scenario, alerts)
+    report.kpis = kpis.alarm_load(raised, scenario.epoch0, end)
+    return report
 
 
 def _message(message: Message, received: float) -> RawMessage:
@@ -173,16 +202,19 @@ def format_report(reports: list[Report]) -> str:
     for r in [*reports, _total(reports)]:
         delay = f"{statistics.median(r.delays) / 60:.0f} min" if r.delays else "-"
         accuracy = f"{r.level_right / r.matched:.2f}" if r.matched else "-"
-        rate = 1000 * r.false_process / r.sensor_days if r.sensor_days else 0.0
         lines.append(
             f"| {r.name} | {r.domain} | {r.expected} | {r.matched} | {r.precision:.2f} | "
-            f"{r.recall:.2f} | {accuracy} | {delay} | {rate:.2f} | {'ok' if r.ok else 'FAIL'} |"
+            f"{r.recall:.2f} | {accuracy} | {delay} | {r.false_rate:.2f} | "
+            f"{'ok' if r.ok else 'FAIL'} |"
         )
+    lines += ["", *_kpi_table(reports)]
     for r in reports:
         for miss in r.missed:
             lines.append(f"- {r.name}: missed {miss}")
         for wrong in r.wrong_level:
             lines.append(f"- {r.name}: {wrong}")
+        if max(r.rows_per_hazard, default=0) > MAX_ROWS:
+            lines.append(f"- {r.name}: {max(r.rows_per_hazard)} alert rows for one hazard")
         for a in r.forbidden:
             lines.append(f"- {r.name}: forbidden alert {a.rule} on {a.sensor or a.site}")
         for a in r.false_alerts:
@@ -191,6 +223,29 @@ def format_report(reports: list[Report]) -> str:
                 f"{a.sensor or a.site} at {a.opened / 3600:.1f} h"
             )
     return "\n".join(lines)
+
+
+def _kpi_table(reports: list[Report]) -> list[str]:
+    """Alarm load per scenario (ISA-18.2 / EEMUA 191, ``alerts.kpis``)."""
+    lines = [
+        "| scenario | alerts | per 10 min (mean / max) | floods | time in flood | chattering "
+        "| stale | low / medium / high | rows per hazard (max) | top bad actor |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        k = r.kpis
+        if not k:
+            continue
+        mix = " / ".join(f"{k['priority'][p]['percent']:.0f} %" for p in ("low", "medium", "high"))
+        top = k["bad_actors"][0] if k["bad_actors"] else None
+        actor = f"{top['rule']} on {top['sensor'] or top['site']} ({top['alerts']})" if top else "-"
+        lines.append(
+            f"| {r.name} | {k['alerts']} | {k['mean_per_10_minutes']:.3f} / "
+            f"{k['max_per_10_minutes']} | {len(k['floods'])} | {k['percent_time_in_flood']:.2f} % "
+            f"| {len(k['chattering'])} | {k['stale']} | {mix} | "
+            f"{max(r.rows_per_hazard, default=0)} | {actor} |"
+        )
+    return lines
 
 
 def _total(reports: list[Report]) -> Report:
@@ -204,6 +259,7 @@ def _total(reports: list[Report]) -> Report:
         total.forbidden += r.forbidden
         total.missed += r.missed
         total.wrong_level += r.wrong_level
+        total.rows_per_hazard += r.rows_per_hazard
         total.raised += r.raised
     return total
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from alerts.kpis import RaisedAlert
 from alerts.model import Alert, AlertEvent, AlertState, ReasonCode
 from monitor.clock import to_datetime, to_epoch
 from monitor.model import Category, Level
@@ -251,3 +252,35 @@ async def list_alerts_by_id(conn: AsyncConnection, alert_id: str) -> list[dict[s
         text(f"SELECT {_VIEW} FROM alerts WHERE id = :id"), {"id": alert_id}
     )
     return [dict(r._mapping) for r in result]
+
+
+_CHANGES = ("opened", "escalated", "de-escalated", "resolved")
+
+
+async def raised_alerts(conn: AsyncConnection, start: datetime, end: datetime) -> list[RaisedAlert]:
+    """The live (not retrospective) alerts active at some time in [start, end), with the
+    event times of their level changes, for the alarm-load KPIs (``alerts.kpis``)."""
+    result = await conn.execute(
+        text(
+            """SELECT a.rule, a.sensor, a.site, a.peak_level,
+                      extract(epoch FROM COALESCE(a.raised_at, a.opened_at)) AS raised,
+                      extract(epoch FROM COALESCE(a.resolved_at, a.closed_at)) AS cleared,
+                      array_remove(array_agg(extract(epoch FROM e.ts)), NULL) AS changes
+               FROM alerts a LEFT JOIN alert_events e
+                 ON e.alert_id = a.id AND e.kind = ANY(:kinds)
+               WHERE NOT a.retrospective AND COALESCE(a.raised_at, a.opened_at) < :e
+                 AND COALESCE(a.resolved_at, a.closed_at, :e) >= :s
+               GROUP BY a.id"""
+        ),
+        {"s": start, "e": end, "kinds": list(_CHANGES)},
+    )
+    return [
+        RaisedAlert(
+            (r.rule, r.sensor, r.site),
+            int(r.peak_level),
+            float(r.raised),
+            None if r.cleared is None else float(r.cleared),
+            tuple(float(t) for t in r.changes),
+        )
+        for r in result
+    ]
