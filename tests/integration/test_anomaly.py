@@ -35,6 +35,12 @@ async def test_shadow_rule_records_scores_and_would_be_alerts(settings: Settings
         report = (await api.get("/api/v1/rules/gas_combustible.anomaly/shadow")).json()
         assert report["readings_scored"] == len(values)
         assert report["would_alert"]["4"] == 1 and report["would_alert"]["3"] == 1
+        # one would-be alert (blue, then yellow) in 152 minutes of one sensor
+        assert report["would_be_alerts"] == 1
+        assert report["sensor_days"] == round(152 * 60 / 86400, 3)
+        assert round(report["would_be_alerts_per_1000_sensor_days"]) == round(
+            1000 / (152 * 60 / 86400)
+        )
         latest = report["scores"][0]
         assert latest["sensor"] == "gas-1" and latest["value"] == 3.5
         assert latest["score"] >= 0.5 and latest["expected"] < 2.5

@@ -220,3 +220,20 @@ def test_a_single_puff_opens_nothing_and_two_readings_do(seed: int, puff: float)
     twice = np.r_[clean[:30], [puff, puff], clean[30:]]
     opened = process(feed(engine("gas_combustible", 30), twice, 30.0))
     assert opened and opened[0].ts == 1_790_000_000.0 + 31 * 30.0
+
+
+def test_a_well_detector_that_was_stuck_does_not_page_after_it_recovers() -> None:
+    """methane_well.anomaly made live: two clean days at 5 minutes, a day stuck at one value,
+    then two clean days.  The stuck day teaches the models nothing (no zero variance learnt),
+    so the clean readings after it are not anomalies."""
+    eng = engine("methane_well", 300, "city_gas")
+    (rule,) = [r for r in load_pack("city_gas") if r.id == "methane_well.anomaly"]
+    eng.upsert(rule.model_copy(update={"shadow": False}))
+    rng = np.random.default_rng(8)
+    clean = lambda n: rng.normal(0.4, 0.08, n).clip(0)  # noqa: E731
+    values = np.r_[clean(576), np.full(288, 0.41), clean(576)]
+    signals = feed(eng, values, 300.0)
+    after = 1_790_000_000.0 + 864 * 300
+    assert not [
+        s for s in signals if s.rule == "methane_well.anomaly" and s.level and s.ts >= after
+    ]

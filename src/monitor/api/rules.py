@@ -86,7 +86,13 @@ async def shadow(
         raise HTTPException(404, f"no anomaly rule {rule_id!r}")
     async with rt.db.connect() as conn:
         report = await shadow_report(
-            conn, rule_id, parse_time(since, "since"), sensor, limit, _own_sensors(request, rt)
+            conn,
+            rule_id,
+            parse_time(since, "since"),
+            sensor,
+            limit,
+            _own_sensors(request, rt),
+            opening_level=4 if rule.blue_after < rule.persist else 3,
         )
     return {"shadow": rule.shadow, **report}
 

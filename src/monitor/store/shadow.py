@@ -69,9 +69,12 @@ async def shadow_report(
     sensor: str | None,
     limit: int,
     sensors: list[str] | None = None,
+    opening_level: int = 4,
 ) -> dict[str, Any]:
     """Would-be alerts by level, readings scored, and the latest scores (of ``sensors`` only,
-    when given: an enterprise's own)."""
+    when given: an enterprise's own).  ``would_be_alerts``: the readings at which a live rule
+    would have opened an alert (``opening_level``, its first level); per 1,000 sensor-days of
+    the sensors' scored spans (first to last scored reading)."""
     where = "rule = :rule AND (CAST(:since AS timestamptz) IS NULL OR ts >= :since)"
     where += " AND (CAST(:sensor AS text) IS NULL OR sensor = :sensor)"
     where += " AND (CAST(:scoped AS boolean) IS NOT TRUE OR sensor = ANY(:sensors))"
@@ -92,6 +95,18 @@ async def shadow_report(
             params,
         )
     ).one()
+    opened, spans = (
+        await conn.execute(
+            text(
+                f"""SELECT COALESCE(sum(opened), 0), COALESCE(sum(span), 0) FROM (
+                      SELECT count(*) FILTER (WHERE would_alert = :opening) AS opened,
+                             extract(epoch FROM max(ts) - min(ts)) AS span
+                      FROM anomaly_scores WHERE {where} GROUP BY sensor) per_sensor"""
+            ),
+            {**params, "opening": opening_level},
+        )
+    ).one()
+    sensor_days = float(spans) / 86400
     rows = await conn.execute(
         text(
             f"""SELECT sensor, ts, score, detector, expected, value, would_alert
@@ -104,6 +119,11 @@ async def shadow_report(
         "readings_scored": counts[0],
         "would_alert": {"4": counts[1], "3": counts[2]},
         "max_score": counts[3],
+        "would_be_alerts": int(opened),
+        "sensor_days": round(sensor_days, 3),
+        "would_be_alerts_per_1000_sensor_days": (
+            round(1000 * int(opened) / sensor_days, 3) if sensor_days else None
+        ),
         "scores": [
             {
                 "sensor": r.sensor,

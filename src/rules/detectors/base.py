@@ -104,6 +104,9 @@ class ArrayState:
 
 class Detector(ArrayState, ABC):
     CALIBRATED: ClassVar[bool] = False
+    # Learns from a stuck sensor's repeats too (a detector of stuck values); the others are
+    # not taught while a sensor repeats one value (``Ensemble.STUCK_AFTER``).
+    LEARNS_REPEATS: ClassVar[bool] = False
 
     @abstractmethod
     def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores: ...

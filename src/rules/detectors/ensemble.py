@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -61,8 +62,16 @@ class Verdicts:
 
 
 class Ensemble(ArrayState):
+    """Detectors with their calibrators, scored and taught one round at a time.
+
+    A sensor that repeats its reading exactly ``STUCK_AFTER`` times in a row is stuck: its
+    readings teach no model from then on (but a detector of stuck values, ``LEARNS_REPEATS``),
+    so when it recovers its models still know its real variance (a model taught a stuck
+    period learns zero variance and pages on every normal reading after)."""
+
     name = "ensemble"
-    STATE = ("seen", "run", "quiet")
+    STATE = ("seen", "run", "quiet", "last", "same")
+    STUCK_AFTER = 5
 
     def __init__(
         self,
@@ -81,6 +90,9 @@ class Ensemble(ArrayState):
         self.threshold, self.grace, self.adapt_after = threshold, grace, adapt_after
         self.latch = latch
         super().__init__(capacity)
+
+    def initial(self, name: str) -> Any:
+        return np.nan if name == "last" else 0.0
 
     def reset(self, keys: np.ndarray) -> None:
         super().reset(keys)
@@ -130,10 +142,14 @@ class Ensemble(ArrayState):
         quiet = self.quiet[keys]
         out.reported = np.where(quiet > 0, 0.0, out.score)
         self.quiet[keys] = np.where(out.anomalous, self.latch, np.maximum(quiet - 1, 0))
+        same = np.where(values == self.last[keys], self.same[keys] + 1, 0)
+        self.last[keys], self.same[keys] = values, same
         teach = ~out.anomalous | (run > self.adapt_after)
+        moving = teach & (same < self.STUCK_AFTER)
         for det, cal, raw in zip(self.detectors, self.calibrators, raws, strict=True):
-            det.learn(keys, ts, values, teach)
-            cal.learn(keys, raw, teach)
+            taught = teach if det.LEARNS_REPEATS else moving
+            det.learn(keys, ts, values, taught)
+            cal.learn(keys, raw, taught)
         self.run[keys] = run
         out.run = run.astype(np.float64)
         self.seen[keys] += 1

@@ -221,6 +221,7 @@ class Stuck(Detector):
 
     name = "stuck"
     CALIBRATED = True
+    LEARNS_REPEATS = True
     STATE = ("n", "prev", "run", "best", "seen_best")
     MODEL = ("n", "best")
 
