@@ -52,7 +52,7 @@ def alarm_load(
     inside = sorted((a for a in alerts if start <= a.raised < end), key=lambda a: a.raised)
     bins = Counter(BIN_S * (a.raised // BIN_S) for a in inside)
     first, last = BIN_S * (start // BIN_S), BIN_S * ((end - 1e-9) // BIN_S)
-    n_bins = int((last - first) / BIN_S) + 1
+    n_bins = max(int((last - first) / BIN_S) + 1, 1)
     floods = _floods(bins, first, n_bins)
     flood_s = sum(f["to"] - f["from"] for f in floods)
     by_source = Counter(a.source for a in inside)

@@ -99,7 +99,6 @@ class AlertTracker:
         return out
 
     def _observe(self, signal: Signal, now: float) -> list[AlertEvent]:
-        signal = self._hold_back(signal)
         current = self.active.get(signal.fingerprint)
         if signal.level == Level.CLEAR:
             return [] if current is None else [self._clear(current, signal, now)]
@@ -130,19 +129,6 @@ class AlertTracker:
         self.active[signal.fingerprint] = changed
         kind = EventKind.ESCALATED if signal.level < current.level else EventKind.DEESCALATED
         return [_event(kind, changed, signal, now, current.level)]
-
-    def _hold_back(self, signal: Signal) -> Signal:
-        """A red from one sensor in fault (a health alert of its own is active) is held at
-        orange: red then needs corroboration (the count and corroboration rules, which judge
-        several sensors, are not held back)."""
-        if not (
-            signal.level == Level.RED
-            and signal.category == Category.PROCESS
-            and self.in_fault(signal.sensor)
-        ):
-            return signal
-        held = "red held back: the sensor is in fault; red needs corroboration"
-        return replace(signal, level=Level.ORANGE, evidence={**signal.evidence, "held_back": held})
 
     def _clear(self, current: Alert, signal: Signal, now: float) -> AlertEvent:
         del self.active[current.fingerprint]

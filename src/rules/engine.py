@@ -16,6 +16,7 @@ import yaml
 
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
+from rules import holdback
 from rules.anomaly import AnomalyEvaluator, ShadowRecord
 from rules.composite import CompositeEvaluator
 from rules.contract import Evaluator, make_evaluator
@@ -49,11 +50,12 @@ def load_rules_file(path: Path) -> list[AnyRule]:
 
 
 def in_event_time(signals: list[Signal]) -> list[Signal]:
-    """The signals of a batch in event-time order across rules (stable: at one instant, in
-    rule order, group verdicts after their sources).  The tracker applies them in this order,
-    so what it records (the level an alert had when its sensor went into fault, say) does not
-    depend on where micro-batches begin and end."""
-    return sorted(signals, key=lambda s: s.ts)
+    """The signals of a batch in event-time order across rules (stable: at one instant,
+    sensor-health verdicts first, then in rule order, group verdicts after their sources).
+    The tracker applies them in this order, so what it records (the level an alert had when
+    its sensor went into fault, a red held back for a fault of the same reading) does not
+    depend on where micro-batches begin and end, nor on the order the rules were loaded in."""
+    return sorted(signals, key=lambda s: (s.ts, s.category != Category.SENSOR_HEALTH))
 
 
 class RuleEngine:
@@ -200,9 +202,14 @@ class RuleEngine:
             signals.extend(anomaly.evaluate(batch, self.registry))
             if anomaly.spec.raise_thresholds and anomaly.side.shape[0] == len(batch):
                 agree = np.where(agree == 0, anomaly.side, agree).astype(np.int8)
+        holders = holdback.holders(self.evaluators.values())
+        held = holdback.holding(holders, batch.sensor, self.registry) if holders else {}
         for evaluator in self.evaluators.values():
             if not isinstance(evaluator, AnomalyEvaluator):
                 signals.extend(evaluator.evaluate(batch, self.registry, agree))
+        if holders:
+            ids = {h.id for h in holders}
+            signals = holdback.hold_back(in_event_time(signals), held, ids)
         return in_event_time(signals + self._count(signals))
 
     def _count(self, signals: list[Signal]) -> list[Signal]:

@@ -119,13 +119,3 @@ def test_sensor_in_fault_marks_its_process_alerts_suspect() -> None:
     # another sensor is not affected
     (clean,) = t.observe(sig(2, sensor="b"), 3)
     assert not clean.alert.suspect
-    # a red from the sensor in fault is held at orange until corroborated; not another's
-    (held,) = t.observe(sig(1, rule="r3"), 4)
-    assert held.alert.level == Level.ORANGE and held.alert.suspect
-    assert "held_back" in held.alert.evidence
-    (red,) = t.observe(sig(1, sensor="b", rule="r3"), 5)
-    assert red.alert.level == Level.RED
-    # the fault clears: the next red of the sensor is red
-    t.observe(Signal("range", "a", "s", Level.CLEAR, Category.SENSOR_HEALTH, 6, 6), 6)
-    (back,) = t.observe(sig(1, rule="r4"), 7)
-    assert back.alert.level == Level.RED

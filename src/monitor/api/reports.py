@@ -35,6 +35,8 @@ async def alarm_load(
         raise HTTPException(403, "alarm-load reports are for city roles")
     end = parse_time(until, "until") or to_datetime(rt.clock.now())
     start = parse_time(since, "since") or end - timedelta(days=1)
+    if start >= end:
+        raise HTTPException(422, "since must be before until")
     window = {"s": start, "e": end}
     async with rt.db.connect() as conn:
         raised = await alert_store.raised_alerts(conn, start, end)
