@@ -82,8 +82,10 @@ class Model:
         self.hazards[kind] = {"at": at, **params}
 
     def active(self, kind: str, t: float) -> dict[str, Any] | None:
+        """The hazard's parameters from its start (``at``) until ``until`` (seconds since
+        the scenario start; default: the end)."""
         h = self.hazards.get(kind)
-        return h if h is not None and t >= h["at"] else None
+        return h if h is not None and h["at"] <= t < h.get("until", math.inf) else None
 
     def sensors(self) -> list[SensorSpec]:
         raise NotImplementedError
