@@ -53,7 +53,7 @@ def alarm_load(
     bins = Counter(BIN_S * (a.raised // BIN_S) for a in inside)
     first, last = BIN_S * (start // BIN_S), BIN_S * ((end - 1e-9) // BIN_S)
     n_bins = max(int((last - first) / BIN_S) + 1, 1)
-    floods = _floods(bins, first, n_bins)
+    floods = _floods(bins)
     flood_s = sum(f["to"] - f["from"] for f in floods)
     by_source = Counter(a.source for a in inside)
     chatter = _chattering(alerts, start, end)
@@ -79,20 +79,20 @@ def alarm_load(
     }
 
 
-def _floods(bins: Counter[float], first: float, n_bins: int) -> list[dict[str, Any]]:
+def _floods(bins: Counter[float]) -> list[dict[str, Any]]:
+    """Over the non-empty bins only (a period of years is no loop over its empty bins): a
+    gap is an empty bin, which ends a flood."""
     out: list[dict[str, Any]] = []
     flood: dict[str, Any] | None = None
-    for k in range(n_bins):
-        b = first + k * BIN_S
-        n = bins.get(b, 0)
-        if flood is None and n > FLOOD_START:
-            flood = {"bucket": b, "from": b, "to": b + BIN_S, "alerts": n}
-        elif flood is not None:
-            if n < FLOOD_END:
-                out.append(flood)
-                flood = None
-            else:
-                flood["to"], flood["alerts"] = b + BIN_S, flood["alerts"] + n
+    for b, n in sorted(bins.items()):
+        if flood is not None and (b > flood["to"] or n < FLOOD_END):
+            out.append(flood)
+            flood = None
+        if flood is None:
+            if n > FLOOD_START:
+                flood = {"bucket": b, "from": b, "to": b + BIN_S, "alerts": n}
+        elif n >= FLOOD_END:
+            flood["to"], flood["alerts"] = b + BIN_S, flood["alerts"] + n
     if flood is not None:
         out.append(flood)
     return out

@@ -16,7 +16,6 @@ import yaml
 
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
-from rules import holdback
 from rules.anomaly import AnomalyEvaluator, ShadowRecord
 from rules.composite import CompositeEvaluator
 from rules.contract import Evaluator, make_evaluator
@@ -53,7 +52,7 @@ def in_event_time(signals: list[Signal]) -> list[Signal]:
     """The signals of a batch in event-time order across rules (stable: at one instant,
     sensor-health verdicts first, then in rule order, group verdicts after their sources).
     The tracker applies them in this order, so what it records (the level an alert had when
-    its sensor went into fault, a red held back for a fault of the same reading) does not
+    its sensor went into fault, whether a process alert of that instant is suspect) does not
     depend on where micro-batches begin and end, nor on the order the rules were loaded in."""
     return sorted(signals, key=lambda s: (s.ts, s.category != Category.SENSOR_HEALTH))
 
@@ -202,14 +201,9 @@ class RuleEngine:
             signals.extend(anomaly.evaluate(batch, self.registry))
             if anomaly.spec.raise_thresholds and anomaly.side.shape[0] == len(batch):
                 agree = np.where(agree == 0, anomaly.side, agree).astype(np.int8)
-        holders = holdback.holders(self.evaluators.values())
-        held = holdback.holding(holders, batch.sensor, self.registry) if holders else {}
         for evaluator in self.evaluators.values():
             if not isinstance(evaluator, AnomalyEvaluator):
                 signals.extend(evaluator.evaluate(batch, self.registry, agree))
-        if holders:
-            ids = {h.id for h in holders}
-            signals = holdback.hold_back(in_event_time(signals), held, ids)
         return in_event_time(signals + self._count(signals))
 
     def _count(self, signals: list[Signal]) -> list[Signal]:

@@ -44,6 +44,7 @@ async def fuzz(base_url: str, token: str, report: Path, examples: int) -> dict[s
         str(st) if st.exists() else "st", "run", f"{base_url}/openapi.json",
         "-H", f"Authorization: Bearer {token}",
         "--max-examples", str(examples), "--workers", "2", "--seed", "20261201",
+        "--request-timeout", "30",  # a loaded CI machine: a slow answer is not a network error
         "--exclude-path", "/api/v1/stream",  # an endless event stream, tested in test_stream
         "--report", "json", "--report-json-path", str(report), "--no-color",
     ]  # fmt: skip

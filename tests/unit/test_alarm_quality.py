@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from monitor.model import Signal
 from rules.engine import RuleEngine, load_pack
-from rules.spec import parse_rule
 from simulators.physics import GnssError
 from tests.unit.factories import batch, registry
 
@@ -238,34 +237,3 @@ def test_a_well_detector_that_was_stuck_does_not_page_after_it_recovers() -> Non
     assert not [
         s for s in signals if s.rule == "methane_well.anomaly" and s.level and s.ts >= after
     ]
-
-
-def spiky_engine() -> RuleEngine:
-    eng = RuleEngine(registry(("s-1", "site", "x"), interval=60), now=0.0)
-    eng.upsert(parse_rule({"id": "x.high", "type": "threshold", "selector": {"kind": "x"},
-                           "levels": {2: 20, 1: 50}}))  # fmt: skip
-    eng.upsert(parse_rule({"id": "x.spike", "type": "spike", "selector": {"kind": "x"},
-                           "window_s": 3600, "min_scale": 0.5, "levels": {4: 6}}))  # fmt: skip
-    eng.upsert(parse_rule({"id": "x.range", "type": "threshold", "selector": {"kind": "x"},
-                           "levels": {3: 100}, "category": "sensor_health"}))  # fmt: skip
-    return eng
-
-
-@settings(max_examples=10, deadline=None)
-@given(st.integers(1, 40), st.integers(0, 10_000))
-def test_a_red_from_a_spiking_sensor_is_held_at_orange_whatever_the_batches(
-    per: int, seed: int
-) -> None:
-    """A lone 60 on a sensor reading about 1: the spike is a health alert and the red of the
-    same reading is held at orange (it needs corroboration); a slow rise to 60 is red; an
-    over-range reading (a range fault) holds nothing back.  The same with any batch size."""
-    rng = np.random.default_rng(seed)
-    quiet = 1 + rng.normal(0, 0.1, 30)
-    spike = feed(spiky_engine(), np.r_[quiet, [60.0], quiet], 60.0, per)
-    levels = [int(s.level) for s in spike if s.rule == "x.high"]
-    assert levels[0] == 2 and 1 not in levels
-    assert "held_back" in next(s for s in spike if s.rule == "x.high").evidence
-    rise = feed(spiky_engine(), np.r_[quiet, np.linspace(1, 60, 60)], 60.0, per)
-    assert min(int(s.level) or 9 for s in rise if s.rule == "x.high") == 1
-    over = feed(spiky_engine(), np.r_[np.linspace(1, 99, 60), [120.0, 120.0]], 60.0, per)
-    assert min(int(s.level) or 9 for s in over if s.rule == "x.high") == 1
