@@ -22,28 +22,6 @@ MIN_EPOCH_S = 946_684_800.0  # 2000-01-01: anything older is a broken clock, not
 MS_THRESHOLD = 1e11  # numbers above this are epoch milliseconds
 RAW_LIMIT = 2000
 
-# Codes of the checks done per item; index into this table is stored in a small int array.
-_OK = 0
-_REASONS = [
-    "",
-    "reading_not_object",
-    "missing_sensor",
-    "unknown_sensor",
-    "missing_value",
-    "value_not_number",
-    "missing_ts",
-    "bad_ts",
-    "ts_no_timezone",
-    "bad_quality",
-]
-_CODE = {name: i for i, name in enumerate(_REASONS)}
-NOT_OBJECT, MISSING_SENSOR, UNKNOWN_SENSOR = (
-    _CODE["reading_not_object"], _CODE["missing_sensor"], _CODE["unknown_sensor"],
-)  # fmt: skip
-MISSING_VALUE, NOT_NUMBER, BAD_QUALITY = (
-    _CODE["missing_value"], _CODE["value_not_number"], _CODE["bad_quality"],
-)  # fmt: skip
-
 
 def _number(raw: int | float) -> float:
     """A JSON number as a float; an integer too large for one is infinite (and rejected)."""
@@ -53,25 +31,26 @@ def _number(raw: int | float) -> float:
         return np.inf
 
 
-def _parse_ts(raw: Any) -> tuple[float, int]:
+def _parse_ts(raw: Any) -> tuple[float, str]:
+    """Epoch seconds, and the reject reason (empty when it parsed)."""
     if isinstance(raw, bool):
-        return np.nan, _CODE["bad_ts"]
+        return np.nan, "bad_ts"
     if isinstance(raw, int | float):
         ts = _number(raw)
         if not np.isfinite(ts):
-            return np.nan, _CODE["bad_ts"]
-        return (ts / 1000.0 if abs(ts) > MS_THRESHOLD else ts), _OK
+            return np.nan, "bad_ts"
+        return (ts / 1000.0 if abs(ts) > MS_THRESHOLD else ts), ""
     if isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            return np.nan, _CODE["bad_ts"]
+            return np.nan, "bad_ts"
         if parsed.tzinfo is None:
-            return np.nan, _CODE["ts_no_timezone"]
-        return parsed.timestamp(), _OK
+            return np.nan, "ts_no_timezone"
+        return parsed.timestamp(), ""
     if raw is None:
-        return np.nan, _CODE["missing_ts"]
-    return np.nan, _CODE["bad_ts"]
+        return np.nan, "missing_ts"
+    return np.nan, "bad_ts"
 
 
 def normalize(
@@ -114,82 +93,81 @@ def normalize(
         reject(failure.reason, _text(msg.payload), failure.detail)
         return ReadingBatch.empty(), rejects
 
-    n = len(items)
-    code = np.zeros(n, np.int8)
-    keys = np.full(n, -1, np.int32)
-    ts = np.full(n, np.nan, np.float64)
-    value = np.full(n, np.nan, np.float64)
-    quality = np.zeros(n, np.int16)
-    lookup = registry.keys
+    # Per item: its fields into lists (index, key, ts, value, quality), or its reject code.
     # ``type(x) is int`` leaves bools out (they are their own type); JSON gives exact types
+    at: list[int] = []
+    keys_l: list[int] = []
+    ts_l: list[float] = []
+    value_l: list[float] = []
+    quality_l: list[int] = []
+    failed: list[tuple[int, str]] = []
+    lookup = registry.keys
     for i, item in enumerate(items):
         if type(item) is not dict:
-            code[i] = NOT_OBJECT
+            failed.append((i, "reading_not_object"))
             continue
         sensor = item.get("sensor")
         if type(sensor) is not str or not sensor:
-            code[i] = MISSING_SENSOR
+            failed.append((i, "missing_sensor"))
             continue
         key = lookup.get(sensor)
         if key is None:
-            code[i] = UNKNOWN_SENSOR
+            failed.append((i, "unknown_sensor"))
             continue
-        keys[i] = key
         v: Any = item.get("value")
         kind = type(v)
-        if kind is float:
-            value[i] = v
-        elif kind is int:
-            value[i] = _number(v)
-        else:
-            code[i] = MISSING_VALUE if v is None else NOT_NUMBER
+        if kind is int:
+            v = _number(v)
+        elif kind is not float:
+            failed.append((i, "missing_value" if v is None else "value_not_number"))
             continue
         t: Any = item.get("ts")
-        kind = type(t)
-        if kind is float and -MS_THRESHOLD <= t <= MS_THRESHOLD:  # NaN fails: no fast path
-            ts[i] = t
-        else:
-            ts[i], c = _parse_ts(t)
-            if c:
-                code[i] = c
+        if type(t) is not float or not -MS_THRESHOLD <= t <= MS_THRESHOLD:  # NaN: not fast
+            t, why = _parse_ts(t)
+            if why:
+                failed.append((i, why))
                 continue
         q = item.get("quality", 0)
-        if q != 0 or type(q) is not int:
-            if type(q) is not int or not -32768 <= q <= 32767:
-                code[i] = BAD_QUALITY
-                continue
-            quality[i] = q
+        if type(q) is not int or not -32768 <= q <= 32767:
+            failed.append((i, "bad_quality"))
+            continue
+        at.append(i)
+        keys_l.append(key)
+        ts_l.append(t)
+        value_l.append(v)
+        quality_l.append(q)
 
-    ok = code == _OK
-    extra = np.full(n, "", dtype=object)
-    bad_value = ok & ~np.isfinite(value)
-    extra[bad_value] = "value_not_finite"
-    future = ok & ~bad_value & (ts > msg.received + max_future_s)
-    extra[future] = "ts_in_future"
-    too_old = ok & ~bad_value & (ts < MIN_EPOCH_S)
-    extra[too_old] = "ts_out_of_range"
+    keys = np.array(keys_l, np.int32)
+    ts = np.array(ts_l, np.float64)
+    value = np.array(value_l, np.float64)
+    # the checks over the whole message, in this order: the first that fails is the reason
+    checks = [
+        ("value_not_finite", ~np.isfinite(value)),
+        ("ts_in_future", ts > msg.received + max_future_s),
+        ("ts_out_of_range", ts < MIN_EPOCH_S),
+    ]
     if msg.site is None and msg.tenant is not None:  # an ingest key of one enterprise
         own = [k for s, k in registry.site_keys.items() if registry.sites[s].tenant == msg.tenant]
-        other = ok & (extra == "") & ~np.isin(registry.site_of[np.maximum(keys, 0)], own)
-        extra[other] = "wrong_tenant"
-    wrong_site = np.zeros(n, bool)
+        checks.append(("wrong_tenant", ~np.isin(registry.site_of[keys], own)))
     if site_key >= 0:
-        wrong_site = ok & (extra == "") & (registry.site_of[np.maximum(keys, 0)] != site_key)
-        extra[wrong_site] = "wrong_site"
-    ok &= extra == ""
+        checks.append(("wrong_site", registry.site_of[keys] != site_key))
+    bad = np.logical_or.reduce([fails for _, fails in checks])
+    if bad.any():  # rare: the reasons one by one
+        seen = np.zeros(len(at), bool)
+        for reason, fails in checks:
+            for j in np.flatnonzero(fails & ~seen).tolist():
+                failed.append((at[j], reason))
+            seen |= fails
+    for i, reason in sorted(failed):
+        reject(reason, _item_text(items[i]), _detail(reason, items[i], msg))
 
-    for j in np.flatnonzero(~ok):
-        reason = _REASONS[int(code[j])] if code[j] else str(extra[j])
-        reject(reason, _item_text(items[j]), _detail(reason, items[j], msg))
-
-    idx = np.flatnonzero(ok)
-    batch = ReadingBatch(
-        keys[idx],
-        ts[idx],
-        value[idx],
-        quality[idx],
-        np.full(idx.shape[0], msg.received, np.float64),
-    )
+    if bad.any():
+        keep = np.flatnonzero(~bad)
+        keys, ts, value = keys[keep], ts[keep], value[keep]
+        quality = np.array(quality_l, np.int16)[keep]
+    else:
+        quality = np.array(quality_l, np.int16)
+    batch = ReadingBatch(keys, ts, value, quality, np.full(len(keys), msg.received, np.float64))
     return batch, rejects
 
 

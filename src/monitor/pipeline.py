@@ -34,7 +34,7 @@ from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.model import ReadingBatch, Reject, Signal
 from monitor.registry import Registry
-from rules.anomaly import ShadowRecord
+from rules.anomaly import ShadowScores
 from rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Pipeline:
         self.lock = asyncio.Lock()
         self.listeners: list[EventListener] = []
         # Where shadow-mode anomaly scores go (the store); None keeps only the metrics.
-        self.record_shadow: Callable[[list[ShadowRecord]], Awaitable[None]] | None = None
+        self.record_shadow: Callable[[list[ShadowScores]], Awaitable[None]] | None = None
         # Which readings the store already holds (judged before); None judges every reading.
         # (readings, their sensors' expected intervals) -> which the store holds
         self.already_stored: Callable[[ReadingBatch, np.ndarray], Awaitable[np.ndarray]] | None = (
@@ -115,8 +115,7 @@ class Pipeline:
 
     async def submit(self, msg: RawMessage) -> None:
         """Queue a message; waits when the queue is full (backpressure on the source)."""
-        await self.queue.put(msg)
-        self.metrics.queue_depth.set(self.queue.qsize())
+        await self.queue.put(msg)  # the depth gauge is set per micro-batch (``process``)
 
     async def submit_and_wait(self, msg: RawMessage) -> Outcome:
         """Queue a message and wait until it is stored (HTTP ingest)."""
@@ -157,7 +156,6 @@ class Pipeline:
         """Never raises: a message that breaks the normalizer (a defect) is rejected whole,
         with the reason, and acknowledged like any other reject, so it cannot poison the
         pipeline or a restart."""
-        self.metrics.messages.labels(msg.source).inc()
         try:
             batch, rejects = normalize(msg, self.registry, max_future_s=self.max_future_s)
         except Exception as err:
@@ -194,6 +192,8 @@ class Pipeline:
     async def _process_with_retry(self, items: list[Normalized]) -> None:
         """Judge and store a micro-batch.  The store's own failures are retried inside
         ``process`` (``_store``); anything else is a defect: logged, counted and retried."""
+        for source, n in Counter(i.msg.source for i in items).items():
+            self.metrics.messages.labels(source).inc(n)
         delay = 0.2
         while True:
             try:
@@ -283,18 +283,19 @@ class Pipeline:
         records = self.engine.drain_shadow()
         if not records:
             return
-        for rule, n in Counter(r.rule for r in records).items():
-            self.metrics.shadow_scored.labels(rule).inc(n)
-        for (rule, level), n in Counter(
-            (r.rule, str(r.would_alert)) for r in records if r.would_alert
-        ).items():
-            self.metrics.shadow_would_alert.labels(rule, level).inc(n)
+        for scores in records:
+            self.metrics.shadow_scored.labels(scores.rule).inc(len(scores))
+            levels, counts = np.unique(
+                scores.would_alert[scores.would_alert > 0], return_counts=True
+            )
+            for level, n in zip(levels.tolist(), counts.tolist(), strict=True):
+                self.metrics.shadow_would_alert.labels(scores.rule, str(level)).inc(n)
         if self.record_shadow is not None:
             try:
                 await self.record_shadow(records)
             except Exception as err:  # diagnostics only: never hold the readings back
                 self.metrics.errors.labels("shadow").inc()
-                log.error("storing %d shadow scores failed (%s)", len(records), err)
+                log.error("storing %d shadow scores failed (%s)", sum(map(len, records)), err)
 
     async def tick(self) -> None:
         """Timer-driven rules (data interruption) and SLA escalation."""

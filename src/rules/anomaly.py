@@ -29,20 +29,40 @@ MODELS = "models."  # the prefix of the detectors' columns in the rule's table
 
 
 @dataclass(frozen=True)
-class ShadowRecord:
-    """One reading's score under a shadow rule; ``would_alert`` is the level a live rule
-    would have raised at this reading (0: none)."""
+class ShadowScores:
+    """One batch's scores under a shadow rule, column-wise (one entry per scored reading, no
+    object per reading): ``sensor`` an index into ``sensors`` (ids), ``detector`` one into
+    ``detectors`` (names); ``would_alert`` the level a live rule would have raised at the reading
+    (0: none); ``reported`` the score of an episode's first reading (0 inside an episode)."""
 
     rule: str
-    sensor: str
-    ts: float
-    score: float
-    detector: str
-    expected: float
-    value: float
-    would_alert: int
-    anomalous: bool
-    reported: float  # the score of an episode's first reading (0 inside an episode)
+    detectors: tuple[str, ...]
+    sensors: tuple[str, ...]
+    sensor: np.ndarray
+    ts: np.ndarray
+    score: np.ndarray
+    detector: np.ndarray
+    expected: np.ndarray
+    value: np.ndarray
+    would_alert: np.ndarray
+    anomalous: np.ndarray
+    reported: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+
+def _levels_at(sub: ReadingBatch, signals: list[Signal], registry: Registry) -> np.ndarray:
+    """The level each signal raised, at its reading of ``sub`` (0 elsewhere)."""
+    out = np.zeros(len(sub), np.int16)
+    raised = [s for s in signals if s.level and s.sensor is not None]
+    if not raised:
+        return out
+    keys = registry.keys
+    where = {(keys[s.sensor], s.ts): int(s.level) for s in raised if s.sensor in keys}
+    for i in np.flatnonzero(np.isin(sub.sensor, [k for k, _ in where])).tolist():
+        out[i] = where.get((int(sub.sensor[i]), float(sub.ts[i])), 0)
+    return out
 
 
 def grading(rule: AnomalyRule) -> ThresholdRule:
@@ -62,7 +82,7 @@ class AnomalyEvaluator(ThresholdEvaluator):
     def __init__(self, spec: AnomalyRule, registry: Registry) -> None:
         self.spec = spec
         self.ensemble = self._ensemble(spec, 0)
-        self.shadow: list[ShadowRecord] = []
+        self.shadow: list[ShadowScores] = []
         self.side = np.zeros(0, np.int8)
         self._seen: tuple[ReadingBatch, Verdicts] = (ReadingBatch.empty(), Verdicts.empty(0))
         super().__init__(grading(spec), registry)
@@ -156,28 +176,17 @@ class AnomalyEvaluator(ThresholdEvaluator):
     def _record(
         self, sub: ReadingBatch, verdicts: Verdicts, signals: list[Signal], registry: Registry
     ) -> None:
-        names = [d.name for d in self.ensemble.detectors]
-        raised = {(s.sensor, s.ts): int(s.level) for s in signals if s.level}
-        by_key = registry.by_key
-        sensors = [by_key[k].id for k in sub.sensor.tolist()]
-        columns = zip(
-            sensors,
-            sub.ts.tolist(),
-            verdicts.score.tolist(),
-            [names[i] for i in verdicts.detector.tolist()],
-            verdicts.expected.tolist(),
-            sub.value.tolist(),
-            verdicts.anomalous.tolist(),
-            verdicts.reported.tolist(),
-            strict=True,
-        )
-        rule = self.spec.id
-        self.shadow.extend(
-            ShadowRecord(rule, sensor, ts, score, detector, expected, value,
-                         raised.get((sensor, ts), 0), anomalous, reported)
-            for sensor, ts, score, detector, expected, value, anomalous, reported in columns
+        keys, index = np.unique(sub.sensor, return_inverse=True)
+        ids = tuple(registry.by_key[k].id for k in keys.tolist())
+        names = tuple(d.name for d in self.ensemble.detectors)
+        levels = _levels_at(sub, signals, registry)
+        v = verdicts
+        scores = ShadowScores(
+            self.spec.id, names, ids, index.astype(np.int32), sub.ts, v.score, v.detector,
+            v.expected, sub.value, levels, v.anomalous, v.reported,
         )  # fmt: skip
+        self.shadow.append(scores)
 
-    def drain_shadow(self) -> list[ShadowRecord]:
+    def drain_shadow(self) -> list[ShadowScores]:
         out, self.shadow = self.shadow, []
         return out

@@ -185,22 +185,25 @@ class DerivedEvaluator(ThresholdEvaluator):
         i = np.arange(rows.shape[0])
         t0, v0 = t_both[i, pick], v_both[i, pick]
         judged = (t0 < ts) & (ts - t0 >= rule.min_coverage * rule.span_s)
-        with np.errstate(all="ignore"):
-            rate = (value - v0) / (ts - t0)
-            if rule.method != "endpoints":
-                span = ring.within(rows, ring.bucket_of(cut), b)
-                fit = self._slope if rule.method == "regression" else self._median_slope
-                rate, points = fit(ring, rows, span, ts)
-                judged &= points >= rule.min_points
-        rate = rate * rule.per_s
-        rate = np.abs(rate) if rule.absolute else rate
         if rule.held_at is not None:  # every reading of the held buckets beyond it
             held_s = rule.span_s if rule.held_s is None else rule.held_s
-            span = ring.within(rows, ring.bucket_of(ts - held_s), b)
+            held = ring.within(rows, ring.bucket_of(ts - held_s), b)
             if rule.direction == "high":
-                judged &= ring.extreme(rows, span, "lo") >= rule.held_at
+                judged &= ring.extreme(rows, held, "lo") >= rule.held_at
             else:
-                judged &= ring.extreme(rows, span, "hi") <= rule.held_at
+                judged &= ring.extreme(rows, held, "hi") <= rule.held_at
+        with np.errstate(all="ignore"):
+            rate = (value - v0) / (ts - t0)
+        if rule.method != "endpoints":  # fitted only where the rate is judged at all
+            rate = np.full(rows.shape[0], np.nan)
+            sel = np.flatnonzero(judged)
+            if sel.size:
+                span = ring.within(rows[sel], ring.bucket_of(cut[sel]), b[sel])
+                fit = self._slope if rule.method == "regression" else self._median_slope
+                slope, points = fit(ring, rows[sel], span, ts[sel])
+                rate[sel] = np.where(points >= rule.min_points, slope, np.nan)
+        rate = rate * rule.per_s
+        rate = np.abs(rate) if rule.absolute else rate
         return np.where(judged, rate, np.nan)
 
     @staticmethod
@@ -235,11 +238,12 @@ class DerivedEvaluator(ThresholdEvaluator):
             v = ring["sv"][rows] / n
             i, j = np.triu_indices(n.shape[1], 1)
             pair = has[:, i] & has[:, j] & (t[:, j] != t[:, i])
-            slopes = np.where(pair, (v[:, j] - v[:, i]) / (t[:, j] - t[:, i]), np.nan)
-        slope = np.zeros(len(rows))
-        some = pair.any(axis=1)
-        if some.any():
-            slope[some] = np.nanmedian(slopes[some], axis=1)
+            slopes = np.where(pair, (v[:, j] - v[:, i]) / (t[:, j] - t[:, i]), np.inf)
+        slopes.sort(axis=1)  # the pairs that are not, as +inf, last
+        k = pair.sum(axis=1)
+        at = np.arange(len(rows))
+        middle = 0.5 * (slopes[at, np.maximum(k - 1, 0) // 2] + slopes[at, k // 2])
+        slope = np.where(k > 0, middle, 0.0)
         return slope, has.sum(axis=1)
 
     def evaluate(

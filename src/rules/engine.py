@@ -16,7 +16,7 @@ import yaml
 
 from monitor.model import Category, Level, ReadingBatch, Signal
 from monitor.registry import Registry
-from rules.anomaly import AnomalyEvaluator, ShadowRecord
+from rules.anomaly import AnomalyEvaluator, ShadowScores
 from rules.composite import CompositeEvaluator
 from rules.contract import Evaluator, make_evaluator
 from rules.count import CountEvaluator
@@ -245,7 +245,7 @@ class RuleEngine:
             signals.extend(evaluator.tick(now, self.registry, owned))
         return signals
 
-    def drain_shadow(self) -> list[ShadowRecord]:
+    def drain_shadow(self) -> list[ShadowScores]:
         """Scores and would-be alerts of shadow-mode anomaly rules since the last call."""
         anomalies = [e for e in self.evaluators.values() if isinstance(e, AnomalyEvaluator)]
         return [r for a in anomalies for r in a.drain_shadow()]

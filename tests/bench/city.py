@@ -204,7 +204,7 @@ async def kafka_rate(
             started = time.monotonic()
             if profile is not None:  # from the first reading stored: start-up left out
                 spy = await asyncio.create_subprocess_exec(
-                    "py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--output",
+                    str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(proc.pid), "--format", "raw", "--output",
                     str(profile.with_suffix(".raw")), "--rate", "250", "--nonblocking",
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
                 )  # fmt: skip

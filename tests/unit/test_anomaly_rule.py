@@ -80,10 +80,15 @@ def test_shadow_mode_records_scores_and_would_be_alerts_without_alerting():
     engine = _engine(AnomalyRule(id="anom", grace=50, shadow=True))
     signals = _feed(engine, [*_quiet(200), 6.0, 6.0, 6.0, 6.0])
     assert signals == []
-    records = engine.drain_shadow()
-    assert len(records) == 204
-    assert [r.would_alert for r in records[-4:]] == [4, 0, 3, 0]
-    assert records[-1].anomalous and records[-1].score >= 0.5 and records[0].score == 0.0
+    batches = engine.drain_shadow()
+    would = np.concatenate([b.would_alert for b in batches])
+    score = np.concatenate([b.score for b in batches])
+    assert len(would) == sum(map(len, batches)) == 204
+    assert would[-4:].tolist() == [4, 0, 3, 0]
+    assert batches[-1].anomalous[-1] and score[-1] >= 0.5 and score[0] == 0.0
+    assert {s for b in batches for s in b.sensors} == {"gw-1"} and {b.rule for b in batches} == {
+        "anom"
+    }
     assert engine.drain_shadow() == []
 
 

@@ -86,3 +86,54 @@ def test_never_raises_and_accounts_for_every_item(items: list[object]) -> None:
 def test_arbitrary_bytes_never_raise(payload: bytes) -> None:
     batch, rejects = normalize(msg(payload), REG)
     assert len(batch) + len(rejects) >= 1 or payload.strip() == b""
+
+
+def _expected_reason(item: object) -> str:
+    """An oracle written plainly, one item at a time (seconds only: no ms or ISO forms)."""
+    if not isinstance(item, dict):
+        return "reading_not_object"
+    sensor = item.get("sensor")
+    if not isinstance(sensor, str) or not sensor:
+        return "missing_sensor"
+    if sensor not in ("a", "b"):
+        return "unknown_sensor"
+    v = item.get("value")
+    if v is None:
+        return "missing_value"
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return "value_not_number"
+    q = item.get("quality", 0)
+    if isinstance(q, bool) or not isinstance(q, int) or not -32768 <= q <= 32767:
+        return "bad_quality"
+    if not np.isfinite(float(v)):
+        return "value_not_finite"
+    if item["ts"] > NOW + 300:
+        return "ts_in_future"
+    if item["ts"] < 946_684_800:
+        return "ts_out_of_range"
+    return "wrong_site" if sensor == "b" else ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        reading.map(lambda r: {**r, "ts": NOW + 400})
+        | reading.map(lambda r: {**r, "ts": NOW})
+        | reading.map(lambda r: {**r, "ts": 1e8})
+        | json_values,
+        max_size=8,
+    )
+)
+def test_each_item_gets_the_first_failing_reason_in_order_and_keeps_its_value(
+    items: list[object],
+) -> None:
+    """Rejects come in item order with the first check that fails; kept readings keep their
+    item order, value and quality."""
+    batch, rejects = normalize(msg(json.dumps(items).encode()), REG)
+    if not items:
+        return
+    reasons = [_expected_reason(i) for i in items]
+    assert [r.reason for r in rejects] == [r for r in reasons if r]
+    kept = [i for i, r in zip(items, reasons, strict=True) if not r]
+    assert batch.value.tolist() == [float(i["value"]) for i in kept]  # type: ignore[index]
+    assert batch.quality.tolist() == [i.get("quality", 0) for i in kept]  # type: ignore[union-attr]

@@ -16,7 +16,6 @@ import numpy as np
 
 from monitor.model import ReadingBatch, Sensor, Site, SiteKind
 from monitor.registry import Registry
-from rules.anomaly import ShadowRecord
 from rules.engine import RuleEngine
 from rules.spec import AnomalyRule
 
@@ -49,7 +48,10 @@ def replay(
         )
     )
     longest = max((len(s.values) for s in series), default=0)
-    records: dict[str, list[ShadowRecord]] = {}
+    out = [
+        Replayed(np.zeros(len(s.ts)), np.zeros(len(s.ts)), np.zeros(len(s.ts), bool))
+        for s in series
+    ]
     for start in range(0, longest, chunk):
         parts = [
             (registry.keys[f"s{i}"], s.ts[start : start + chunk], s.values[start : start + chunk])
@@ -63,19 +65,16 @@ def replay(
             keys[order], ts[order], values[order], np.zeros(len(ts), np.int16), ts[order]
         )
         engine.judge(batch, float(ts.max()), allowed_lateness_s=float("inf"))
-        for record in engine.drain_shadow():
-            records.setdefault(record.sensor, []).append(record)
+        for scores in engine.drain_shadow():
+            for i, sensor in enumerate(scores.sensors):
+                n = int(sensor[1:])  # the series of sensor "s{n}"
+                mine = scores.sensor == i
+                at = np.searchsorted(series[n].ts, scores.ts[mine])
+                out[n].score[at] = scores.score[mine]
+                out[n].reported[at] = scores.reported[mine]
+                out[n].anomalous[at] = scores.anomalous[mine]
         if progress:
             print(f"\r  {min(start + chunk, longest)}/{longest} rows", end="", file=sys.stderr)
     if progress:
         print(file=sys.stderr)
-    out = []
-    for i, s in enumerate(series):
-        got = records.get(f"s{i}", [])
-        at = np.searchsorted(s.ts, [r.ts for r in got])
-        result = Replayed(np.zeros(len(s.ts)), np.zeros(len(s.ts)), np.zeros(len(s.ts), bool))
-        result.score[at] = [r.score for r in got]
-        result.reported[at] = [r.reported for r in got]
-        result.anomalous[at] = [r.anomalous for r in got]
-        out.append(result)
     return out

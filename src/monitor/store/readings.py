@@ -1,8 +1,8 @@
 """Readings: idempotent batched writes (binary COPY into a staging table, then
 ``INSERT ... ON CONFLICT DO NOTHING``), partition upkeep and range queries.
 
-The COPY payload is built with numpy in one pass: PostgreSQL's binary format is a fixed-width
-record per row for these column types, so no per-row Python runs on the hot path.
+The COPY payload is built with numpy in one pass (``binary_copy``), so no per-row Python runs
+on the hot path.
 """
 
 from __future__ import annotations
@@ -15,38 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.clock import to_datetime
 from monitor.model import ReadingBatch
+from monitor.store import binary_copy
 from monitor.store.db import raw_connection
 
-PG_EPOCH = 946_684_800.0  # 2000-01-01 in Unix seconds
-_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
-_TRAILER = b"\xff\xff"
-_ROW = np.dtype(
-    [
-        ("n", ">i2"),
-        ("l_key", ">i4"), ("key", ">i4"),
-        ("l_ts", ">i4"), ("ts", ">i8"),
-        ("l_val", ">i4"), ("val", ">f8"),
-        ("l_q", ">i4"), ("q", ">i2"),
-        ("l_rx", ">i4"), ("rx", ">i8"),
-    ]
-)  # fmt: skip
 _STAGE = "readings_stage"
 
 
-def to_pg_micros(epoch: np.ndarray) -> np.ndarray:
-    return np.rint((epoch - PG_EPOCH) * 1e6).astype(np.int64)
-
-
 def encode_copy(batch: ReadingBatch) -> bytes:
-    rows = np.empty(len(batch), _ROW)
-    rows["n"] = 5
-    rows["l_key"], rows["l_ts"], rows["l_val"], rows["l_q"], rows["l_rx"] = 4, 8, 8, 2, 8
-    rows["key"] = batch.sensor
-    rows["ts"] = to_pg_micros(batch.ts)
-    rows["val"] = batch.value
-    rows["q"] = batch.quality
-    rows["rx"] = to_pg_micros(batch.received)
-    return _HEADER + rows.tobytes() + _TRAILER
+    return binary_copy.encode(
+        [("int4", batch.sensor), ("timestamptz", batch.ts), ("float8", batch.value),
+         ("int2", batch.quality), ("timestamptz", batch.received)]
+    )  # fmt: skip
 
 
 _ORIGIN = "timestamptz '2000-01-01 00:00Z'"

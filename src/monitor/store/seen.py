@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.clock import to_epoch
 from monitor.model import ReadingBatch
-from monitor.store.readings import to_pg_micros
+from monitor.store.binary_copy import to_pg_micros
 
 LOOKUP_CHUNK = 10_000
 _STORED = text(

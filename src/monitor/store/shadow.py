@@ -5,61 +5,83 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from monitor.clock import to_datetime
+from monitor.store import binary_copy
 from monitor.store.db import raw_connection
-from rules.anomaly import ShadowRecord
+from rules.anomaly import ShadowScores
 
-_STAGE = "anomaly_scores_stage"
+_STAGE = "anomaly_scores_columns"  # indices into the names passed with the INSERT
 _COLUMNS = "rule, sensor, ts, score, detector, expected, value, would_alert"
+_TYPES = ["int2", "int4", "timestamptz", "float4", "int2", "float8", "float8", "int2"]
 _INSERT = (
-    f"INSERT INTO anomaly_scores ({_COLUMNS}) SELECT {_COLUMNS} FROM {{source}}"
-    " ON CONFLICT DO NOTHING"
+    f"INSERT INTO anomaly_scores ({_COLUMNS}) SELECT (CAST({{rules}} AS text[]))[rule + 1],"
+    " (CAST({sensors} AS text[]))[sensor + 1], {ts}, score,"
+    " (CAST({detectors} AS text[]))[detector + 1], NULLIF(expected, 'NaN'), value,"
+    " would_alert FROM {source} ON CONFLICT DO NOTHING"
 )
+
+
 _UNNEST = (
-    "unnest(CAST(:rule AS text[]), CAST(:sensor AS text[]), CAST(:ts AS timestamptz[]),"
-    " CAST(:score AS real[]), CAST(:detector AS text[]), CAST(:expected AS float8[]),"
+    "unnest(CAST(:rule AS int2[]), CAST(:sensor AS int4[]), CAST(:ts AS float8[]),"
+    " CAST(:score AS real[]), CAST(:detector AS int2[]), CAST(:expected AS float8[]),"
     " CAST(:value AS float8[]), CAST(:would AS int2[])) AS u(" + _COLUMNS + ")"
 )
 
 
-def _rows(records: list[ShadowRecord]) -> list[tuple[Any, ...]]:
-    return [
-        (r.rule, r.sensor, to_datetime(r.ts), r.score, r.detector,
-         r.expected if r.expected == r.expected else None, r.value, r.would_alert)
-        for r in records
-    ]  # fmt: skip
+def _insert(source: str, ts: str, mark: str) -> str:
+    """The INSERT from ``source``; ``mark`` formats a parameter's name (SQLAlchemy or psycopg)."""
+    names = {n: mark.format(n) for n in ("rules", "sensors", "detectors")}
+    return _INSERT.format(source=source, ts=ts, **names)
+
+
+def _columns(scores: list[ShadowScores]) -> tuple[dict[str, list[str]], list[np.ndarray]]:
+    """The names (rules, sensors, detectors) and one array per staged column: each batch's
+    indices shifted past the names of the batches before it."""
+    names: dict[str, list[str]] = {"rules": [], "sensors": [], "detectors": []}
+    parts: list[list[np.ndarray]] = [[] for _ in _TYPES]
+    for s in scores:
+        n = len(s)
+        shifted = (
+            np.full(n, len(names["rules"])), s.sensor + len(names["sensors"]), s.ts, s.score,
+            s.detector + len(names["detectors"]), s.expected, s.value, s.would_alert,
+        )  # fmt: skip
+        for part, values in zip(parts, shifted, strict=True):
+            part.append(values)
+        names["rules"].append(s.rule)
+        names["sensors"].extend(s.sensors)
+        names["detectors"].extend(s.detectors)
+    return names, [np.concatenate(p) for p in parts]
 
 
 async def write_shadow(
-    conn: AsyncConnection, records: list[ShadowRecord], copy: bool = True
+    conn: AsyncConnection, scores: list[ShadowScores], copy: bool = True
 ) -> None:
-    """One statement per batch: binary COPY into a stage, then one INSERT (or, where COPY
-    breaks the connection, PGlite, one INSERT from arrays); never a statement per row."""
-    if not records:
+    """One statement per batch: binary COPY of fixed-width columns (built by numpy, no row
+    by row) into a stage, then one INSERT that looks the names up; where COPY breaks the
+    connection (PGlite), one INSERT from arrays."""
+    scores = [s for s in scores if len(s)]
+    if not scores:
         return
-    rows = _rows(records)
+    names, columns = _columns(scores)
     if not copy:
-        names = ("rule", "sensor", "ts", "score", "detector", "expected", "value", "would")
-        params = {name: [row[i] for row in rows] for i, name in enumerate(names)}
-        await conn.execute(text(_INSERT.format(source=_UNNEST)), params)
+        keys = ("rule", "sensor", "ts", "score", "detector", "expected", "value", "would")
+        arrays = {k: c.tolist() for k, c in zip(keys, columns, strict=True)}
+        sql = _insert(_UNNEST, "to_timestamp(ts)", ":{}")
+        await conn.execute(text(sql), {**names, **arrays})
         return
     raw = await raw_connection(conn)
     async with raw.cursor() as cur:
         await cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (rule text, sensor text, ts timestamptz,"
-            " score real, detector text, expected float8, value float8, would_alert int2)"
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (rule int2, sensor int4, ts timestamptz,"
+            " score real, detector int2, expected float8, value float8, would_alert int2)"
             " ON COMMIT DELETE ROWS"
         )
         async with cur.copy(f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as out:
-            out.set_types(
-                ["text", "text", "timestamptz", "float4", "text", "float8", "float8", "int2"]
-            )
-            for row in rows:
-                await out.write_row(row)
-        await cur.execute(_INSERT.format(source=_STAGE))
+            await out.write(binary_copy.encode(list(zip(_TYPES, columns, strict=True))))
+        await cur.execute(_insert(_STAGE, "ts", "%({})s"), names)
 
 
 async def shadow_report(
@@ -145,6 +167,6 @@ class ShadowWriter:
     def __init__(self, engine: AsyncEngine, copy: bool = True) -> None:
         self.engine, self.copy = engine, copy
 
-    async def __call__(self, records: list[ShadowRecord]) -> None:
+    async def __call__(self, records: list[ShadowScores]) -> None:
         async with self.engine.begin() as conn:
             await write_shadow(conn, records, self.copy)
