@@ -265,7 +265,9 @@ async def latency(
     pg: str, cfg: Path, mport: int, messages: list[Any], rate: float, seconds: float
 ) -> list[float]:
     """Samples (s) from publication to the alert on the live stream, at ``rate`` readings/s
-    of the city stream (times made current); a probe gas detector crosses red every 0.1 s."""
+    of the city stream (times made current); every 0.1 s a probe gas detector crosses orange
+    with two readings (the rule confirms) or returns to normal; a probe opens once (the rule's
+    off-delay keeps it open), so up to 200 samples."""
     probes = sorted({(t, s, r["sensor"]) for t, s, b in messages for r in b
                      if "-g" in r["sensor"]})[:200]  # fmt: skip
     sent: dict[str, float] = {}
@@ -302,11 +304,9 @@ async def latency(
                         (high.discard if probe in high else high.add)(probe)
                         if value > 1:
                             sent[probe] = now
-                        await c.publish(
-                            f"riskmon/v1/{pt}/{ps}/readings",
-                            orjson.dumps([{"sensor": probe, "ts": now, "value": value}]),
-                            qos=1,
-                        )
+                        # two readings in a row: the rule opens on the second (confirm: 2)
+                        two = [{"sensor": probe, "ts": now - d, "value": value} for d in (1e-3, 0)]
+                        await c.publish(f"riskmon/v1/{pt}/{ps}/readings", orjson.dumps(two), qos=1)
                         next_probe += 0.1
                     await c.publish(
                         f"riskmon/v1/{tenant}/{site}/readings", orjson.dumps(batch), qos=1

@@ -24,16 +24,59 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--threshold", type=float, default=None, help="fixed threshold (default: NAB's sweep)"
     )
     nab.add_argument("--rule", type=Path, default=None, help="YAML of an anomaly rule")
+    _cv_arguments(nab, "category")
     skab = which.add_parser(
         "skab", help="SKAB: per-row predictions, F1, FAR and MAR", formatter_class=fmt
     )
     skab.add_argument("--data", type=Path, required=True, help="SKAB data folder")
     skab.add_argument("--out", type=Path, required=True, help="folder for per-row predictions")
     skab.add_argument("--rule", type=Path, default=None, help="YAML of an anomaly rule")
+    _cv_arguments(skab, "folder")
     scn = which.add_parser(
         "scenarios", help="ground-truth scenarios through the real pipeline", formatter_class=fmt
     )
     scn.add_argument("dir", nargs="?", type=Path, default=None, help="folder or one YAML file")
+
+
+def _cv_arguments(parser: argparse.ArgumentParser, group: str) -> None:
+    parser.add_argument(
+        "--cv",
+        action="store_true",
+        help=f"leave one {group} out: choose among the variants on the others, score the held-out",
+    )
+    parser.add_argument(
+        "--variants", default=None, help="--cv: comma-separated variant names (default: all)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="--cv: replays run at a time")
+
+
+def _variants(chosen: str | None, known: dict[str, AnomalyRule]) -> dict[str, AnomalyRule]:
+    if chosen is None:
+        return known
+    names = [n.strip() for n in chosen.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise SystemExit(f"unknown variant {unknown or chosen!r}; known: {', '.join(known)}")
+    return {n: known[n] for n in names}
+
+
+def _cv(args: argparse.Namespace) -> int:
+    from monitor.evaluation import cv, nab, skab
+
+    if args.rule is not None:
+        raise SystemExit("--cv chooses among its own variants; --rule does not apply")
+    if args.benchmark == "nab":
+        variants = _variants(args.variants, nab.NAB_VARIANTS)
+        reports = nab.cross_validate(args.data, args.labels, variants, args.workers)
+        for profile, report in reports.items():
+            print(f"\nNAB {profile}, leave one category out:")
+            print(cv.format_report(report))
+        return 0
+    variants = _variants(args.variants, skab.SKAB_VARIANTS)
+    report = skab.cross_validate(args.data, variants, args.workers)
+    print("\nSKAB F1, leave one folder out (parameter: the rule's threshold):")
+    print(cv.format_report(report))
+    return 0
 
 
 def _rule(path: Path | None, default: AnomalyRule) -> AnomalyRule:
@@ -60,6 +103,8 @@ def _scenarios(where: Path | None) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.benchmark == "scenarios":
         return _scenarios(args.dir)
+    if getattr(args, "cv", False):
+        return _cv(args)
     if args.benchmark == "nab":
         from monitor.evaluation import nab
 

@@ -9,11 +9,13 @@ detectors like every row, and left out of the metrics (benchmarks/README.md §2.
 from __future__ import annotations
 
 import csv
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from monitor.evaluation import cv
 from monitor.evaluation.replay import Series, replay
 from rules.detectors.specs import PatternSpec
 from rules.spec import AnomalyRule
@@ -47,12 +49,19 @@ def metrics(pred: np.ndarray, truth: np.ndarray) -> Metrics:
     return Metrics(round(f1, 2), round(far, 2), round(mar, 2), tp, fp, fn, tn)
 
 
-def run(data: Path, out: Path, rule: AnomalyRule = SKAB_RULE) -> Metrics:
+@dataclass(frozen=True)
+class Experiment:
+    path: Path
+    stamps: list[str]
+    series: list[Series]  # one per sensor
+    truth: np.ndarray  # the anomaly label of every row
+
+
+def load(data: Path) -> list[Experiment]:
     files = sorted(p for p in data.rglob("*.csv") if p.parent.name != "anomaly-free")
     if not files:
         raise SystemExit(f"no labelled SKAB files under {data}")
-    tables = []
-    series: list[Series] = []
+    out = []
     for path in files:
         with path.open() as f:
             rows = list(csv.reader(f, delimiter=";"))
@@ -60,27 +69,84 @@ def run(data: Path, out: Path, rule: AnomalyRule = SKAB_RULE) -> Metrics:
         sensors = [h for h in header[1:] if h not in ("anomaly", "changepoint")]
         ts = np.array([r[0] for r in body], dtype="datetime64[s]").astype(np.float64)
         cols = {h: np.array([float(r[i]) for r in body]) for i, h in enumerate(header) if i}
-        tables.append((path, body, len(sensors), cols))
-        series += [Series(f"{path.name}:{s}", ts, cols[s]) for s in sensors]
-    print(f"{len(files)} files, {len(series)} sensors; scoring ...")
-    replayed = iter(replay(rule, series, progress=True))
-    preds, truths = [], []
-    for path, body, n_sensors, cols in tables:
-        n = len(body)
-        alarm = np.zeros(n, bool)
-        score = np.zeros(n)
-        for _ in range(n_sensors):
+        series = [Series(f"{path.name}:{s}", ts, cols[s]) for s in sensors]
+        out.append(Experiment(path, [r[0] for r in body], series, cols["anomaly"] > 0.5))
+    return out
+
+
+def predict(
+    rule: AnomalyRule, experiments: list[Experiment]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per experiment: each row's alarm (any sensor anomalous) and its highest score."""
+    replayed = iter(replay(rule, [s for e in experiments for s in e.series]))
+    out = []
+    for e in experiments:
+        alarm = np.zeros(len(e.stamps), bool)
+        score = np.zeros(len(e.stamps))
+        for _ in e.series:
             r = next(replayed)
             alarm |= r.anomalous
             score = np.maximum(score, r.score)
-        target = out / path.relative_to(data)
+        out.append((alarm, score))
+    return out
+
+
+def pooled(experiments: list[Experiment], alarms: list[np.ndarray]) -> Metrics:
+    """The metrics over the test rows (after the first ``TRAIN_ROWS``) of these experiments."""
+    pred = np.concatenate([a[TRAIN_ROWS:] for a in alarms])
+    truth = np.concatenate([e.truth[TRAIN_ROWS:] for e in experiments])
+    return metrics(pred, truth)
+
+
+def run(data: Path, out: Path, rule: AnomalyRule = SKAB_RULE) -> Metrics:
+    experiments = load(data)
+    n_series = sum(len(e.series) for e in experiments)
+    print(f"{len(experiments)} files, {n_series} sensors; scoring ...")
+    predicted = predict(rule, experiments)
+    for e, (alarm, score) in zip(experiments, predicted, strict=True):
+        target = out / e.path.relative_to(data)
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["datetime", "anomaly", "prediction", "anomaly_score"])
-            for i in range(n):
-                label = int(float(cols["anomaly"][i]))
-                writer.writerow([body[i][0], label, int(alarm[i]), f"{score[i]:.6f}"])
-        preds.append(alarm[TRAIN_ROWS:])
-        truths.append(cols["anomaly"][TRAIN_ROWS:] > 0.5)
-    return metrics(np.concatenate(preds), np.concatenate(truths))
+            for stamp, label, a, sc in zip(e.stamps, e.truth, alarm, score, strict=True):
+                writer.writerow([stamp, int(label), int(a), f"{sc:.6f}"])
+    return pooled(experiments, [a for a, _ in predicted])
+
+
+# What ``--cv`` chooses among in each fold: the shipped rule's threshold and its neighbours,
+# and a pattern detector over 5-row blocks.  Each is one replay of the corpus.
+SKAB_VARIANTS = {
+    f"pattern-t{t}": SKAB_RULE.model_copy(update={"threshold": t}) for t in (0.2, 0.3, 0.4, 0.5)
+} | {"pattern-block5s-t0.3": SKAB_RULE.model_copy(update={"detectors": (PatternSpec(block=5.0),)})}
+
+
+def cross_validate(
+    data: Path, variants: dict[str, AnomalyRule], workers: int = 2
+) -> cv.Report[float]:
+    """Leave one folder out (valve1, valve2, other): the variant with the best F1 on the other
+    folders is scored on the held-out one.  The parameter shown is its threshold."""
+    experiments = load(data)
+    groups = [e.path.parent.name for e in experiments]
+    print(
+        f"{len(experiments)} files in {len(set(groups))} folders; {len(variants)} variants,"
+        f" each one replay of the corpus ({workers} at a time) ...",
+        flush=True,
+    )
+    alarms: dict[str, list[np.ndarray]] = {}
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {n: pool.submit(predict, rule, experiments) for n, rule in variants.items()}
+        for done, (name, future) in enumerate(futures.items(), 1):
+            alarms[name] = [a for a, _ in future.result()]
+            print(f"  replayed {done}/{len(variants)}: {name}", flush=True)
+
+    def f1(v: str, idx: list[int]) -> float:  # unrounded, so close variants do not tie
+        m = pooled([experiments[i] for i in idx], [alarms[v][i] for i in idx])
+        return 2 * m.tp / (2 * m.tp + m.fp + m.fn) if m.tp + m.fp + m.fn else 1.0
+
+    return cv.cross_validate(
+        groups,
+        list(variants),
+        lambda v, idx: (variants[v].threshold, f1(v, idx)),
+        lambda v, _t, idx: f1(v, idx),
+    )

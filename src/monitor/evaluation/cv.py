@@ -1,0 +1,81 @@
+"""Cross-validation over groups of files (``riskmon eval nab --cv``, ``eval skab --cv``).
+
+Leave one group out: for each fold every variant is fitted on the other groups (its free
+parameter, such as NAB's threshold, chosen there) and the variant that scores best there is
+scored on the held-out group.  A fold never sees its own group's labels, so the held-out
+scores say how a setting does on data it was not tuned on.  Pure: the scoring functions are
+passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from statistics import mean
+from typing import Generic, TypeVar
+
+P = TypeVar("P")  # a fitted parameter (a threshold)
+
+
+@dataclass(frozen=True)
+class Fold(Generic[P]):
+    held_out: str
+    variant: str  # chosen on the other groups
+    parameter: P
+    train: float  # its score on the other groups
+    test: float  # its score on the held-out group
+
+
+@dataclass(frozen=True)
+class Report(Generic[P]):
+    folds: tuple[Fold[P], ...]
+    in_sample: dict[str, float]  # each variant fitted and scored on every group
+
+    @property
+    def mean(self) -> float:
+        return mean(f.test for f in self.folds)
+
+    @property
+    def worst(self) -> Fold[P]:
+        return min(self.folds, key=lambda f: f.test)
+
+
+def cross_validate(
+    groups: Sequence[str],
+    variants: Sequence[str],
+    fit: Callable[[str, list[int]], tuple[P, float]],
+    score: Callable[[str, P, list[int]], float],
+) -> Report[P]:
+    """``groups[i]``: the group of item i.  ``fit(variant, items)``: the parameter chosen on
+    those items and the score there; ``score(variant, parameter, items)``: the score there."""
+    names = sorted(set(groups))
+    if len(names) < 2:
+        raise ValueError("cross-validation needs at least two groups")
+    folds = []
+    for held in names:
+        train = [i for i, g in enumerate(groups) if g != held]
+        test = [i for i, g in enumerate(groups) if g == held]
+        fitted = {v: fit(v, train) for v in variants}
+        best = max(variants, key=lambda v: fitted[v][1])  # ties: the first listed
+        parameter, train_score = fitted[best]
+        folds.append(Fold(held, best, parameter, train_score, score(best, parameter, test)))
+    everything = list(range(len(groups)))
+    return Report(tuple(folds), {v: fit(v, everything)[1] for v in variants})
+
+
+def format_report(report: Report[P]) -> str:
+    """Per fold, the mean and worst held-out scores, and the in-sample score of each variant."""
+    lines = ["| held-out group | variant chosen on the others | parameter | others | held out |"]
+    lines.append("|---|---|---|---|---|")
+    for f in report.folds:
+        p = f"{f.parameter:.6g}" if isinstance(f.parameter, float) else str(f.parameter)
+        lines.append(f"| {f.held_out} | {f.variant} | {p} | {f.train:.2f} | {f.test:.2f} |")
+    worst = report.worst
+    lines += [
+        "",
+        f"cross-validated: mean {report.mean:.2f} over {len(report.folds)} folds,"
+        f" worst {worst.test:.2f} ({worst.held_out})",
+        "in-sample (fitted and scored on every group; not a generalization figure):",
+    ]
+    lines += [f"  {v:24s} {s:7.2f}" for v, s in report.in_sample.items()]
+    return "\n".join(lines)
