@@ -64,6 +64,7 @@ class Site:
     kind: SiteKind
     hazard_grade: int | None = None
     location: dict[str, float] | None = None
+    district: str | None = None  # the district or park it belongs to (risk roll-ups)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,13 @@ class SiteIn(BaseModel):
     kind: SiteKind
     hazard_grade: int | None = Field(default=None, ge=1, le=4)
     location: dict[str, StrictFloat] | None = None
+    district: str | None = Field(default=None, min_length=1, max_length=200)
 
     def to_model(self) -> Site:
-        return Site(self.id, self.name, self.tenant, self.kind, self.hazard_grade, self.location)
+        return Site(
+            self.id, self.name, self.tenant, self.kind, self.hazard_grade, self.location,
+            self.district,
+        )  # fmt: skip
 
 
 class SensorIn(BaseModel):

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from monitor.api import alerts, catalog, contract, noise, readings, reports, rules, stream
+from monitor.api import alerts, catalog, contract, noise, readings, reports, risk, rules, stream
 from monitor.api.auth import SignInGuard, Token, authorize
 from monitor.app import Runtime
 
@@ -31,7 +31,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.sign_in = SignInGuard(
         runtime.settings.auth_failures_max, runtime.settings.auth_failure_window_s
     )
-    for module in (catalog, readings, rules, alerts, noise, stream, reports):
+    for module in (catalog, readings, rules, alerts, noise, stream, reports, risk):
         app.include_router(module.router)
     guard_input(app)
     contract.install(app)

@@ -68,9 +68,10 @@ def _cv(args: argparse.Namespace) -> int:
     if args.benchmark == "nab":
         variants = _variants(args.variants, nab.NAB_VARIANTS)
         reports = nab.cross_validate(args.data, args.labels, variants, args.workers)
-        for profile, report in reports.items():
+        for profile, (report, pooled) in reports.items():
             print(f"\nNAB {profile}, leave one category out:")
             print(cv.format_report(report))
+            print(f"pooled held-out score (every category, its own fold's choice): {pooled:.2f}")
         return 0
     variants = _variants(args.variants, skab.SKAB_VARIANTS)
     report = skab.cross_validate(args.data, variants, args.workers)

@@ -9,6 +9,7 @@ passed in.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import mean
@@ -32,12 +33,17 @@ class Report(Generic[P]):
     in_sample: dict[str, float]  # each variant fitted and scored on every group
 
     @property
+    def scored(self) -> list[Fold[P]]:
+        """The folds with a score (NaN: the held-out group cannot be scored alone)."""
+        return [f for f in self.folds if not math.isnan(f.test)]
+
+    @property
     def mean(self) -> float:
-        return mean(f.test for f in self.folds)
+        return mean(f.test for f in self.scored)
 
     @property
     def worst(self) -> Fold[P]:
-        return min(self.folds, key=lambda f: f.test)
+        return min(self.scored, key=lambda f: f.test)
 
 
 def cross_validate(
@@ -47,7 +53,8 @@ def cross_validate(
     score: Callable[[str, P, list[int]], float],
 ) -> Report[P]:
     """``groups[i]``: the group of item i.  ``fit(variant, items)``: the parameter chosen on
-    those items and the score there; ``score(variant, parameter, items)``: the score there."""
+    those items and the score there; ``score(variant, parameter, items)``: the score there
+    (NaN when the items cannot be scored alone: such a fold is shown, not averaged)."""
     names = sorted(set(groups))
     if len(names) < 2:
         raise ValueError("cross-validation needs at least two groups")
@@ -69,11 +76,12 @@ def format_report(report: Report[P]) -> str:
     lines.append("|---|---|---|---|---|")
     for f in report.folds:
         p = f"{f.parameter:.6g}" if isinstance(f.parameter, float) else str(f.parameter)
-        lines.append(f"| {f.held_out} | {f.variant} | {p} | {f.train:.2f} | {f.test:.2f} |")
+        test = "n/a" if math.isnan(f.test) else f"{f.test:.2f}"
+        lines.append(f"| {f.held_out} | {f.variant} | {p} | {f.train:.2f} | {test} |")
     worst = report.worst
     lines += [
         "",
-        f"cross-validated: mean {report.mean:.2f} over {len(report.folds)} folds,"
+        f"cross-validated: mean {report.mean:.2f} over {len(report.scored)} folds,"
         f" worst {worst.test:.2f} ({worst.held_out})",
         "in-sample (fitted and scored on every group; not a generalization figure):",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from monitor.evaluation.nab_score import (
     Labelled,
     Profile,
     corpus_score,
+    normalise,
+    score_file,
     sweep,
     window_rows,
 )
@@ -116,9 +119,10 @@ def _scores(rule: AnomalyRule, files: list[NabFile]) -> list[Labelled]:
 
 def cross_validate(
     data: Path, labels: Path, variants: dict[str, AnomalyRule], workers: int = 2
-) -> dict[str, cv.Report[float]]:
+) -> dict[str, tuple[cv.Report[float], float]]:
     """Leave one NAB category out, for each profile: the variant and threshold are chosen on
-    the other six categories (NAB's sweep there) and scored on the held-out one."""
+    the other six categories (NAB's sweep there) and scored on the held-out one.  With each
+    report, the pooled held-out score (``pooled``)."""
     files = load(data, labels)
     if not files:
         raise SystemExit(f"no labelled NAB files under {data}")
@@ -141,7 +145,25 @@ def cross_validate(
             return sweep([items[v][i] for i in idx], profile)
 
         def score(v: str, t: float, idx: list[int], profile: Profile = profile) -> float:
-            return corpus_score([items[v][i] for i in idx], t, profile)[0]
+            chosen = [items[v][i] for i in idx]  # a category without windows: not normalisable
+            if not any(f.windows for f in chosen):
+                return math.nan
+            return corpus_score(chosen, t, profile)[0]
 
-        reports[profile.name] = cv.cross_validate(groups, list(variants), fit, score)
+        report = cv.cross_validate(groups, list(variants), fit, score)
+        reports[profile.name] = (report, pooled(report, items, groups, profile))
     return reports
+
+
+def pooled(
+    report: cv.Report[float], items: dict[str, list[Labelled]], groups: list[str], profile: Profile
+) -> float:
+    """The whole corpus scored fold by fold: each category's files with the variant and
+    threshold chosen without it (their raw scores summed, then normalised over every window;
+    so a category without windows counts by its false positives)."""
+    raw, windows = 0.0, 0
+    for fold in report.folds:
+        mine = [items[fold.variant][i] for i, g in enumerate(groups) if g == fold.held_out]
+        raw += sum(score_file(f, fold.parameter, profile).raw for f in mine)
+        windows += sum(len(f.windows) for f in mine)
+    return normalise(raw, windows, profile)

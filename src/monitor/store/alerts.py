@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -284,3 +284,25 @@ async def raised_alerts(conn: AsyncConnection, start: datetime, end: datetime) -
         )
         for r in result
     ]
+
+
+async def site_history(conn: AsyncConnection, now: datetime) -> dict[str, dict[str, int]]:
+    """Per site: process warnings opened, and closed as real hazards, in the last 7 and 30
+    days (retrospective alerts left out)."""
+    rows = await conn.execute(
+        text(
+            """SELECT site,
+                 count(*) FILTER (WHERE opened_at >= :d7) AS warnings_7d,
+                 count(*) FILTER (WHERE opened_at >= :d30) AS warnings_30d,
+                 count(*) FILTER (WHERE reason_code = 'real_hazard_handled' AND closed_at >= :d7)
+                   AS real_hazards_7d,
+                 count(*) FILTER (WHERE reason_code = 'real_hazard_handled' AND closed_at >= :d30)
+                   AS real_hazards_30d
+               FROM alerts
+               WHERE category = 'process' AND NOT retrospective
+                 AND (opened_at >= :d30 OR closed_at >= :d30)
+               GROUP BY site"""
+        ),
+        {"d7": now - timedelta(days=7), "d30": now - timedelta(days=30)},
+    )
+    return {r.site: {k: int(v) for k, v in r._mapping.items() if k != "site"} for r in rows}

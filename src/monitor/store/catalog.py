@@ -14,11 +14,12 @@ from monitor.registry import Registry
 async def upsert_site(conn: AsyncConnection, site: Site) -> None:
     await conn.execute(
         text(
-            """INSERT INTO sites (id, name, tenant, kind, hazard_grade, location)
-               VALUES (:id, :name, :tenant, :kind, :grade, CAST(:loc AS jsonb))
+            """INSERT INTO sites (id, name, tenant, kind, hazard_grade, location, district)
+               VALUES (:id, :name, :tenant, :kind, :grade, CAST(:loc AS jsonb), :district)
                ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, tenant = EXCLUDED.tenant,
                  kind = EXCLUDED.kind, hazard_grade = EXCLUDED.hazard_grade,
-                 location = EXCLUDED.location, updated_at = now()"""
+                 location = EXCLUDED.location, district = EXCLUDED.district,
+                 updated_at = now()"""
         ),
         {
             "id": site.id,
@@ -27,6 +28,7 @@ async def upsert_site(conn: AsyncConnection, site: Site) -> None:
             "kind": site.kind.value,
             "grade": site.hazard_grade,
             "loc": json.dumps(site.location) if site.location else None,
+            "district": site.district,
         },
     )
 
@@ -68,6 +70,7 @@ async def load_registry(conn: AsyncConnection, registry: Registry) -> None:
                 SiteKind(m["kind"]),
                 m["hazard_grade"],
                 m["location"],
+                m["district"],
             )
         )
     for r in await conn.execute(text("SELECT * FROM sensors ORDER BY key")):

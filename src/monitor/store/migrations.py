@@ -301,6 +301,10 @@ def _lifecycle(timescale: bool) -> list[str]:
     ]
 
 
+def _districts(timescale: bool) -> list[str]:
+    return ["ALTER TABLE sites ADD COLUMN IF NOT EXISTS district text"]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -313,6 +317,7 @@ MIGRATIONS: list[Migration] = [
     Migration(9, "scores of anomaly rules in shadow mode", _shadow_scores),
     Migration(10, "1 min and 1 h rollups, compression", _rollups),
     Migration(11, "alert lifecycle: event identity with the tier, waiting list", _lifecycle),
+    Migration(12, "the district or park of a site (risk roll-ups)", _districts),
 ]
 
 
