@@ -36,6 +36,7 @@ from monitor.notify import Notifier, parse_routes
 from monitor.operations import Operations
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
+from monitor.risk_monitor import RiskMonitor
 from monitor.service import Service
 from monitor.store import alerts as alert_store
 from monitor.store import catalog, retention
@@ -71,6 +72,7 @@ class Runtime:
     partition_state: PartitionState | None = None
     node_state: NodeState | None = None
     notifier: Notifier | None = None
+    risk: RiskMonitor | None = None
     operations: Operations | None = None
 
     @property
@@ -167,6 +169,8 @@ async def build_runtime(
             client=client,
         )
         pipeline.listeners.append(runtime.notifier.enqueue)
+        runtime.risk = RiskMonitor(db, registry, clock, metrics.site_risk, settings.risk_interval_s)
+        pipeline.listeners.append(runtime.risk.on_events)
         runtime.operations = Operations(db, pipeline, clock, runtime.notifier.noise)
         async with db.connect() as conn:
             await noise_store.load(conn, runtime.notifier.noise, clock.now())
@@ -278,6 +282,8 @@ async def _ticker(runtime: Runtime) -> None:
         try:
             await runtime.pipeline.tick()
             await runtime.service.apply_due()
+            if runtime.risk is not None:
+                await runtime.risk.tick()
             now = runtime.clock.now()
             async with runtime.db.begin() as conn:
                 await runtime.partitions.ensure_ahead(conn, now, settings.partition_days_ahead)

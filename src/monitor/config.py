@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     batch_linger_ms: float = Field(default=20.0, ge=0)
     queue_max_messages: int = Field(default=10_000, gt=0)
     tick_interval_s: float = Field(default=1.0, gt=0)
+    # every site's risk is reassessed this often (sites whose alerts change: at each tick)
+    risk_interval_s: float = Field(default=60.0, gt=0)
     max_future_s: float = Field(default=300.0, ge=0)
     allowed_lateness_s: float = Field(
         default=300.0, ge=0, description="late readings within this are judged in their place"

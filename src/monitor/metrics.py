@@ -79,6 +79,12 @@ class Metrics:
         self.stale_alerts = Gauge(
             "riskmon_alerts_stale", "Alerts waiting for people for more than 24 h", registry=r
         )
+        self.site_risk = Gauge(
+            "riskmon_sites_at_risk_level",
+            "Sites per risk level (1 red .. 4 blue) and district ('' when none)",
+            ["level", "district"],
+            registry=r,
+        )
         self.flush_duration = Histogram(
             "riskmon_store_flush_duration_seconds",
             "Store flush duration",

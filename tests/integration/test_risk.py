@@ -4,6 +4,7 @@ blind monitoring, recent real hazards, the roll-ups, and tenant scoping."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,29 @@ async def test_risk_follows_grade_warnings_blind_sensors_and_history(settings: S
     clock = ManualClock(now())
     async with running_service(cfg, clock=clock) as svc:
         admin, acme = svc.client(token="adm"), svc.client(token="op-acme")
+        events: list[dict[str, Any]] = []
+
+        async def listen() -> None:
+            async with acme.stream("GET", "/api/v1/stream") as response:
+                kind = ""
+                async for line in response.aiter_lines():
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: ") and kind == "risk":
+                        events.append(json.loads(line[6:]))
+
+        async def settled(site: str, level: int) -> None:
+            """Wait until the live stream says ``site`` is at ``level`` (the next tick)."""
+            for _ in range(200):
+                mine = [e for e in events if e["site"] == site]
+                if mine and mine[-1]["level"] == level:
+                    return
+                await asyncio.sleep(0.02)
+            raise AssertionError(f"{site} never streamed risk {level}: {events}")
+
         async with admin, acme:
+            listener = asyncio.create_task(listen())
+            await asyncio.sleep(0.2)
             t = clock.now()
 
             async def send(**values: float) -> None:
@@ -53,6 +76,7 @@ async def test_risk_follows_grade_warnings_blind_sensors_and_history(settings: S
             await send(**{"gas-a1": 2, "gas-a2": 2, "gas-b1": 2, "pz-1": 5, "pz-2": 5, "pz-3": 5})
             risk = await _risk(admin)
             assert {s: r["level"] for s, r in risk.items()} == {"tf-1": 4, "tf-4": 4, "dam-1": 4}
+            await settled("tf-1", 4)
             assert risk["tf-1"]["district"] == "binhai"
 
             # the same yellow warning: grade 1 is orange risk, grade 4 stays blue
@@ -62,11 +86,13 @@ async def test_risk_follows_grade_warnings_blind_sensors_and_history(settings: S
             assert risk["tf-1"]["level"] == 2 and risk["tf-4"]["level"] == 4
             assert "grade 1 with a yellow warning gives 较大 orange" in _words(risk["tf-1"])
             assert "grade 4 with a yellow warning gives 低 blue" in _words(risk["tf-4"])
+            await settled("tf-1", 2)
             # the leak develops: orange warning on a grade-1 source is red risk
             clock.advance(30)
             await send(**{"gas-a1": 60, "gas-a2": 2, "gas-b1": 30, "pz-1": 5, "pz-2": 5})
             risk = await _risk(admin)
             assert risk["tf-1"]["level"] == 1 and risk["tf-1"]["level_name"] == "重大 red"
+            await settled("tf-1", 1)
 
             # the dam's piezometers pz-1 and pz-2 fall silent: no process alert, but 2 of 3
             # sensors offline raise its risk (pz-3 reports every 10 min: still in time)
@@ -114,3 +140,21 @@ async def test_risk_follows_grade_warnings_blind_sensors_and_history(settings: S
             assert one["level"] == 3, _words(one)
             assert "1 real hazard(s) handled in the last 7 days: one level up" in _words(one)
             assert t < one["at"]
+            await settled("tf-1", 3)
+            listener.cancel()
+            # the stored changes and the live stream agree; the enterprise saw no other's site
+            history = (await admin.get("/api/v1/risk/sites/tf-1")).json()["history"]
+            streamed = [e for e in events if e["site"] == "tf-1"]
+            assert (
+                [h["level"] for h in history] == [e["level"] for e in streamed] == [4, 2, 1, 4, 3]
+            )
+            assert history[-1]["factors"] == streamed[-1]["factors"]
+            assert "dam-1" not in {e["site"] for e in events}
+            dam = (await admin.get("/api/v1/risk/sites/dam-1")).json()["history"]
+            assert [h["level"] for h in dam] == [4, 3, 4]  # back once they report again
+            late = await admin.get("/api/v1/risk/sites/tf-1", params={"from": str(clock.now() + 1)})
+            assert late.json()["history"] == []
+            metrics = (await admin.get("/metrics")).text
+            for level, district in (("4", "hills"), ("3", "binhai"), ("4", "binhai")):
+                line = f'riskmon_sites_at_risk_level{{district="{district}",level="{level}"}} 1.0'
+                assert line in metrics

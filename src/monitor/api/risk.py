@@ -1,19 +1,19 @@
-"""Dynamic risk assessment (issue 18): the live risk of every site (``alerts.risk``), from the
-active alerts in the store, the registry's sensors and the last 30 days of warnings; and its
-roll-ups per enterprise (tenant) and district.  Enterprise tokens see their own sites only."""
+"""Dynamic risk assessment: the risk of every site now (``alerts.risk``, assessed from the
+store's active alerts, the registry's sensors and the last 30 days of warnings), its stored
+changes, and the roll-ups per enterprise (tenant), district and city.  Enterprise tokens see
+their own sites only."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from alerts.risk import History, SiteRisk, assess, roll_up
-from monitor.api.deps import runtime, tenant_of
+from alerts.risk import RiskModels, SiteRisk, roll_up
+from monitor import risk_monitor
+from monitor.api.contract import TimeText
+from monitor.api.deps import parse_time, runtime, tenant_of
 from monitor.app import Runtime
-from monitor.clock import to_datetime
-from monitor.store import alerts as alert_store
 
 router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -25,22 +25,12 @@ async def assess_sites(rt: Runtime, request: Request) -> list[tuple[SiteRisk, st
     """Every visible site's risk now, with its district, worst first."""
     tenant = tenant_of(request)
     sites = [s for s in rt.registry.sites.values() if tenant is None or s.tenant == tenant]
-    now = rt.clock.now()
     async with rt.db.connect() as conn:
-        active = await alert_store.load_active(conn, [s.id for s in sites])
-        history = await alert_store.site_history(conn, to_datetime(now))
-    by_site: dict[str, list[Any]] = {}
-    for alert in active:
-        by_site.setdefault(alert.site, []).append(alert)
-    sensors = Counter(s.site for s in rt.registry.sensors.values())
-    risks = [
-        (
-            assess(s, by_site.get(s.id, []), sensors[s.id], History(**history.get(s.id, {})), now),
-            s.district or UNASSIGNED,
+        risks = await risk_monitor.assess_sites(
+            conn, rt.registry, sites, rt.clock.now(), RiskModels()
         )
-        for s in sites
-    ]
-    return sorted(risks, key=lambda r: (r[0].level, -r[0].score, r[0].site))
+    pairs = [(r, rt.registry.sites[r.site].district or UNASSIGNED) for r in risks]
+    return sorted(pairs, key=lambda p: (p[0].level, -p[0].score, p[0].site))
 
 
 @router.get("/sites")
@@ -64,15 +54,26 @@ async def list_sites(
 
 
 @router.get("/sites/{site_id}")
-async def get_site(site_id: str, request: Request, rt: Rt) -> dict[str, Any]:
+async def get_site(
+    site_id: str,
+    request: Request,
+    rt: Rt,
+    start: Annotated[TimeText | None, Query(alias="from")] = None,
+    end: Annotated[TimeText | None, Query(alias="to")] = None,
+) -> dict[str, Any]:
+    """The site's risk now, and its stored changes (``from``/``to``: ISO 8601 or epoch s)."""
     site = rt.registry.sites.get(site_id)
     tenant = tenant_of(request)
     if site is None or (tenant is not None and site.tenant != tenant):
         raise HTTPException(404, f"site {site_id!r} is not registered")
-    for risk, d in await assess_sites(rt, request):
-        if risk.site == site_id:
-            return {**risk.as_dict(), "district": None if d == UNASSIGNED else d}
-    raise HTTPException(404, f"site {site_id!r} is not registered")
+    async with rt.db.connect() as conn:
+        (risk,) = await risk_monitor.assess_sites(
+            conn, rt.registry, [site], rt.clock.now(), RiskModels()
+        )
+        history = await risk_monitor.risk_history(
+            conn, site_id, parse_time(start, "from"), parse_time(end, "to")
+        )
+    return {**risk.as_dict(), "district": site.district, "history": history}
 
 
 @router.get("/enterprises")

@@ -1,4 +1,5 @@
-"""Live stream of alert events (Server-Sent Events), filterable by tenant, site and level."""
+"""Live stream (Server-Sent Events) of alert events (``event: alert``) and site risk changes
+(``event: risk``), filterable by tenant, site and level."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from alerts.model import AlertEvent, alert_view
+from alerts.risk import SiteRisk
 from monitor.api.deps import runtime, tenant_of
 from monitor.app import Runtime
 from monitor.clock import to_datetime
@@ -46,7 +48,7 @@ async def stream(
     site: str | None = None,
     level: Annotated[int | None, Query(ge=1, le=4, description="this level or more severe")] = None,
 ) -> StreamingResponse:
-    queue: asyncio.Queue[AlertEvent] = asyncio.Queue(maxsize=10_000)
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10_000)
     tenant = tenant_of(request) or tenant  # an enterprise token sees its own alerts only
 
     def listener(events: list[AlertEvent]) -> None:
@@ -58,21 +60,33 @@ async def stream(
             if tenant is not None and (owner is None or owner.tenant != tenant):
                 continue
             with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(event)
+                queue.put_nowait(b"event: alert\ndata: " + event_json(event) + b"\n\n")
+
+    def on_risk(risk: SiteRisk, district: str | None) -> None:
+        """A site's risk changed (``event: risk``); ``level`` filters it as it does alerts."""
+        if site not in (None, risk.site) or (level is not None and risk.level > level):
+            return
+        if tenant is not None and risk.tenant != tenant:
+            return
+        body = orjson.dumps({**risk.as_dict(), "district": district}, default=str)
+        with contextlib.suppress(asyncio.QueueFull):
+            queue.put_nowait(b"event: risk\ndata: " + body + b"\n\n")
 
     async def body() -> AsyncIterator[bytes]:
         rt.pipeline.listeners.append(listener)
+        if rt.risk is not None:
+            rt.risk.listeners.append(on_risk)
         try:
             yield b": riskmon alert stream\n\n"
             while not await request.is_disconnected():
                 try:
-                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    yield await asyncio.wait_for(queue.get(), KEEPALIVE_S)
                 except TimeoutError:
                     yield b": keep-alive\n\n"
-                    continue
-                yield b"event: alert\ndata: " + event_json(event) + b"\n\n"
         finally:
             rt.pipeline.listeners.remove(listener)
+            if rt.risk is not None:
+                rt.risk.listeners.remove(on_risk)
 
     return StreamingResponse(
         body(),

@@ -305,6 +305,20 @@ def _districts(timescale: bool) -> list[str]:
     return ["ALTER TABLE sites ADD COLUMN IF NOT EXISTS district text"]
 
 
+def _risk_history(timescale: bool) -> list[str]:
+    return [
+        """CREATE TABLE risk_history (
+            id bigserial PRIMARY KEY,
+            site text NOT NULL,
+            at timestamptz NOT NULL,
+            level smallint NOT NULL,
+            score real NOT NULL,
+            factors jsonb NOT NULL
+        )""",
+        "CREATE INDEX risk_history_site_at ON risk_history (site, at)",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -318,6 +332,7 @@ MIGRATIONS: list[Migration] = [
     Migration(10, "1 min and 1 h rollups, compression", _rollups),
     Migration(11, "alert lifecycle: event identity with the tier, waiting list", _lifecycle),
     Migration(12, "the district or park of a site (risk roll-ups)", _districts),
+    Migration(13, "the history of site risk", _risk_history),
 ]
 
 
