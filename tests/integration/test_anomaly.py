@@ -94,3 +94,56 @@ def test_eval_nab_on_the_shared_folder(tmp_path: Path) -> None:
     rows = files[0].read_text().splitlines()
     assert rows[0] == "timestamp,value,anomaly_score"
     assert all(0.0 <= float(r.rsplit(",", 1)[1]) <= 1.0 for r in rows[1:])
+
+
+def _folds(out: str, title: str) -> tuple[list[list[str]], float]:
+    """The fold rows and the cross-validated mean of the report under ``title``."""
+    part = out.split(title, 1)[1]
+    table = part.split("cross-validated: mean ", 1)[0]
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in table.splitlines()
+        if line.startswith("| ") and not line.startswith(("| held-out", "|---"))
+    ]
+    mean = float(part.split("cross-validated: mean ")[1].split()[0])
+    return rows, mean
+
+
+@pytest.mark.timeout(600)  # two replays of the corpus at once
+@pytest.mark.skipif(not BENCH.exists(), reason="shared benchmarks not present")
+def test_eval_nab_cv_scores_each_category_with_settings_chosen_without_it(tmp_path: Path) -> None:
+    nab = BENCH / "nab"
+    out = _riskmon(
+        "eval", "nab", "--cv", "--variants", "pattern-15min,pattern-30min",
+        "--data", str(nab / "data"), "--labels", str(nab / "labels" / "combined_windows.json"),
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    for profile in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
+        rows, mean = _folds(out, f"NAB {profile}, leave one category out:")
+        assert len(rows) == 7, out
+        assert {r[0] for r in rows} >= {"realKnownCause", "realTweets", "artificialNoAnomaly"}
+        assert {r[1] for r in rows} <= {"pattern-15min", "pattern-30min"}
+        scored = [float(r[4]) for r in rows if r[4] != "n/a"]
+        assert len(scored) == 6 and mean == pytest.approx(sum(scored) / 6, abs=0.01)
+    _, standard = _folds(out, "NAB standard, leave one category out:")
+    assert standard >= 65, out  # 68.25 over four variants at the last recorded run
+    assert "pooled held-out score" in out and "in-sample" in out
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not BENCH.exists(), reason="shared benchmarks not present")
+def test_eval_skab_cv_scores_each_folder_with_settings_chosen_without_it(tmp_path: Path) -> None:
+    out = _riskmon(
+        "eval", "skab", "--cv", "--variants", "pattern-t0.2,pattern-t0.3",
+        "--data", str(BENCH / "skab" / "data"), "--out", str(tmp_path),
+    )  # fmt: skip
+    rows, mean = _folds(out, "SKAB F1, leave one folder out")
+    assert sorted(r[0] for r in rows) == ["other", "valve1", "valve2"]
+    assert all(0 <= float(r[4]) <= 1 for r in rows)
+    assert mean >= 0.6, out  # 0.68 over five variants at the last recorded run
+    bad = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "eval", "skab", "--cv", "--variants", "nope",
+         "--data", str(BENCH / "skab" / "data"), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "unknown variant" in bad.stderr and "Traceback" not in bad.stderr
