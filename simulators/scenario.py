@@ -48,6 +48,8 @@ class SiteDef(_Strict):
     tenant: str
     kind: str
     location: dict[str, float] | None = None
+    hazard_grade: int | None = Field(default=None, ge=1, le=4)
+    district: str | None = None
 
 
 class DeviceDef(_Strict):
@@ -92,6 +94,17 @@ class ExpectDef(_Strict):
     to: Duration
 
 
+class ExpectRiskDef(_Strict):
+    """The site's risk (``alerts.risk``) over [``from``, ``to``]: its most severe level there
+    is ``level`` (it reaches it, and nothing more severe)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    site: str
+    level: int = Field(ge=1, le=4)
+    from_: Duration = Field(alias="from")
+    to: Duration
+
+
 class ForbidDef(_Strict):
     """No alert of ``rule`` (on ``sensor`` or ``site``, when given) may open at all."""
 
@@ -115,6 +128,7 @@ class Scenario(_Strict):
     faults: list[FaultDef] = Field(default_factory=list)
     expect: list[ExpectDef] = Field(default_factory=list)
     forbid: list[ForbidDef] = Field(default_factory=list)
+    expect_risk: list[ExpectRiskDef] = Field(default_factory=list)
     allow: list[str] = Field(
         default_factory=list,
         description="rules whose alerts are expected side effects (for example of a fault)",

@@ -24,13 +24,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from alerts.model import Alert
 from monitor.model import Category, Level, Site, SiteKind
 
 NAMES = {1: "重大 red", 2: "较大 orange", 3: "一般 yellow", 4: "低 blue"}
 WARNING_NAMES = {1: "red", 2: "orange", 3: "yellow", 4: "blue", 5: "none"}
 # grade (row 1..4) x worst active process warning (red, orange, yellow, blue, none) -> risk
-DEFAULT_MATRIX: tuple[tuple[int, int, int, int, int], ...] = (
+DEFAULT_MATRIX = (
     (1, 1, 2, 3, 4),
     (1, 2, 2, 3, 4),
     (1, 2, 3, 4, 4),
@@ -40,25 +42,69 @@ DEFAULT_MATRIX: tuple[tuple[int, int, int, int, int], ...] = (
 BANDS = {1: 75.0, 2: 50.0, 3: 25.0, 4: 0.0}
 
 
-@dataclass(frozen=True)
-class RiskModel:
-    """Every weight of the model; one per site kind (``RiskModels``)."""
+Row = tuple[int, int, int, int, int]
 
-    matrix: tuple[tuple[int, int, int, int, int], ...] = DEFAULT_MATRIX
-    ungraded: int = 3  # the grade of a site with none recorded: not the lowest
-    blind_share: float = 0.25
-    recent_real_hazards: int = 1
-    max_raise: int = 2
+
+class RiskModel(BaseModel):
+    """Every weight of the model; one per site kind (``RiskModels``).  The matrix must be
+    monotone: a more severe warning, or a higher inherent hazard (a lower grade), never gives
+    a lower risk."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    matrix: tuple[Row, Row, Row, Row] = Field(
+        default=DEFAULT_MATRIX,
+        description="grade 1..4 (rows) x worst warning red .. blue, none (columns) -> risk 1..4",
+    )
+    ungraded: int = Field(default=3, ge=1, le=4, description="the grade of a site with none")
+    blind_share: float = Field(
+        default=0.25, gt=0, le=1, description="share of blind sensors that raises one level"
+    )
+    recent_real_hazards: int = Field(
+        default=1, ge=1, description="real hazards handled in 7 days that raise one level"
+    )
+    max_raise: int = Field(default=2, ge=0, le=3, description="most levels the adjustments add")
+
+    @field_validator("matrix")
+    @classmethod
+    def _monotone(cls, m: tuple[Row, ...]) -> tuple[Row, ...]:
+        if any(not 1 <= v <= 4 for row in m for v in row):
+            raise ValueError("risk levels are 1 (red) .. 4 (blue)")
+        for g, row in enumerate(m):
+            if any(row[w] > row[w + 1] for w in range(4)):
+                raise ValueError(f"grade {g + 1}: a less severe warning gives a higher risk")
+            if g and any(m[g - 1][w] > row[w] for w in range(5)):
+                raise ValueError(f"grade {g + 1} is riskier than grade {g} for one warning")
+        return m
+
+
+def severe_part(model: RiskModel) -> tuple[Any, ...]:
+    """What can make or unmake a red risk: the matrix cells at red and every adjustment.  A
+    change to these needs a second person's approval (as red set-points do)."""
+    red = tuple((g, w) for g, row in enumerate(model.matrix) for w, v in enumerate(row) if v == 1)
+    return red, model.ungraded, model.blind_share, model.recent_real_hazards, model.max_raise
 
 
 @dataclass(frozen=True)
 class RiskModels:
+    """The model of each site kind (``by_kind``, else ``default``) and their versions."""
+
     default: RiskModel = field(default_factory=RiskModel)
     by_kind: dict[SiteKind, RiskModel] = field(default_factory=dict)
-    version: int = 0
+    versions: dict[str, int] = field(default_factory=dict)  # "default" or a kind -> version
 
     def for_kind(self, kind: SiteKind) -> RiskModel:
         return self.by_kind.get(kind, self.default)
+
+    def get(self, name: str) -> RiskModel:
+        return self.default if name == "default" else self.for_kind(SiteKind(name))
+
+    def with_model(self, name: str, model: RiskModel, version: int) -> RiskModels:
+        """A new value with ``name`` ("default" or a site kind) replaced."""
+        versions = {**self.versions, name: version}
+        if name == "default":
+            return RiskModels(model, dict(self.by_kind), versions)
+        return RiskModels(self.default, {**self.by_kind, SiteKind(name): model}, versions)
 
 
 @dataclass(frozen=True)
@@ -237,3 +283,39 @@ def roll_up(risks: Iterable[tuple[str, SiteRisk]]) -> list[RollUp]:
             )
         )
     return sorted(out, key=lambda r: (r.level, -r.score, r.key))
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Noise control for risk notifications: a site's new level is notified only once it has
+    held for ``hold_s``; the first level seen of a site is its baseline (never notified).
+    ``pending``: site -> (level, since); ``notified``: site -> the last level told."""
+
+    pending: dict[str, tuple[int, float]] = field(default_factory=dict)
+    notified: dict[str, int] = field(default_factory=dict)
+
+
+def hold_step(
+    state: Hold, levels: dict[str, int], now: float, hold_s: float
+) -> tuple[Hold, list[str]]:
+    """``levels``: the sites assessed now and their level.  The new state, and the sites whose
+    level is to be notified now: changed from the last told, and held for ``hold_s`` (a level
+    pending since before a new assessment held until it: it is released first)."""
+    pending, notified = dict(state.pending), dict(state.notified)
+    due: list[str] = []
+
+    def release() -> None:
+        for site in sorted(s for s, (_, since) in pending.items() if now - since >= hold_s):
+            notified[site] = pending.pop(site)[0]
+            due.append(site)
+
+    release()
+    for site, level in levels.items():
+        if site not in notified:
+            notified[site] = level
+        elif level == notified[site]:
+            pending.pop(site, None)  # back where it was: nothing to tell
+        elif pending.get(site, (None, 0.0))[0] != level:
+            pending[site] = (level, now)
+    release()
+    return Hold(pending, notified), due

@@ -36,6 +36,7 @@ from monitor.notify import Notifier, parse_routes
 from monitor.operations import Operations
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
+from monitor.risk_models import RiskModelService
 from monitor.risk_monitor import RiskMonitor
 from monitor.service import Service
 from monitor.store import alerts as alert_store
@@ -73,6 +74,7 @@ class Runtime:
     node_state: NodeState | None = None
     notifier: Notifier | None = None
     risk: RiskMonitor | None = None
+    risk_models: RiskModelService | None = None
     operations: Operations | None = None
 
     @property
@@ -169,8 +171,13 @@ async def build_runtime(
             client=client,
         )
         pipeline.listeners.append(runtime.notifier.enqueue)
-        runtime.risk = RiskMonitor(db, registry, clock, metrics.site_risk, settings.risk_interval_s)
+        runtime.risk = RiskMonitor(
+            db, registry, clock, metrics.site_risk, settings.risk_interval_s,
+            notify=runtime.notifier.enqueue_risk, hold_s=settings.risk_hold_s,
+        )  # fmt: skip
         pipeline.listeners.append(runtime.risk.on_events)
+        runtime.risk_models = RiskModelService(db, runtime.risk)
+        await runtime.risk_models.load()
         runtime.operations = Operations(db, pipeline, clock, runtime.notifier.noise)
         async with db.connect() as conn:
             await noise_store.load(conn, runtime.notifier.noise, clock.now())

@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     tick_interval_s: float = Field(default=1.0, gt=0)
     # every site's risk is reassessed this often (sites whose alerts change: at each tick)
     risk_interval_s: float = Field(default=60.0, gt=0)
+    # a site's risk level is notified once it has held this long (risk routes only)
+    risk_hold_s: float = Field(default=300.0, ge=0)
     max_future_s: float = Field(default=300.0, ge=0)
     allowed_lateness_s: float = Field(
         default=300.0, ge=0, description="late readings within this are judged in their place"

@@ -2,7 +2,7 @@
 (the pipeline's events) at each timer tick, and for every site every ``interval_s`` (time and
 other nodes move it too).  A change of level or of its explanation is stored in
 ``risk_history``, handed to the listeners (the live stream's ``event: risk``) and counted in
-the gauges."""
+the gauges; a change of level that holds for ``hold_s`` is notified (``notify``)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerts.model import Alert, AlertEvent
-from alerts.risk import History, RiskModels, SiteRisk, assess
+from alerts.risk import History, Hold, RiskModel, RiskModels, SiteRisk, assess, hold_step
 from monitor.clock import Clock, to_datetime
 from monitor.model import Site
 from monitor.registry import Registry
 from monitor.store import alerts as alert_store
+from monitor.store import risk_models as risk_store
 
 log = logging.getLogger(__name__)
 RiskListener = Callable[[SiteRisk, str | None], None]  # the risk, its district
+RiskNotify = Callable[[SiteRisk, str | None, int], None]  # and the level told before
 
 
 async def assess_sites(
@@ -44,6 +46,14 @@ async def assess_sites(
     ]
 
 
+def models_from(rows: dict[str, tuple[dict[str, Any], int]]) -> RiskModels:
+    """The stored models ("default" or a site kind -> spec, version) over the defaults."""
+    models = RiskModels()
+    for name, (spec, version) in rows.items():
+        models = models.with_model(name, RiskModel.model_validate(spec), version)
+    return models
+
+
 def _identity(risk: SiteRisk) -> tuple[Any, ...]:
     """What a stored change is: the level and the factors that set it (not the score, which
     moves with every minute a warning waits)."""
@@ -59,12 +69,20 @@ class RiskMonitor:
         gauge: Gauge,
         interval_s: float = 60.0,
         models: RiskModels | None = None,
+        notify: RiskNotify | None = None,
+        hold_s: float = 300.0,
     ) -> None:
         self.db, self.registry, self.clock, self.gauge = db, registry, clock, gauge
         self.interval_s, self.models = interval_s, models or RiskModels()
+        self.notify, self.hold_s, self.hold = notify, hold_s, Hold()
+        self._held: dict[str, SiteRisk] = {}  # the assessment of each pending level
         self.current: dict[str, SiteRisk] = {}
         self.dirty: set[str] = set()
         self.listeners: list[RiskListener] = []
+        self._full_at = -float("inf")
+
+    def reassess(self) -> None:
+        """Every site at the next tick (a model changed)."""
         self._full_at = -float("inf")
 
     def on_events(self, events: list[AlertEvent]) -> None:
@@ -78,14 +96,19 @@ class RiskMonitor:
         full = now - self._full_at >= self.interval_s
         ids = set(self.registry.sites) if full else self.dirty & set(self.registry.sites)
         self.dirty.clear()
-        if not ids:
-            return []
-        sites = [self.registry.sites[i] for i in sorted(ids)]
-        async with self.db.begin() as conn:
-            risks = await assess_sites(conn, self.registry, sites, now, self.models)
-            changed = [r for r in risks if _identity(r) != _identity_of(self.current.get(r.site))]
-            if changed:
-                await _store(conn, changed)
+        risks: list[SiteRisk] = []
+        changed: list[SiteRisk] = []
+        if ids:
+            sites = [self.registry.sites[i] for i in sorted(ids)]
+            async with self.db.begin() as conn:
+                if full:  # another node may have changed a model
+                    self.models = models_from(await risk_store.load(conn))
+                risks = await assess_sites(conn, self.registry, sites, now, self.models)
+                changed = [
+                    r for r in risks if _identity(r) != _identity_of(self.current.get(r.site))
+                ]
+                if changed:
+                    await _store(conn, changed)
         if full:
             self._full_at = now
         for risk in risks:
@@ -94,8 +117,25 @@ class RiskMonitor:
             district = self.registry.sites[risk.site].district
             for listener in self.listeners:
                 listener(risk, district)
-        self._count()
+        self._tell(risks, now)
+        if ids:
+            self._count()
         return changed
+
+    def _tell(self, risks: list[SiteRisk], now: float) -> None:
+        """Notify the levels that held (``alerts.risk.hold_step``), each with the assessment
+        that gave it (a level released by a newer assessment is told as it was)."""
+        told = dict(self.hold.notified)
+        self.hold, due = hold_step(self.hold, {r.site: r.level for r in risks}, now, self.hold_s)
+        for site in due:
+            held = self._held.pop(site, None)
+            risk = held if held is not None and held.level == self.hold.notified[site] else None
+            risk = risk or self.current.get(site)
+            if self.notify is not None and risk is not None and site in self.registry.sites:
+                self.notify(risk, self.registry.sites[site].district, told[site])
+        for r in risks:
+            if self.hold.pending.get(r.site, (None, 0.0))[0] == r.level:
+                self._held[r.site] = r
 
     def _count(self) -> None:
         counts = Counter(

@@ -108,6 +108,16 @@ async def _populate(s) -> None:  # type: ignore[no-untyped-def]
                 ),
                 {"id": f"a{i}", "lvl": level, "at": opened},
             )
+        for site, level, ago in (("s1", 4, 7200), ("s1", 2, 1800), ("s2", 4, 3600)):
+            await conn.execute(
+                text(
+                    """INSERT INTO risk_history (site, at, level, score, factors) VALUES (:site,
+                         :at, :level, :score, CAST(:factors AS jsonb))"""
+                ),
+                {"site": site, "at": datetime.fromtimestamp(now - ago, UTC), "level": level,
+                 "score": 80 - 15 * level,
+                 "factors": json.dumps([{"factor": "warning", "explanation": "risk matrix"}])},
+            )  # fmt: skip
         keys = dict((await conn.execute(text("SELECT id, key FROM sensors"))).all())
         await s.partitions.ensure_ahead(conn, now, 1)
     ts = now - 6 * 3600 + np.arange(0, 6 * 3600, 30.0)
@@ -134,8 +144,14 @@ async def test_every_sql_panel_query_runs_on_both_store_paths(path: str, pg_serv
                         raise AssertionError(f"{board.name}: {where}: {err}") from err
                     ran += 1
                     with_rows += bool(rows)
-                    if "Readings of" in where or "threshold bands" in where:
+                    if (
+                        "Readings of" in where
+                        or "threshold bands" in where
+                        or "risk" in where.lower()
+                    ):
                         assert rows, f"{board.name}: {where} returned nothing"
+                    if "Risk ranking" in where:  # the latest change of each site, worst first
+                        assert [(r.site, r.level) for r in rows] == [("s1", 2), ("s2", 4)]
         assert ran >= 15
         # Flood periods need more than 10 alerts in 10 minutes; the rest show data.
         assert with_rows >= ran - 1

@@ -14,7 +14,8 @@ import pytest
 from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.testing import running_service
-from tests.integration.helpers import alerts, now
+from tests.integration.helpers import alerts, now, wait_for
+from tests.integration.test_notify import Receiver, receiver
 
 pytestmark = pytest.mark.integration
 TOKENS = [
@@ -34,14 +35,29 @@ def _words(risk: dict[str, Any]) -> str:
 
 
 async def test_risk_follows_grade_warnings_blind_sensors_and_history(settings: Settings) -> None:
-    cfg = settings.model_copy(
-        update={
-            "mqtt_url": "", "tokens": TOKENS, "tick_interval_s": 0.05,
-            "config": Path(__file__).parents[1] / "data" / "risk.yaml",
-            "rule_packs": ("common",),
-        }
-    )  # fmt: skip
     clock = ManualClock(now())
+    async with receiver() as (rec, base):
+        routes = [
+            {
+                "channel": "webhook",
+                "url": f"{base}/binhai",
+                "kinds": ["risk"],
+                "district": "binhai",
+            },
+            {"channel": "wecom", "url": f"{base}/city", "kinds": ["risk"], "max_level": 2},
+            {"channel": "webhook", "url": f"{base}/alerts"},  # alerts only, as before
+        ]
+        cfg = settings.model_copy(
+            update={
+                "mqtt_url": "", "tokens": TOKENS, "tick_interval_s": 0.05,
+                "config": Path(__file__).parents[1] / "data" / "risk.yaml",
+                "rule_packs": ("common",), "notify_routes": routes, "risk_hold_s": 20,
+            }
+        )  # fmt: skip
+        await _story(cfg, clock, rec)
+
+
+async def _story(cfg: Settings, clock: ManualClock, rec: Receiver) -> None:
     async with running_service(cfg, clock=clock) as svc:
         admin, acme = svc.client(token="adm"), svc.client(token="op-acme")
         events: list[dict[str, Any]] = []
@@ -154,7 +170,94 @@ async def test_risk_follows_grade_warnings_blind_sensors_and_history(settings: S
             assert [h["level"] for h in dam] == [4, 3, 4]  # back once they report again
             late = await admin.get("/api/v1/risk/sites/tf-1", params={"from": str(clock.now() + 1)})
             assert late.json()["history"] == []
+            # risk changes that held 20 s are told, by district and level; alerts as before
+            clock.advance(30)  # tf-1's last level (yellow) holds past the 20 s: told
+
+            async def three() -> bool:
+                return len(rec.got.get("binhai", [])) >= 3
+
+            await wait_for(three)
+            told = [
+                (b["risk"]["site"], b["previous_level"], b["risk"]["level"])
+                for b in rec.got["binhai"]
+            ]
+            assert told == [("tf-1", 4, 2), ("tf-1", 2, 1), ("tf-1", 1, 3)], told  # blue: < 20 s
+            assert all(b["risk"]["district"] == "binhai" for b in rec.got["binhai"])
+            city = [b["markdown"]["content"] for b in rec.got.get("city", [])]
+            assert len(city) == 2 and "now 重大 red" in city[1] and "site tf-1" in city[1]
+            assert all("event" in b and b["event"] != "risk_changed" for b in rec.got["alerts"])
+            log = (await admin.get("/api/v1/notifications", params={"alert": "risk:tf-1"})).json()
+            assert {e["status"] for e in log} == {"sent"} and len(log) == 5
             metrics = (await admin.get("/metrics")).text
             for level, district in (("4", "hills"), ("3", "binhai"), ("4", "binhai")):
                 line = f'riskmon_sites_at_risk_level{{district="{district}",level="{level}"}} 1.0'
                 assert line in metrics
+
+
+MODEL_TOKENS = [
+    {"token": "li", "name": "li", "role": "admin"},
+    {"token": "wang", "name": "wang", "role": "admin"},
+    {"token": "op-acme", "name": "op-li", "role": "operator", "tenant": "acme"},
+]
+
+
+async def test_a_risk_model_change_is_audited_approved_and_in_force_at_once(
+    settings: Settings,
+) -> None:
+    cfg = settings.model_copy(
+        update={
+            "mqtt_url": "", "tokens": MODEL_TOKENS, "tick_interval_s": 0.05,
+            "config": Path(__file__).parents[1] / "data" / "risk.yaml", "rule_packs": ("common",),
+        }
+    )  # fmt: skip
+    clock = ManualClock(now())
+    async with running_service(cfg, clock=clock) as svc:
+        li, wang, acme = (
+            svc.client(token="li"),
+            svc.client(token="wang"),
+            svc.client(token="op-acme"),
+        )
+        async with li, wang, acme:
+            rows = [{"sensor": s, "ts": clock.now(), "value": 30} for s in ("gas-a1", "gas-b1")]
+            assert (await li.post("/api/v1/readings", json=rows)).is_success
+            assert (await _risk(li))["tf-4"]["level"] == 4  # grade 4 with a yellow: blue
+            url = "/api/v1/risk/models/major_hazard_source"
+            model = (await li.get(url)).json()
+            assert model["version"] == 0 and model["changes"] == []
+            # a change away from red cells applies at once: grade 4 with a yellow is yellow now
+            matrix = [list(r) for r in model["matrix"]]
+            matrix[3][2] = 3
+            body = {"matrix": matrix}
+            applied = await li.put(url, json=body)
+            assert applied.status_code == 200 and applied.json()["version"] == 1, applied.text
+            assert (await _risk(li))["tf-4"]["level"] == 3
+            assert (await _risk(li))["dam-1"]["level"] == 4  # another kind: unchanged
+            # a change that can make a red waits for a second person
+            matrix[0][2] = 1  # grade 1 with a yellow: red
+            proposed = await li.put(url, json={"matrix": matrix})
+            assert proposed.status_code == 202, proposed.text
+            pid = proposed.json()["proposal"]
+            assert "approve" in proposed.json()["how_to_approve"]
+            assert (await _risk(li))["tf-1"]["level"] == 2  # the model in force stays
+            own = await li.post(f"{url}/proposals/{pid}/approve")
+            assert own.status_code == 403 and "second person" in own.json()["detail"]
+            assert (await acme.put(url, json=body)).status_code == 403  # an enterprise may not
+            ok = await wang.post(f"{url}/proposals/{pid}/approve")
+            assert ok.status_code == 200 and ok.json()["version"] == 2, ok.text
+            assert (await _risk(li))["tf-1"]["level"] == 1
+            assert (await wang.post(f"{url}/proposals/{pid}/approve")).status_code == 409
+            audit = (await li.get(url)).json()
+            assert [c["changed_by"] for c in audit["changes"]] == ["li", "li (approved by wang)"]
+            assert audit["changes"][1]["diff"]["matrix"][1][0][2] == 1
+            assert audit["pending"] == []
+            # bad models are refused with a reason; unknown kinds are 404
+            worse = [list(r) for r in matrix]
+            worse[0][0] = 4  # a red warning gives a lower risk than an orange one
+            bad = await li.put(url, json={"matrix": worse})
+            assert bad.status_code == 422 and "less severe warning" in bad.text
+            assert (await li.put("/api/v1/risk/models/nope", json={})).status_code == 404
+            listed = {m["name"]: m["version"] for m in (await li.get("/api/v1/risk/models")).json()}
+            assert listed["major_hazard_source"] == 2 and listed["default"] == 0
+        # the change survives a restart: the store holds it
+    async with running_service(cfg, clock=clock) as svc, svc.client(token="li") as li:
+        assert (await _risk(li))["tf-1"]["level"] == 1

@@ -120,3 +120,36 @@ def test_roll_ups_give_the_worst_level_and_counts_per_level() -> None:
         ("acme", 1, 2, {1: 1, 4: 1}),
         ("beta", 3, 1, {3: 1}),
     ]
+
+
+def test_a_risk_change_is_told_once_it_has_held() -> None:
+    from alerts.risk import Hold, hold_step
+
+    state, due = hold_step(Hold(), {"a": 4, "b": 4}, 0.0, 300)
+    assert due == []  # the baseline is never told
+    state, due = hold_step(state, {"a": 2}, 10.0, 300)
+    assert due == [] and state.pending == {"a": (2, 10.0)}
+    state, due = hold_step(state, {"a": 2, "b": 3}, 200.0, 300)
+    assert due == []  # a still held since 10; b just changed
+    state, due = hold_step(state, {"b": 4}, 250.0, 300)
+    assert "b" not in state.pending  # back to its told level before the hold: nothing told
+    state, due = hold_step(state, {}, 310.0, 300)
+    assert due == ["a"] and state.notified["a"] == 2
+    state, due = hold_step(state, {"a": 1}, 320.0, 300)
+    state, due = hold_step(state, {"a": 3}, 400.0, 300)  # moved again: the hold restarts
+    assert state.pending == {"a": (3, 400.0)}
+    state, due = hold_step(state, {}, 700.0, 300)
+    assert due == ["a"] and state.notified["a"] == 3
+
+
+def test_a_level_that_held_until_the_next_assessment_is_told_before_it() -> None:
+    from alerts.risk import Hold, hold_step
+
+    state, _ = hold_step(Hold(), {"a": 4}, 0.0, 20)
+    state, due = hold_step(state, {"a": 2}, 30.0, 20)
+    assert due == []
+    state, due = hold_step(state, {"a": 1}, 60.0, 20)  # 2 held 30 s: told, then 1 pends
+    assert due == ["a"] and state.notified["a"] == 2 and state.pending == {"a": (1, 60.0)}
+    state, due = hold_step(Hold(), {"a": 4}, 0.0, 0)
+    state, due = hold_step(state, {"a": 3}, 1.0, 0)  # no hold: at once
+    assert due == ["a"]

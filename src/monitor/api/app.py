@@ -12,7 +12,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from monitor.api import alerts, catalog, contract, noise, readings, reports, risk, rules, stream
+from monitor.api import (
+    alerts,
+    catalog,
+    contract,
+    noise,
+    readings,
+    reports,
+    risk,
+    risk_models,
+    rules,
+    stream,
+)
 from monitor.api.auth import SignInGuard, Token, authorize
 from monitor.app import Runtime
 
@@ -31,7 +42,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.sign_in = SignInGuard(
         runtime.settings.auth_failures_max, runtime.settings.auth_failure_window_s
     )
-    for module in (catalog, readings, rules, alerts, noise, stream, reports, risk):
+    for module in (catalog, readings, rules, alerts, noise, stream, reports, risk, risk_models):
         app.include_router(module.router)
     guard_input(app)
     contract.install(app)

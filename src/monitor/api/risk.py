@@ -27,7 +27,7 @@ async def assess_sites(rt: Runtime, request: Request) -> list[tuple[SiteRisk, st
     sites = [s for s in rt.registry.sites.values() if tenant is None or s.tenant == tenant]
     async with rt.db.connect() as conn:
         risks = await risk_monitor.assess_sites(
-            conn, rt.registry, sites, rt.clock.now(), RiskModels()
+            conn, rt.registry, sites, rt.clock.now(), models_of(rt)
         )
     pairs = [(r, rt.registry.sites[r.site].district or UNASSIGNED) for r in risks]
     return sorted(pairs, key=lambda p: (p[0].level, -p[0].score, p[0].site))
@@ -68,7 +68,7 @@ async def get_site(
         raise HTTPException(404, f"site {site_id!r} is not registered")
     async with rt.db.connect() as conn:
         (risk,) = await risk_monitor.assess_sites(
-            conn, rt.registry, [site], rt.clock.now(), RiskModels()
+            conn, rt.registry, [site], rt.clock.now(), models_of(rt)
         )
         history = await risk_monitor.risk_history(
             conn, site_id, parse_time(start, "from"), parse_time(end, "to")
@@ -88,3 +88,7 @@ async def districts(request: Request, rt: Rt) -> list[dict[str, Any]]:
     risks = await assess_sites(rt, request)
     ups = roll_up((d, r) for r, d in risks) + roll_up(("city", r) for r, _ in risks)
     return [u.as_dict() for u in ups]
+
+
+def models_of(rt: Runtime) -> RiskModels:
+    return rt.risk.models if rt.risk is not None else RiskModels()

@@ -62,6 +62,8 @@ class Report:
     rows_per_hazard: list[int] = field(default_factory=list)
     raised: int = 0
     kpis: dict[str, Any] = field(default_factory=dict)
+    risk_expected: int = 0
+    risk_wrong: list[str] = field(default_factory=list)
 
     @property
     def false_process(self) -> int:
@@ -89,6 +91,7 @@ class Report:
             not self.missed
             and not self.forbidden
             and not self.wrong_level
+            and not self.risk_wrong
             and max(self.rows_per_hazard, default=0) <= MAX_ROWS
             and self.false_rate <= 1.0
         )
@@ -140,6 +143,22 @@ def score(scenario: Scenario, alerts: list[Raised]) -> Report:
     return report
 
 
+def score_risk(scenario: Scenario, history: list[tuple[str, float, int]], report: Report) -> None:
+    """``history``: (site, seconds since the start, level) of every stored risk change."""
+    for exp in scenario.expect_risk:
+        report.risk_expected += 1
+        lo, hi = seconds(exp.from_), seconds(exp.to)
+        mine = [(t, lv) for s, t, lv in history if s == exp.site]
+        before = [lv for t, lv in mine if t <= lo]  # the level in force at the window's start
+        inside = [lv for t, lv in mine if lo < t <= hi] + before[-1:]
+        worst = min(inside, default=None)
+        if worst != exp.level:
+            report.risk_wrong.append(
+                f"risk of {exp.site} in [{lo / 3600:g}, {hi / 3600:g}] h: most severe"
+                f" {worst}, expected {exp.level}"
+            )
+
+
 async def run_scenario(scenario: Scenario, server: str) -> Report:
     """Drive the pipeline with the scenario's deliveries on its own clock, then score."""
     clock = ManualClock(scenario.epoch0)
@@ -160,6 +179,8 @@ async def run_scenario(scenario: Scenario, server: str) -> Report:
                     clock.set(scenario.epoch0 + t)
                     await runtime.pipeline.ingest([_message(m, clock.now()) for m in messages])
                     await runtime.pipeline.tick()
+                    if scenario.expect_risk and runtime.risk is not None:
+                        await runtime.risk.tick()
                 async with runtime.db.connect() as conn:
                     rows = await conn.execute(
                         text(
@@ -172,11 +193,18 @@ async def run_scenario(scenario: Scenario, server: str) -> Report:
                                r.opened_at.timestamp() - scenario.epoch0)
                         for r in rows
                     ]  # fmt: skip
+                    history = [
+                        (r.site, r.at.timestamp() - scenario.epoch0, int(r.level))
+                        for r in await conn.execute(
+                            text("SELECT site, at, level FROM risk_history ORDER BY at, id")
+                        )
+                    ]
                     end = scenario.epoch0 + seconds(scenario.duration)
                     raised = await alert_store.raised_alerts(
                         conn, to_datetime(scenario.epoch0), to_datetime(end)
                     )
     report = score(scenario, alerts)
+    score_risk(scenario, history, report)
     report.kpis = kpis.alarm_load(raised, scenario.epoch0, end)
     return report
 
@@ -211,8 +239,11 @@ def format_report(reports: list[Report]) -> str:
     for r in reports:
         for miss in r.missed:
             lines.append(f"- {r.name}: missed {miss}")
-        for wrong in r.wrong_level:
+        for wrong in r.wrong_level + r.risk_wrong:
             lines.append(f"- {r.name}: {wrong}")
+        if r.risk_expected:
+            good = r.risk_expected - len(r.risk_wrong)
+            lines.append(f"- {r.name}: site risk as expected {good} of {r.risk_expected}")
         if max(r.rows_per_hazard, default=0) > MAX_ROWS:
             lines.append(f"- {r.name}: {max(r.rows_per_hazard)} alert rows for one hazard")
         for a in r.forbidden:

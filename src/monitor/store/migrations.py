@@ -319,6 +319,36 @@ def _risk_history(timescale: bool) -> list[str]:
     ]
 
 
+def _risk_models(timescale: bool) -> list[str]:
+    return [
+        """CREATE TABLE risk_models (
+            name text PRIMARY KEY,
+            spec jsonb NOT NULL,
+            version integer NOT NULL DEFAULT 1,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            updated_by text NOT NULL
+        )""",
+        """CREATE TABLE risk_model_changes (
+            id bigserial PRIMARY KEY,
+            name text NOT NULL,
+            changed_at timestamptz NOT NULL DEFAULT now(),
+            changed_by text NOT NULL,
+            old jsonb,
+            new jsonb NOT NULL
+        )""",
+        """CREATE TABLE risk_model_proposals (
+            id bigserial PRIMARY KEY,
+            name text NOT NULL,
+            spec jsonb NOT NULL,
+            proposed_by text NOT NULL,
+            proposed_at timestamptz NOT NULL DEFAULT now(),
+            status text NOT NULL DEFAULT 'pending',
+            decided_by text,
+            decided_at timestamptz
+        )""",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -333,6 +363,7 @@ MIGRATIONS: list[Migration] = [
     Migration(11, "alert lifecycle: event identity with the tier, waiting list", _lifecycle),
     Migration(12, "the district or park of a site (risk roll-ups)", _districts),
     Migration(13, "the history of site risk", _risk_history),
+    Migration(14, "risk models per site kind: versions, audit, proposals", _risk_models),
 ]
 
 
