@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 from alerts.model import Alert
 from monitor.model import Category, Level, Site, SiteKind
@@ -42,7 +42,8 @@ DEFAULT_MATRIX = (
 BANDS = {1: 75.0, 2: 50.0, 3: 25.0, 4: 0.0}
 
 
-Row = tuple[int, int, int, int, int]
+RiskLevel = Annotated[StrictInt, Field(ge=1, le=4)]
+Row = tuple[RiskLevel, RiskLevel, RiskLevel, RiskLevel, RiskLevel]
 
 
 class RiskModel(BaseModel):
@@ -56,20 +57,23 @@ class RiskModel(BaseModel):
         default=DEFAULT_MATRIX,
         description="grade 1..4 (rows) x worst warning red .. blue, none (columns) -> risk 1..4",
     )
-    ungraded: int = Field(default=3, ge=1, le=4, description="the grade of a site with none")
-    blind_share: float = Field(
+    ungraded: StrictInt = Field(default=3, ge=1, le=4, description="the grade of a site with none")
+    blind_share: StrictFloat = Field(
         default=0.25, gt=0, le=1, description="share of blind sensors that raises one level"
     )
-    recent_real_hazards: int = Field(
-        default=1, ge=1, description="real hazards handled in 7 days that raise one level"
+    recent_real_hazards: StrictInt = Field(
+        default=1,
+        ge=1,
+        le=10_000,
+        description="real hazards handled in 7 days that raise one level",
     )
-    max_raise: int = Field(default=2, ge=0, le=3, description="most levels the adjustments add")
+    max_raise: StrictInt = Field(
+        default=2, ge=0, le=3, description="most levels the adjustments add"
+    )
 
     @field_validator("matrix")
     @classmethod
     def _monotone(cls, m: tuple[Row, ...]) -> tuple[Row, ...]:
-        if any(not 1 <= v <= 4 for row in m for v in row):
-            raise ValueError("risk levels are 1 (red) .. 4 (blue)")
         for g, row in enumerate(m):
             if any(row[w] > row[w + 1] for w in range(4)):
                 raise ValueError(f"grade {g + 1}: a less severe warning gives a higher risk")

@@ -8,7 +8,8 @@ enterprise's token.  No 5xx, no answer outside the contract.
 
 The only refusals of schema-valid requests left are checks across fields that JSON Schema
 cannot say (README, "API"): a range whose start is not before its end, a shelve that expires in
-the past, levels out of order, and a merge patch whose result is not a valid rule.
+the past, levels out of order, a merge patch whose result is not a valid rule, and a risk
+matrix that is not monotone.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ CROSS_FIELD = {
     "POST /api/v1/alerts/{alert_id}/shelve",  # until in the future
     "PUT /api/v1/rules/{rule_id}",  # levels in order, window fits the baseline
     "PATCH /api/v1/rules/{rule_id}",  # the patched rule must be a rule
+    "PUT /api/v1/risk/models/{name}",  # the risk matrix monotone
 }
 TENANT = {"token": "fuzz-tenant", "name": "wang", "role": "operator", "tenant": "t1"}
 

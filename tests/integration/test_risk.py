@@ -63,7 +63,7 @@ async def _story(cfg: Settings, clock: ManualClock, rec: Receiver) -> None:
         events: list[dict[str, Any]] = []
 
         async def listen() -> None:
-            async with acme.stream("GET", "/api/v1/stream") as response:
+            async with acme.stream("GET", "/api/v1/stream", params={"risk": "true"}) as response:
                 kind = ""
                 async for line in response.aiter_lines():
                     if line.startswith("event: "):

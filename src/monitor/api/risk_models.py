@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from alerts.risk import RiskModel
-from monitor.api.deps import actor, city, personal, runtime
+from monitor.api.deps import actor, as_http, city, personal, runtime
 from monitor.api.risk import models_of
 from monitor.api.rules import PROPOSED, ProposalId
 from monitor.app import Runtime
-from monitor.errors import ConflictError, NotFoundError
+from monitor.errors import NotFoundError
 from monitor.risk_models import NAMES, ModelChange, RiskModelService
 from monitor.store import risk_models as risk_store
 from rules.governance import diff
@@ -95,14 +95,8 @@ async def reject_model(
 
 
 async def _decide(rt: Runtime, name: str, proposal: int, who: str, approve: bool) -> ModelChange:
-    try:
+    with as_http():
         return await _service(rt).decide(name, proposal, who, approve)
-    except NotFoundError as err:
-        raise HTTPException(404, str(err)) from err
-    except ConflictError as err:
-        raise HTTPException(409, str(err)) from err
-    except PermissionError as err:
-        raise HTTPException(403, str(err)) from err
 
 
 def _answer(change: ModelChange, response: Response) -> dict[str, Any]:

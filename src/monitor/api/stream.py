@@ -47,6 +47,9 @@ async def stream(
     tenant: str | None = None,
     site: str | None = None,
     level: Annotated[int | None, Query(ge=1, le=4, description="this level or more severe")] = None,
+    risk: Annotated[
+        bool, Query(description="also site risk changes (event: risk); off: alert events only")
+    ] = False,
 ) -> StreamingResponse:
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10_000)
     tenant = tenant_of(request) or tenant  # an enterprise token sees its own alerts only
@@ -62,20 +65,21 @@ async def stream(
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(b"event: alert\ndata: " + event_json(event) + b"\n\n")
 
-    def on_risk(risk: SiteRisk, district: str | None) -> None:
+    def on_risk(change: SiteRisk, district: str | None) -> None:
         """A site's risk changed (``event: risk``); ``level`` filters it as it does alerts."""
-        if site not in (None, risk.site) or (level is not None and risk.level > level):
+        if site not in (None, change.site) or (level is not None and change.level > level):
             return
-        if tenant is not None and risk.tenant != tenant:
+        if tenant is not None and change.tenant != tenant:
             return
-        body = orjson.dumps({**risk.as_dict(), "district": district}, default=str)
+        body = orjson.dumps({**change.as_dict(), "district": district}, default=str)
         with contextlib.suppress(asyncio.QueueFull):
             queue.put_nowait(b"event: risk\ndata: " + body + b"\n\n")
 
     async def body() -> AsyncIterator[bytes]:
         rt.pipeline.listeners.append(listener)
-        if rt.risk is not None:
-            rt.risk.listeners.append(on_risk)
+        risk_changes = rt.risk if risk else None
+        if risk_changes is not None:
+            risk_changes.listeners.append(on_risk)
         try:
             yield b": riskmon alert stream\n\n"
             while not await request.is_disconnected():
@@ -85,8 +89,8 @@ async def stream(
                     yield b": keep-alive\n\n"
         finally:
             rt.pipeline.listeners.remove(listener)
-            if rt.risk is not None:
-                rt.risk.listeners.remove(on_risk)
+            if risk_changes is not None:
+                risk_changes.listeners.remove(on_risk)
 
     return StreamingResponse(
         body(),
