@@ -54,9 +54,11 @@ def models_from(rows: dict[str, tuple[dict[str, Any], int]]) -> RiskModels:
     return models
 
 
-def _identity(risk: SiteRisk) -> tuple[Any, ...]:
+def _identity(risk: SiteRisk | None) -> tuple[Any, ...] | None:
     """What a stored change is: the level and the factors that set it (not the score, which
     moves with every minute a warning waits)."""
+    if risk is None:
+        return None
     return (risk.level, tuple((f.name, f.value) for f in risk.factors if f.name != "score"))
 
 
@@ -104,9 +106,7 @@ class RiskMonitor:
                 if full:  # another node may have changed a model
                     self.models = models_from(await risk_store.load(conn))
                 risks = await assess_sites(conn, self.registry, sites, now, self.models)
-                changed = [
-                    r for r in risks if _identity(r) != _identity_of(self.current.get(r.site))
-                ]
+                changed = [r for r in risks if _identity(r) != _identity(self.current.get(r.site))]
                 if changed:
                     await _store(conn, changed)
         if full:
@@ -146,10 +146,6 @@ class RiskMonitor:
         self.gauge.clear()
         for (level, district), n in counts.items():
             self.gauge.labels(level, district).set(n)
-
-
-def _identity_of(risk: SiteRisk | None) -> tuple[Any, ...] | None:
-    return None if risk is None else _identity(risk)
 
 
 async def _store(conn: AsyncConnection, risks: list[SiteRisk]) -> None:
