@@ -158,7 +158,16 @@ def alert_view(alert: Alert) -> dict[str, Any]:
         "tier": alert.tier,
         "evidence": alert.evidence,
         "opened_at": to_datetime(alert.opened_at).isoformat(),
+        "updated_at": to_datetime(alert.updated_at).isoformat(),
+        "raised_at": _time(alert.raised_at),
+        "acked_at": _time(alert.acked_at),
+        "acked_by": alert.acked_by,
+        "assignee": alert.assignee,
     }
+
+
+def _time(at: float | None) -> str | None:
+    return None if at is None else to_datetime(at).isoformat()
 
 
 def alert_from_dict(data: dict[str, Any]) -> Alert:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import uvicorn
 from pydantic import ValidationError
 
 from monitor.config import Settings
@@ -33,21 +32,14 @@ def _setup_logging(level: str) -> None:
 
 
 async def _serve(settings: Settings, on_events: Any = None) -> None:
-    from monitor.api.app import create_app
+    from monitor.api.app import http_server
     from monitor.app import build_runtime, run_service
 
     _check_port(settings.http_host, settings.http_port)
     async with build_runtime(settings) as runtime:
         if on_events is not None:
             runtime.pipeline.listeners.append(on_events)
-        config = uvicorn.Config(
-            create_app(runtime),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_level="warning",
-            lifespan="off",
-        )
-        await run_service(runtime, uvicorn.Server(config))
+        await run_service(runtime, http_server(runtime, settings.http_host, settings.http_port))
 
 
 async def _migrate(settings: Settings) -> None:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -96,6 +97,12 @@ class Settings(BaseSettings):
         default={1: 1800.0, 2: 7200.0, 3: 28800.0, 4: 86400.0},
         description="seconds from acknowledgement to disposal, per level",
     )
+    console_time_zone: str = Field(
+        default="Asia/Shanghai", description="IANA time zone of the times the console shows"
+    )
+    console_districts: Path | None = Field(
+        default=None, description="GeoJSON outline of districts drawn under the console's map"
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     config: Path | None = Field(
@@ -139,6 +146,22 @@ class Settings(BaseSettings):
     def _check_mqtt(cls, value: str) -> str:
         if value and urlparse(value).scheme not in ("mqtt", "mqtts", "tcp"):
             raise ValueError("RISKMON_MQTT_URL must look like mqtt://host:port")
+        return value
+
+    @field_validator("console_time_zone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"RISKMON_CONSOLE_TIME_ZONE {value!r} is no IANA time zone") from err
+        return value
+
+    @field_validator("console_districts")
+    @classmethod
+    def _check_districts(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"RISKMON_CONSOLE_DISTRICTS {str(value)!r} does not exist")
         return value
 
     @property

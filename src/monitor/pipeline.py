@@ -31,6 +31,7 @@ from ingest.raw import RawMessage
 from monitor.checkpoint import Checkpoint, StoreFailure
 from monitor.clock import Clock
 from monitor.errors import StoreError
+from monitor.freshness import Freshness
 from monitor.metrics import Metrics
 from monitor.model import ReadingBatch, Reject, Signal
 from monitor.registry import Registry
@@ -107,6 +108,7 @@ class Pipeline:
             None
         )
         self.processed_messages = 0
+        self.freshness = Freshness()  # which sensors report (the console's all-clear line)
         self.checkpoint = Checkpoint(persist, metrics, clock)
         self.lock_timeout_s = 10.0
         self._stopping = False
@@ -222,6 +224,7 @@ class Pipeline:
             events = self._observe(signals)
             batch = ReadingBatch.concat([live, history])
             await self._store(batch, rejects, events)
+            self.freshness.seen(batch.sensor, batch.received)
             await self._shadow()
         self._account(items, events)
         self.processed_messages += len(items)

@@ -60,20 +60,19 @@ class RunningService:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    settings: Settings, *, clock: Clock | None = None
+    settings: Settings, *, clock: Clock | None = None, port: int | None = None
 ) -> AsyncIterator[RunningService]:
-    port = free_port()
+    """The whole service in this process on ``port`` (a free one by default; pass the port of
+    an earlier run to restart "the same" service under open clients)."""
+    port = port or free_port()
     update: dict[str, Any] = {"http_port": port, "http_host": "127.0.0.1"}
     if not settings.admin_token and not settings.tokens:
         update["admin_token"] = TEST_ADMIN_TOKEN
     settings = settings.model_copy(update=update)
     async with build_runtime(settings, clock=clock) as runtime:
-        from monitor.api.app import create_app
+        from monitor.api.app import http_server
 
-        config = uvicorn.Config(
-            create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
-        server = uvicorn.Server(config)
+        server = http_server(runtime, "127.0.0.1", port)
         task = asyncio.create_task(run_service(runtime, server))
         for _ in range(200):
             if port_open("127.0.0.1", port) or task.done():

@@ -99,6 +99,19 @@ class _Graded(_Base):
     category: Category = Category.PROCESS
     overrides: tuple[ThresholdOverride, ...] = ()
 
+    def params_for(self, sensor: Sensor) -> tuple[dict[LevelKey, float], float, float, float]:
+        """The levels, deadband, on and off delays in force for one sensor: the rule's own,
+        then each matching override from the least to the most specific (tags < site <
+        sensor)."""
+        levels, db, on, off = dict(self.levels), self.deadband, self.on_delay_s, self.off_delay_s
+        for o in sorted(self.overrides, key=lambda o: o.selector.specificity):
+            if o.selector.matches(sensor):
+                levels = dict(o.levels) if o.levels else levels
+                db = o.deadband if o.deadband is not None else db
+                on = o.on_delay_s if o.on_delay_s is not None else on
+                off = o.off_delay_s if o.off_delay_s is not None else off
+        return levels, db, on, off
+
     @model_validator(mode="after")
     def _check_order(self) -> _Graded:
         check_level_order(self.levels, self.direction)
@@ -384,6 +397,7 @@ def check_level_order(levels: dict[LevelKey, float], direction: str) -> None:
 
 
 GradedRule = ThresholdRule | RateRule | WindowRule | SpikeRule | DriftRule | LeakRule
+GRADED = (ThresholdRule, RateRule, WindowRule, SpikeRule, DriftRule, LeakRule)
 AnyRule = (
     ThresholdRule
     | RateRule

@@ -74,19 +74,10 @@ class ThresholdEvaluator(TableState):
         group = np.zeros(cap, np.int16)
         groups: dict[tuple[object, ...], int] = {}
         if rule.enabled:
-            overrides = sorted(rule.overrides, key=lambda o: o.selector.specificity)
             for sensor in registry.sensors.values():
                 if not rule.selector.matches(sensor):
                     continue
-                levels, db, on, off = (
-                    dict(rule.levels), rule.deadband, rule.on_delay_s, rule.off_delay_s,
-                )  # fmt: skip
-                for o in overrides:
-                    if o.selector.matches(sensor):
-                        levels = dict(o.levels) if o.levels else levels
-                        db = o.deadband if o.deadband is not None else db
-                        on = o.on_delay_s if o.on_delay_s is not None else on
-                        off = o.off_delay_s if o.off_delay_s is not None else off
+                levels, db, on, off = rule.params_for(sensor)
                 params = (tuple(levels.get(k, np.nan) for k in (1, 2, 3, 4)), db, on, off)
                 key = registry.keys[sensor.id]
                 self.applies[key] = True

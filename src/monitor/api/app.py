@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from importlib import resources
 from typing import Any
 
+import uvicorn
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from monitor.api import (
     alerts,
     catalog,
+    console,
     contract,
     noise,
     readings,
@@ -30,9 +31,22 @@ from monitor.app import Runtime
 log = logging.getLogger(__name__)
 
 
+def http_server(runtime: Runtime, host: str, port: int) -> uvicorn.Server:
+    """The HTTP server of a node (the CLI's and the tests' alike).  The app keeps it, so that
+    open live streams end as soon as it is told to exit (consoles reconnect and replay)."""
+    app = create_app(runtime)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    )
+    app.state.server = server
+    return server
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         dependencies=[Depends(authorize)],
+        docs_url=None,  # served by monitor.api.console from local files
+        redoc_url=None,
         title="riskmon",
         description="Risk monitoring and early warning: sensors, rules, graded alerts.",
         version="0.1.0",
@@ -44,6 +58,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     for module in (catalog, readings, rules, alerts, noise, stream, reports, risk, risk_models):
         app.include_router(module.router)
+    console.install(app)
     guard_input(app)
     contract.install(app)
 
@@ -82,14 +97,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         ready = all(v == "ok" for k, v in checks.items() if k not in ("queue", "role"))
         response.status_code = 200 if ready else 503
         return {"ready": ready, "checks": checks}
-
-    page = (resources.files("monitor") / "console" / "index.html").read_text(encoding="utf-8")
-
-    @app.get("/console", tags=["console"], response_class=HTMLResponse)
-    async def console() -> str:
-        """The control-room console: live board, acknowledge and dispose, site filter, and a
-        visible and audible cue for a new red alert."""
-        return page
 
     @app.get("/metrics", tags=["health"])
     async def metrics() -> Response:

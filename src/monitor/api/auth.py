@@ -108,12 +108,13 @@ def require(role: Role, who: Identity) -> Identity:
 
 
 STREAM = "/api/v1/stream"
-OPEN = ("/healthz", "/readyz", "/metrics", "/console", "/docs", "/openapi.json", "/redoc")
+OPEN = ("/healthz", "/readyz", "/metrics", "/console", "/docs", "/openapi.json")
+ASSETS = "/console/assets/"  # the console's and Swagger UI's files
 
 
 def needed_role(method: str, path: str) -> Role | None:
     """The policy in one place: which role a call needs (None: open)."""
-    if path in OPEN or path.startswith("/docs"):
+    if path in OPEN or path.startswith(("/docs", ASSETS)):
         return None
     if path == "/api/v1/readings" and method == "POST":
         return "ingest"

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from monitor.api.auth import needed_role
 from rules.spec import Rule
 
 EPOCH = r"^[0-9]{1,11}(\.[0-9]{1,9})?$"
@@ -103,9 +104,19 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components.update(rule.pop("$defs", {}))
         components["Rule"] = rule
         components["RuleBody"] = _without_id(rule, components)
+        spec["components"]["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a personal token of RISKMON_TOKENS (or RISKMON_ADMIN_TOKEN)",
+            }
+        }
+        spec["security"] = [{"bearer": []}]
         for path, operations in spec["paths"].items():
-            for operation in operations.values():
+            for method, operation in operations.items():
                 _declare(path, operation)
+                if needed_role(method.upper(), path) is None:
+                    operation["security"] = []  # open: health, readiness, metrics, console
         _no_nul(spec)  # also resolves the rule placeholders
         app.openapi_schema = spec
     return app.openapi_schema

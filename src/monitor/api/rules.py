@@ -26,7 +26,7 @@ from monitor.errors import ConfigError, ConflictError
 from monitor.store import rules as rule_store
 from monitor.store.shadow import shadow_report
 from rules.governance import diff
-from rules.spec import AnomalyRule, parse_rule
+from rules.spec import GRADED, AnomalyRule, parse_rule
 
 router = APIRouter(prefix="/api/v1", tags=["rules"])
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -52,6 +52,30 @@ async def list_rules(rt: Rt) -> list[dict[str, Any]]:
         {**rule.model_dump(mode="json"), **versions.get(rule_id, {})}
         for rule_id, rule in sorted(rt.engine.rules.items())
     ]
+
+
+@router.get("/sensors/{sensor_id}/setpoints")
+async def setpoints(sensor_id: str, rt: Rt, request: Request) -> list[dict[str, Any]]:
+    """The set-points a sensor is judged by: each enabled graded rule that applies to it, with
+    the levels in force for it (overrides resolved), as the console draws them on a trend."""
+    sensor = rt.registry.sensors.get(sensor_id)
+    if sensor is None or not visible(request, sensor.site):
+        raise HTTPException(404, f"sensor {sensor_id!r} not found")
+    out = []
+    for rule_id, rule in sorted(rt.engine.rules.items()):
+        if isinstance(rule, GRADED) and rule.enabled and rule.selector.matches(sensor):
+            levels, deadband, _, _ = rule.params_for(sensor)
+            out.append(
+                {
+                    "rule": rule_id,
+                    "type": rule.type,
+                    "category": rule.category.value,
+                    "direction": rule.direction,
+                    "levels": {str(k): v for k, v in sorted(levels.items())},
+                    "deadband": deadband,
+                }
+            )
+    return out
 
 
 @router.get("/rules/{rule_id}")

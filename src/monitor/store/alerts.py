@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerts.kpis import RaisedAlert
-from alerts.model import Alert, AlertEvent, AlertState, ReasonCode
+from alerts.model import Alert, AlertEvent, AlertState, EventKind, ReasonCode
 from monitor.clock import to_datetime, to_epoch
 from monitor.model import Category, Level
 from monitor.store.migrations import EVENT_KEY
@@ -245,6 +245,42 @@ async def alert_history(conn: AsyncConnection, alert_id: str) -> list[dict[str, 
         {"id": alert_id},
     )
     return [dict(r._mapping) for r in result]
+
+
+async def events_since(
+    conn: AsyncConnection, since: float, limit: int, sites: list[str] | None = None
+) -> list[AlertEvent]:
+    """The events stored at or after ``since`` (processing time), oldest first, each with its
+    alert as it is now (the live stream's replay after a reconnect)."""
+    alert_columns = ", ".join(f"a.{c}" for c in _COLUMNS.split(", "))
+    where = "e.at >= :since" + ("" if sites is None else " AND a.site = ANY(:sites)")
+    result = await conn.execute(
+        text(
+            "SELECT e.kind AS e_kind, e.level AS e_level, e.previous_level AS e_previous, "
+            "e.ts AS e_ts, e.at AS e_at, e.actor AS e_actor, e.detail AS e_detail, "
+            f"{alert_columns} "
+            f"FROM alert_events e JOIN alerts a ON a.id = e.alert_id WHERE {where} "
+            "ORDER BY e.at, e.id LIMIT :n"
+        ),
+        {"since": to_datetime(since), "n": limit, "sites": sites},
+    )
+    events = []
+    for row in result:
+        m = row._mapping
+        previous = m["e_previous"]
+        events.append(
+            AlertEvent(
+                kind=EventKind(m["e_kind"]),
+                alert=alert_from_row(m),
+                level=Level(m["e_level"]),
+                previous_level=None if previous is None else Level(previous),
+                ts=to_epoch(m["e_ts"]),
+                at=to_epoch(m["e_at"]),
+                actor=m["e_actor"],
+                detail=m["e_detail"] or {},
+            )
+        )
+    return events
 
 
 async def list_alerts_by_id(conn: AsyncConnection, alert_id: str) -> list[dict[str, Any]]:

@@ -349,6 +349,10 @@ def _risk_models(timescale: bool) -> list[str]:
     ]
 
 
+def _events_by_time(timescale: bool) -> list[str]:
+    return ["CREATE INDEX IF NOT EXISTS alert_events_at ON alert_events (at)"]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -364,6 +368,7 @@ MIGRATIONS: list[Migration] = [
     Migration(12, "the district or park of a site (risk roll-ups)", _districts),
     Migration(13, "the history of site risk", _risk_history),
     Migration(14, "risk models per site kind: versions, audit, proposals", _risk_models),
+    Migration(15, "alert events by time (the live stream's replay)", _events_by_time),
 ]
 
 
