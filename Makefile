@@ -10,7 +10,7 @@ PORT ?= 8000
 VENDOR := src/monitor/console/vendor/.copied
 NPM_DIST := deploy/console/node_modules
 
-.PHONY: demo test check lint typecheck services demo-services bench clean
+.PHONY: demo test check lint typecheck services demo-services bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -54,8 +54,11 @@ services:
 demo: $(STAMP) $(VENDOR) demo-services
 	@$(VENV)/bin/riskmon demo --port $(PORT)
 
+# The suite's workers (pytest-xdist): its long tests mostly wait on services and subprocesses.
+PYTEST_WORKERS ?= 3
+
 test: $(STAMP) $(VENDOR) services
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src simulators tests
@@ -76,6 +79,10 @@ bench: $(STAMP) $(VENDOR) services
 	$(PY) -m tests.bench.latency_memory --out docs/bench-latency-memory-latest.md
 	$(PY) -m tests.bench.city --mode mix --out docs/bench-city-latest.md
 	$(PY) -m tests.bench.city --mode steady --out docs/bench-steady-latest.md
+
+# Screenshots of the console's main states (README, Console), from its browser tests.
+screenshots: $(STAMP) $(VENDOR) services
+	RISKMON_SCREENSHOTS=docs/console $(VENV)/bin/pytest -q tests/integration/test_console_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(dir $(VENDOR))

@@ -14,7 +14,7 @@ const T = {
     f_site: "site", search: "search rule, sensor, site", all: "all",
     c_level: "level", c_age: "age", c_sla: "SLA", c_site: "site", c_sensor: "sensor",
     c_value: "value / set-point", c_opened: "opened", c_state: "state", history: "history",
-    lv1: "Red", lv2: "Orange", lv3: "Yellow", lv4: "Blue",
+    lv1: "红 Red", lv2: "橙 Orange", lv3: "黄 Yellow", lv4: "蓝 Blue",
     unack: "unack", ack: "ack",
     st_connecting: "connecting…", st_live: "live", st_disconnected: "disconnected since {0}",
     st_signed_out: "not signed in", st_rejected: "token rejected", st_forbidden: "token may not view alerts",
@@ -456,7 +456,9 @@ function paintMap(board) {
     c.append(title);
     c.addEventListener("click", () => { $("f-site").value = s.id; render(); });
     const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", (x + 8).toFixed(1)); label.setAttribute("y", (y + 3).toFixed(1));
+    const left = x > 300;  // names near the right edge go to the left of their dot
+    label.setAttribute("x", (left ? x - 9 : x + 9).toFixed(1)); label.setAttribute("y", (y + 3).toFixed(1));
+    if (left) label.setAttribute("text-anchor", "end");
     label.textContent = s.name;
     return [c, label];
   }));
@@ -490,6 +492,11 @@ function evidence(a) {
     return tn("ev_threshold", {value: round(e.value ?? a.value), unit, thr: round(e.threshold),
       cmp: e.direction === "low" ? "≤" : "≥", lname: t("lv" + a.level), rule: a.rule,
       kind: sensor.kind || "", sensor: a.sensor}) + crossed;
+  }
+  if (e.type === "leak" && Array.isArray(e.why)) {
+    const why = e.why.length ? ` (${e.why.join("; ")})` : "";
+    return `${a.rule} · ${sensor.kind || ""} ${a.sensor}: ${round(e.value ?? a.value)} ${unit}` +
+      ` · ${e.judgement || ""}${why}`;
   }
   if (e.type === "interruption") {
     return tn("ev_interruption", {sensor: a.sensor, silent: ago(e.silent_for_s), limit: ago(e.limit_s),
@@ -619,6 +626,7 @@ function paintLabels() {
   $("lang").textContent = S.lang === "zh" ? "English" : "中文";
   if (S.sound) $("sound").textContent = t("sound_on");
   fillFilters(); paintStatus(); render();
+  if (S.selected) showDetail(S.selected);
 }
 $("lang").addEventListener("click", () => {
   S.lang = S.lang === "zh" ? "en" : "zh";
