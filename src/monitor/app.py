@@ -289,8 +289,6 @@ async def _ticker(runtime: Runtime) -> None:
         try:
             await runtime.pipeline.tick()
             await runtime.service.apply_due()
-            if runtime.risk is not None:
-                await runtime.risk.tick()
             now = runtime.clock.now()
             async with runtime.db.begin() as conn:
                 await runtime.partitions.ensure_ahead(conn, now, settings.partition_days_ahead)
@@ -299,6 +297,17 @@ async def _ticker(runtime: Runtime) -> None:
                     upkept = now
         except Exception:
             log.exception("timer tick failed; will retry")
+
+
+async def _risk_ticker(risk: RiskMonitor, interval_s: float) -> None:
+    """Site risk on its own timer: a slow reassessment never delays the alert timers (SLA
+    escalation, data interruption), and a failing one never stops them."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await risk.tick()
+        except Exception as err:
+            log.error("risk reassessment failed (%s: %s); will retry", type(err).__name__, err)
 
 
 async def run_service(runtime: Runtime, server: uvicorn.Server) -> None:
@@ -355,6 +364,9 @@ async def _run_until_stopped(rt: Runtime, server: uvicorn.Server) -> None:
         else:
             worker = tg.create_task(rt.pipeline.run(), name="pipeline")
             sources.append(tg.create_task(_ticker(rt), name="ticker"))
+            if rt.risk is not None:
+                interval = rt.settings.tick_interval_s
+                sources.append(tg.create_task(_risk_ticker(rt.risk, interval), name="risk"))
             if rt.notifier is not None:
                 sources.append(tg.create_task(rt.notifier.run(), name="notifier"))
             if rt.mqtt is not None:

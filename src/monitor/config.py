@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from monitor import districts
 from monitor.errors import ConfigError
 
 
@@ -160,8 +161,11 @@ class Settings(BaseSettings):
     @field_validator("console_districts")
     @classmethod
     def _check_districts(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"RISKMON_CONSOLE_DISTRICTS {str(value)!r} does not exist")
+        if value is not None:
+            try:
+                districts.read(value)
+            except ValueError as err:
+                raise ValueError(f"RISKMON_CONSOLE_DISTRICTS: {err}") from err
         return value
 
     @property

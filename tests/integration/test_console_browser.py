@@ -8,6 +8,7 @@ at docs/console, which the README shows) or to the test's temporary folder."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import time
@@ -165,9 +166,25 @@ async def post(api: httpx.AsyncClient, sensor: str, value: float, ts: float | No
     assert r.status_code == 200, r.text
 
 
+DISTRICTS = {
+    "type": "FeatureCollection",
+    "features": [
+        {"type": "Feature", "properties": {"name": "Binhai"},
+         "geometry": {"type": "Polygon", "coordinates": [
+             [[117.20, 31.80], [117.27, 31.80], [117.27, 31.84], [117.20, 31.84], [117.20, 31.80]]]}},
+        {"type": "Feature", "properties": {"name": "Hills"},
+         "geometry": {"type": "MultiPolygon", "coordinates": [[
+             [[117.28, 31.85], [117.32, 31.85], [117.32, 31.88], [117.28, 31.88], [117.28, 31.85]]]]}},
+    ],
+}  # fmt: skip
+
+
 @pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[Any]:
-    async with running_service(console_settings(settings)) as svc:
+async def service(settings: Settings, tmp_path: Path) -> AsyncIterator[Any]:
+    outline = tmp_path / "districts.geojson"
+    outline.write_text(json.dumps(DISTRICTS))
+    cfg = console_settings(settings).model_copy(update={"console_districts": outline})
+    async with running_service(cfg) as svc:
         async with svc.client(token="admin-token") as admin:
             await _with_sites(admin)
         yield svc
@@ -257,6 +274,33 @@ async def test_the_board_follows_open_escalate_clear_and_ack(
         assert [r["level"] for r in rows] == [2]
         stored = await api.get(f"/api/v1/alerts/{red['id']}")
         assert stored.json()["acked_by"] == "op-chen"
+
+
+async def test_an_overdue_red_shows_its_badge_and_tier_as_the_server_escalates(
+    settings: Settings, driver: Any, shots: Path
+) -> None:
+    """A red nobody acknowledges within its SLA goes up a tier on the server: the board's row
+    shows it, overdue, at that tier, as the API does."""
+    cfg = console_settings(settings).model_copy(
+        update={"sla_ack_s": {1: 2.0, 2: 900.0, 3: 1800.0, 4: 7200.0}}
+    )
+    async with running_service(cfg) as svc, svc.client(token=OPERATOR["token"]) as api:
+        page = Page(driver, svc.base_url, shots)
+        await page.open(OPERATOR["token"])
+        await page.until("document.getElementById('status').dataset.state === 'live'")
+        await post(api, "ch4-1", 60)
+        deadline = time.monotonic() + 10
+        while not [a for a in await alerts(api, state="active") if a["tier"] >= 1]:
+            assert time.monotonic() < deadline, "the server did not escalate the red"
+            await asyncio.sleep(0.2)
+        await page.until(
+            "document.querySelector('#board tr.l1 .badge.tier') &&"
+            " document.querySelector('#board tr.l1 .badge.overdue')",
+            what="the overdue and tier badges",
+        )
+        (row,) = await page.board()
+        assert row["overdue"] and "OVERDUE" in row["sla"] and "tier 1" in row["sla"], row
+        await page.shot("red-overdue-tier")
 
 
 async def test_sign_in_states_are_distinct(service: Any, driver: Any, shots: Path) -> None:
@@ -370,6 +414,7 @@ async def test_the_detail_shows_a_days_trend_with_set_points(
             "return document.querySelector('#map circle[data-site=s1]').dataset.level"
         )
         assert colour == "2"
+        assert await page.js("return document.querySelectorAll('#map path.district').length") == 2
         await page.shot("alert-detail")
         await page.js("document.getElementById('lang').click();")
         await page.until("document.documentElement.lang === 'zh-CN'")

@@ -4,7 +4,6 @@ its settings (time zone, SLAs, reason codes, district outlines), and which senso
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,10 +15,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from alerts.model import ReasonCode
+from monitor import districts
 from monitor.api.deps import runtime, tenant_of
 from monitor.app import Runtime
 from monitor.clock import to_datetime
-from monitor.errors import ConfigError
 
 router = APIRouter(prefix="/api/v1", tags=["console"])
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -44,7 +43,7 @@ async def console_settings(rt: Rt) -> dict[str, Any]:
         "sla_ack_s": {str(k): v for k, v in sorted(s.sla_ack_s.items())},
         "sla_dispose_s": {str(k): v for k, v in sorted(s.sla_dispose_s.items())},
         "reason_codes": [code.value for code in ReasonCode],
-        "districts": districts(s.console_districts),
+        "districts": None if s.console_districts is None else districts.read(s.console_districts),
     }
 
 
@@ -69,18 +68,6 @@ async def status(request: Request, rt: Rt) -> dict[str, Any]:
         "reporting": seen.reporting,
         "last_reading_at": None if last is None else to_datetime(last).isoformat(),
     }
-
-
-def districts(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"RISKMON_CONSOLE_DISTRICTS {str(path)!r}: {err}") from err
-    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-        raise ConfigError(f"RISKMON_CONSOLE_DISTRICTS {str(path)!r}: not a FeatureCollection")
-    return data
 
 
 def install(app: FastAPI) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -47,7 +48,9 @@ def sse_alert(event: AlertEvent) -> bytes:
     """An alert event as SSE; its id (the event's processing time in microseconds) is what a
     reconnecting client sends back as ``Last-Event-ID``: the events from that time on are
     replayed (an event of the same microsecond may come twice; the client drops repeats)."""
-    return b"event: alert\nid: %d\ndata: " % round(event.at * 1e6) + event_json(event) + b"\n\n"
+    at = to_datetime(event.at)  # as the store keeps it: whole microseconds
+    micros = calendar.timegm(at.utctimetuple()) * 1_000_000 + at.microsecond
+    return b"event: alert\nid: %d\ndata: " % micros + event_json(event) + b"\n\n"
 
 
 def _stopping(request: Request) -> bool:
