@@ -79,6 +79,7 @@ bench: $(STAMP) $(VENDOR) services
 	$(PY) -m tests.bench.latency_memory --out docs/bench-latency-memory-latest.md
 	$(PY) -m tests.bench.city --mode mix --out docs/bench-city-latest.md
 	$(PY) -m tests.bench.city --mode steady --out docs/bench-steady-latest.md
+	$(PY) -m tests.bench.console --out docs/bench-console-latest.md
 
 # Screenshots of the console's main states (README, Console), from its browser tests.
 screenshots: $(STAMP) $(VENDOR) services

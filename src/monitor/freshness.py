@@ -38,8 +38,8 @@ class Freshness:
 
     def summary(self, keys: IntArray, interval: FloatArray, now: float) -> Reporting:
         """Of the sensors ``keys`` (with their expected intervals), how many report."""
-        known = keys[keys < len(self.last_rx)]
-        last = self.last_rx[known]
+        known = keys < len(self.last_rx)
+        last = self.last_rx[keys[known]]
         window = np.maximum(
             np.nan_to_num(interval[known], nan=MIN_WINDOW_S) * INTERVALS, MIN_WINDOW_S
         )

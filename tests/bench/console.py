@@ -33,6 +33,9 @@ from tests.integration.test_console_browser import chromium
 OPERATOR = {"token": "bench-operator", "name": "op-bench", "role": "operator"}
 INGEST = {"token": "bench-ingest", "name": "gateway", "role": "ingest"}
 SITES, PER_SITE = 50, 40  # 2,000 detectors
+# the alerts the board holds, from its header counts (it draws the most urgent rows only)
+COUNTED = """return [...document.querySelectorAll('#counts .count')]
+    .reduce((n, c) => n + Number(c.dataset.unack) + Number(c.dataset.ack), 0)"""
 
 
 def config(path: Path) -> list[str]:
@@ -101,9 +104,7 @@ async def _run(svc: Any, sensors: list[str], seconds: int, tmp: Path) -> dict[st
                                     OPERATOR["token"])  # fmt: skip
             await asyncio.to_thread(driver.get, f"{svc.base_url}/console")
             start = time.monotonic()
-            while await asyncio.to_thread(
-                js, "return document.querySelectorAll('#board tr').length"
-            ) < len(sensors):
+            while await asyncio.to_thread(js, COUNTED) < len(sensors):
                 if time.monotonic() - start > 60:
                     raise SystemExit("the board did not show the 2,000 alerts within 60 s")
                 await asyncio.sleep(0.2)
@@ -150,9 +151,7 @@ async def _run(svc: Any, sensors: list[str], seconds: int, tmp: Path) -> dict[st
             await asyncio.sleep(2)  # the last events arrive
             applied = await asyncio.to_thread(js, "return window.riskmonConsole.events") - applied0
             render_ms = await asyncio.to_thread(js, "return window.riskmonConsole.renderMs")
-            rows = await asyncio.to_thread(
-                js, "return document.querySelectorAll('#board tr').length"
-            )
+            rows = await asyncio.to_thread(js, COUNTED)
         finally:
             await asyncio.to_thread(driver.quit)
     sent_events = published - published0
@@ -180,8 +179,8 @@ def table(r: dict[str, Any], command: str) -> str:
             "",
             "| measure | value |",
             "|---|---|",
-            f"| alerts on the board | {r['alerts']:,} |",
-            f"| first load of the board (2,000 rows) | {r['loaded_s']:.1f} s |",
+            f"| alerts on the board (the header counts) | {r['alerts']:,} |",
+            f"| first load of the board (every alert counted, the most urgent drawn) | {r['loaded_s']:.1f} s |",
             f"| alert events published / s (for {r['seconds']:.0f} s) | {r['events_per_s']:.0f} |",
             f"| events the page applied / published | {r['events_applied']:,} / "
             f"{r['events_published']:,} |",

@@ -22,10 +22,13 @@ SQUARE = [[[117.0, 31.0], [117.1, 31.0], [117.1, 31.1], [117.0, 31.0]]]
 def test_a_sensor_reports_while_its_newest_reading_is_within_three_intervals() -> None:
     f = Freshness()
     f.seen(np.array([1, 2, 1], np.int32), np.array([100.0, 50.0, 90.0]))
-    interval = np.array([np.nan, 60.0, 10.0, 60.0])
-    keys = np.array([1, 2, 3], np.int32)  # sensor 3 never reported
-    at = f.summary(keys, interval[keys], now=200.0)
-    assert (at.sensors, at.reporting, at.last_received) == (3, 1, 100.0)  # 2: 150 s > 60 s
+    keys = np.array([1, 2, 3, 40], np.int32)  # 3 and 40 never reported (40: beyond the arrays)
+    interval = np.array([60.0, 10.0, 60.0, 60.0])  # each key's own
+    at = f.summary(keys, interval, now=200.0)
+    assert (at.sensors, at.reporting, at.last_received) == (4, 1, 100.0)  # 2: 150 s > 60 s
+    # an unknown interval counts as 60 s: 100 s old is within its 180 s, 300 s old is not
+    assert f.summary(keys[:1], np.array([np.nan]), now=200.0).reporting == 1
+    assert f.summary(keys[:1], np.array([np.nan]), now=400.0).reporting == 0
     assert f.summary(np.array([], np.int32), np.array([]), 0.0).last_received is None
 
 

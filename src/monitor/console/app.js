@@ -5,6 +5,7 @@
 
 const $ = (id) => document.getElementById(id);
 const LEVELS = [1, 2, 3, 4];
+const MAX_ROWS = 200;  // rows drawn at once: the board stays fast with thousands of alerts
 const COLOURS = {1: "#d81e1e", 2: "#f07800", 3: "#e6c200", 4: "#1f6fd1"};
 const T = {
   en: {
@@ -30,7 +31,7 @@ const T = {
     isa_unack_active: "unacknowledged", isa_ack_active: "acknowledged",
     isa_rtn_unack: "cleared, unacknowledged", isa_normal: "normal",
     s_all: "all", s_unack: "unacknowledged", s_ack: "acknowledged", s_rtn: "cleared, unacknowledged",
-    shown: "{0} shown",
+    shown: "{0} shown", shown_some: "first {0} of {1} shown: filter to see the rest",
     a_ack: "acknowledge", a_disposing: "start disposal", a_dispose: "dispose", a_comment: "comment",
     a_assign: "assign", a_shelve: "shelve", a_review: "review",
     note: "note (required)", comment: "comment", person: "person", reason: "reason",
@@ -69,7 +70,7 @@ const T = {
     isa_unack_active: "未确认", isa_ack_active: "已确认",
     isa_rtn_unack: "已恢复，未确认", isa_normal: "正常",
     s_all: "全部", s_unack: "未确认", s_ack: "已确认", s_rtn: "已恢复未确认",
-    shown: "显示 {0} 条",
+    shown: "显示 {0} 条", shown_some: "显示前 {0} 条（共 {1} 条），请筛选查看其余",
     a_ack: "确认", a_disposing: "开始处置", a_dispose: "处置完毕", a_comment: "备注",
     a_assign: "指派", a_shelve: "搁置", a_review: "复核",
     note: "说明（必填）", comment: "备注", person: "人员", reason: "原因",
@@ -329,11 +330,14 @@ function drawBoard() {
   if (live && board.length === 0) paintAllClear();
   const rows = board.filter(matches).sort((x, y) =>
     x.level - y.level || (y.waiting - x.waiting) || epoch(x.opened_at) - epoch(y.opened_at));
+  // the most urgent first; beyond MAX_ROWS the operator narrows the filters (the counts and
+  // the cue always cover every alert)
   const body = $("board");
-  body.replaceChildren(...rows.map(row));
+  body.replaceChildren(...rows.slice(0, MAX_ROWS).map(row));
   $("empty").hidden = !(board.length && !rows.length);
   $("empty").textContent = t("none_match");
-  $("shown").textContent = board.length ? t("shown", rows.length) : "";
+  $("shown").textContent = !board.length ? ""
+    : rows.length > MAX_ROWS ? t("shown_some", MAX_ROWS, rows.length) : t("shown", rows.length);
   paintMap(board);
 }
 
