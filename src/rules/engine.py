@@ -170,6 +170,9 @@ class RuleEngine:
         resolved at the end of the batch, live state untouched."""
         out: list[Signal] = []
         for rule_id, evaluator in self.graded().items():
+            keys = batch.sensor[batch.sensor < len(evaluator.applies)]
+            if not evaluator.applies[keys].any():
+                continue  # no sensor of the batch is judged by it: no fresh copy to build
             fresh = make_evaluator(evaluator.written(), self.registry, self.started)
             signals = [replace(s, retrospective=True) for s in fresh.evaluate(batch, self.registry)]
             ends = {signal.fingerprint: signal for signal in signals}
