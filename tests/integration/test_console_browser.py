@@ -242,6 +242,26 @@ async def test_the_board_follows_open_escalate_clear_and_ack(
         )
         assert "Site two" in cue and "methane_well.high" in cue and "ch4-1" in cue
         await page.shot("red-unacknowledged")
+        # the filters: by level, and the search box
+        await page.js(
+            "const f = document.getElementById('f-level'); f.value = '3';"
+            " f.dispatchEvent(new Event('change'));"
+        )
+        assert [r["level"] for r in await page.board()] == [3]
+        await page.js(
+            "const f = document.getElementById('f-level'); f.value = '';"
+            " f.dispatchEvent(new Event('change'));"
+            " const q = document.getElementById('f-search'); q.value = 'ch4';"
+            " q.dispatchEvent(new Event('input'));"
+        )
+        assert [r["level"] for r in await page.board()] == [1]
+        await page.js(
+            "const q = document.getElementById('f-search'); q.value = '';"
+            " q.dispatchEvent(new Event('input'));"
+        )
+        # sound: once enabled, a tone repeats while a red waits
+        await page.js("document.getElementById('sound').click();")
+        await page.until("window.riskmonConsole.beeps >= 2", timeout=8, what="a repeating tone")
 
         await post(api, "gas-1", 55)  # yellow escalates to orange
         rows = await _board_matches_api(page, api)
@@ -270,6 +290,9 @@ async def test_the_board_follows_open_escalate_clear_and_ack(
         await page.until("document.getElementById('f-ack')", what="the acknowledge button")
         await page.js("document.getElementById('f-ack').requestSubmit();")
         await page.until("document.getElementById('cue').hidden", what="the cue to go")
+        beeps = await page.js("return window.riskmonConsole.beeps")
+        await asyncio.sleep(4.5)  # two tone periods: silence once every red is acknowledged
+        assert await page.js("return window.riskmonConsole.beeps") == beeps
         rows = await _board_matches_api(page, api)
         assert [r["level"] for r in rows] == [2]
         stored = await api.get(f"/api/v1/alerts/{red['id']}")
@@ -360,6 +383,25 @@ async def test_a_disposal_through_the_form_stores_person_reason_and_note(
             "document.querySelector(`#board tr[data-id='${arguments[0]}']`).click();", alert["id"]
         )
         await page.until("document.getElementById('f-dispose')")
+        # comment, assign and shelve through their forms, each recorded as the person signed in
+        for form, fill in (
+            ("f-comment", "f.text.value = 'gas crew on the way'"),
+            ("f-assign", "f.assignee.value = 'crew-2'"),
+            ("f-shelve", "f.reason.value = 'crew on site'; f.minutes.value = '60'"),
+        ):
+            await page.js(
+                f"const f = document.getElementById('{form}'); {fill}; f.requestSubmit();"
+            )
+            await page.until(
+                "document.getElementById('d-msg').textContent.includes('done')", what=form
+            )
+            await page.js("document.getElementById('d-msg').textContent = ''")
+            await page.until(f"document.getElementById('{form}')", what=f"{form} again")
+        history = (await api.get(f"/api/v1/alerts/{alert['id']}")).json()["history"]
+        acted = {h["kind"]: h["actor"] for h in history}
+        assert {k: acted.get(k) for k in ("commented", "assigned", "shelved")} == dict.fromkeys(
+            ("commented", "assigned", "shelved"), "op-chen"
+        ), history
         await page.js(
             """const f = document.getElementById('f-dispose');
                f.reason_code.value = 'process_fluctuation';
@@ -415,6 +457,23 @@ async def test_the_detail_shows_a_days_trend_with_set_points(
         )
         assert colour == "2"
         assert await page.js("return document.querySelectorAll('#map path.district').length") == 2
+        # the risk map: each site coloured by its live risk level, as the risk API says
+        risk = {r["site"]: r["level"] for r in (await api.get("/api/v1/risk/sites")).json()}
+        await page.js(
+            "const m = document.getElementById('map-mode'); m.value = 'risk';"
+            " m.dispatchEvent(new Event('change'));"
+        )
+        shown = await page.until(
+            "[...document.querySelectorAll('#map circle')].every(c => c.dataset.risk) &&"
+            " Object.fromEntries([...document.querySelectorAll('#map circle')]"
+            ".map(c => [c.dataset.site, Number(c.dataset.risk)]))"
+        )
+        assert shown == {site: risk[site] for site in shown} and set(shown) == {"s1", "s2"}
+        await page.shot("risk-map")
+        await page.js(
+            "const m = document.getElementById('map-mode'); m.value = 'alerts';"
+            " m.dispatchEvent(new Event('change'));"
+        )
         await page.shot("alert-detail")
         await page.js("document.getElementById('lang').click();")
         await page.until("document.documentElement.lang === 'zh-CN'")

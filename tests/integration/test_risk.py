@@ -161,10 +161,15 @@ async def _story(cfg: Settings, clock: ManualClock, rec: Receiver) -> None:
             # the stored changes and the live stream agree; the enterprise saw no other's site
             history = (await admin.get("/api/v1/risk/sites/tf-1")).json()["history"]
             streamed = [e for e in events if e["site"] == "tf-1"]
-            assert (
-                [h["level"] for h in history] == [e["level"] for e in streamed] == [4, 2, 1, 4, 3]
-            )
-            assert history[-1]["factors"] == streamed[-1]["factors"]
+            # every change is stored and streamed, of the level or of a factor (the risk has its
+            # own timer, so a red may be stored before and after its SLA tier rises); the levels
+            # went blue, orange, red, blue, yellow
+            levels = [h["level"] for h in history]
+            assert levels == [e["level"] for e in streamed]
+            assert [lv for i, lv in enumerate(levels) if i == 0 or lv != levels[i - 1]] == [
+                4, 2, 1, 4, 3
+            ]  # fmt: skip
+            assert [h["factors"] for h in history] == [e["factors"] for e in streamed]
             assert "dam-1" not in {e["site"] for e in events}
             dam = (await admin.get("/api/v1/risk/sites/dam-1")).json()["history"]
             assert [h["level"] for h in dam] == [4, 3, 4]  # back once they report again

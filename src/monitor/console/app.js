@@ -45,6 +45,9 @@ const T = {
     rc_real_hazard_handled: "real hazard, handled", rc_process_fluctuation: "process fluctuation",
     rc_maintenance_calibration: "maintenance / calibration", rc_instrument_fault: "instrument fault",
     rc_false_alarm: "false alarm", rc_test: "test",
+    map: "map", map_alerts: "worst alert", map_risk: "site risk",
+    risk1: "major risk (red)", risk2: "large risk (orange)", risk3: "general risk (yellow)",
+    risk4: "low risk (blue)", risk_title: "{0} · {1}, score {2}", no_alert: "no alert",
     cat_process: "process", cat_sensor_health: "sensor health", cat_data_interruption: "data interruption",
   },
   zh: {
@@ -84,6 +87,9 @@ const T = {
     rc_real_hazard_handled: "真实险情，已处置", rc_process_fluctuation: "工艺波动",
     rc_maintenance_calibration: "检修 / 标定", rc_instrument_fault: "仪表故障",
     rc_false_alarm: "误报", rc_test: "测试",
+    map: "地图", map_alerts: "最高预警", map_risk: "动态风险",
+    risk1: "重大风险（红）", risk2: "较大风险（橙）", risk3: "一般风险（黄）", risk4: "低风险（蓝）",
+    risk_title: "{0} · {1}，评分 {2}", no_alert: "无预警",
     cat_process: "工艺", cat_sensor_health: "设备故障", cat_data_interruption: "数据中断",
   },
 };
@@ -93,6 +99,7 @@ const S = {
   lang: localStorage.getItem("riskmon-lang") || (navigator.language.startsWith("zh") ? "zh" : "en"),
   me: null, settings: null, sites: new Map(), sensors: new Map(), alerts: new Map(),
   conn: "connecting", since: null, es: null, lastEventId: "", buffer: null, seen: new Set(),
+  risk: new Map(), mapMode: localStorage.getItem("riskmon-map") || "alerts",
   selected: null, sound: null, beeps: 0, status: null, renders: 0, renderMs: [], events: 0,
   dirty: false,
 };
@@ -211,7 +218,7 @@ async function loadCatalog() {
 }
 
 function connect() {
-  const q = new URLSearchParams({token: S.token});
+  const q = new URLSearchParams({token: S.token, risk: "true"});
   if (S.lastEventId) q.set("last_event_id", S.lastEventId);
   const es = new EventSource("/api/v1/stream?" + q.toString());
   S.es = es;
@@ -228,14 +235,21 @@ function connect() {
     const ev = JSON.parse(m.data);
     if (S.buffer) S.buffer.push(ev); else apply(ev);
   });
+  es.addEventListener("risk", (m) => {  // a site's risk changed
+    const r = JSON.parse(m.data);
+    S.risk.set(r.site, r);
+    S.dirty = true;
+  });
   es.addEventListener("resync", () => { resync().catch(() => setConn("disconnected")); });
 }
 
 // Reload the board: what is on it now, then the events that came during the load.
 async function resync() {
   S.buffer = S.buffer || [];
-  const [r, status] = await Promise.all([
-    api("/api/v1/alerts?state=active,waiting&limit=10000"), api("/api/v1/status")]);
+  const [r, status, risk] = await Promise.all([
+    api("/api/v1/alerts?state=active,waiting&limit=10000"), api("/api/v1/status"),
+    api("/api/v1/risk/sites")]);
+  if (risk.ok) S.risk = new Map((await risk.json()).map((x) => [x.site, x]));
   if (r.status === 401) return start();
   if (!r.ok) throw new Error(await reason(r));
   const fresh = new Map((await r.json()).map((a) => [a.id, a]));
@@ -457,14 +471,21 @@ function paintMap(board) {
   const ns = "http://www.w3.org/2000/svg";
   layer.replaceChildren(...[...S.sites.values()].filter((s) => s.location).flatMap((s) => {
     const [x, y] = projection([s.location.lon, s.location.lat]);
-    const level = worst.get(s.id);
+    const alertLevel = worst.get(s.id);
+    const risk = S.risk.get(s.id);
+    const byRisk = S.mapMode === "risk";
+    const level = byRisk ? (risk && risk.level) : alertLevel;
     const c = document.createElementNS(ns, "circle");
     c.setAttribute("cx", x.toFixed(1)); c.setAttribute("cy", y.toFixed(1));
-    c.setAttribute("r", level ? 7 : 4);
+    c.setAttribute("r", level && (byRisk ? level < 4 : true) ? 7 : 4);
     c.setAttribute("fill", level ? COLOURS[level] : "#5b6673");
-    c.dataset.site = s.id; c.dataset.level = level || "";
+    c.dataset.site = s.id; c.dataset.level = alertLevel || "";
+    c.dataset.risk = risk ? risk.level : "";
     const title = document.createElementNS(ns, "title");
-    title.textContent = `${s.name}${level ? " · " + t("lv" + level) : ""}`;
+    title.textContent = byRisk && risk
+      ? t("risk_title", s.name, t("risk" + risk.level), risk.score) + "\n" +
+        risk.factors.map((f) => f.explanation).join("\n")
+      : `${s.name} · ${alertLevel ? t("lv" + alertLevel) : t("no_alert")}`;
     c.append(title);
     c.addEventListener("click", () => { $("f-site").value = s.id; render(); });
     const label = document.createElementNS(ns, "text");
@@ -637,6 +658,8 @@ function paintLabels() {
   for (const e of document.querySelectorAll("[data-i18n-placeholder]")) e.placeholder = t(e.dataset.i18nPlaceholder);
   $("lang").textContent = S.lang === "zh" ? "English" : "中文";
   if (S.sound) $("sound").textContent = t("sound_on");
+  $("map-mode").value = S.mapMode;
+  $("map-legend").textContent = S.mapMode === "risk" ? LEVELS.map((l) => t("risk" + l)).join(" · ") : "";
   fillFilters(); paintStatus(); render();
   if (S.selected) showDetail(S.selected);
 }
@@ -655,6 +678,11 @@ $("signin").addEventListener("submit", (ev) => {
 });
 $("signout").addEventListener("click", () => {
   S.token = ""; localStorage.removeItem("riskmon-token"); start();
+});
+$("map-mode").addEventListener("change", () => {
+  S.mapMode = $("map-mode").value;
+  localStorage.setItem("riskmon-map", S.mapMode);
+  paintLabels();
 });
 for (const id of ["f-level", "f-state", "f-category", "f-tenant", "f-site"]) $(id).addEventListener("change", render);
 $("f-search").addEventListener("input", render);
