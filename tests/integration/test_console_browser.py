@@ -71,6 +71,16 @@ class Page:
             await asyncio.sleep(0.1)
         raise AssertionError(f"{what or script}: not within {timeout}s (last: {last!r})")
 
+    async def set(self, element: str, value: str, event: str = "change") -> None:
+        """Set a form control as an operator would, and let the page hear it."""
+        await self.js(
+            "const e = document.getElementById(arguments[0]); e.value = arguments[1];"
+            " e.dispatchEvent(new Event(arguments[2]));",
+            element,
+            value,
+            event,
+        )
+
     async def status(self) -> str:
         return str(await self.js("return document.getElementById('status').dataset.state"))
 
@@ -243,22 +253,12 @@ async def test_the_board_follows_open_escalate_clear_and_ack(
         assert "Site two" in cue and "methane_well.high" in cue and "ch4-1" in cue
         await page.shot("red-unacknowledged")
         # the filters: by level, and the search box
-        await page.js(
-            "const f = document.getElementById('f-level'); f.value = '3';"
-            " f.dispatchEvent(new Event('change'));"
-        )
+        await page.set("f-level", "3")
         assert [r["level"] for r in await page.board()] == [3]
-        await page.js(
-            "const f = document.getElementById('f-level'); f.value = '';"
-            " f.dispatchEvent(new Event('change'));"
-            " const q = document.getElementById('f-search'); q.value = 'ch4';"
-            " q.dispatchEvent(new Event('input'));"
-        )
+        await page.set("f-level", "")
+        await page.set("f-search", "ch4", "input")
         assert [r["level"] for r in await page.board()] == [1]
-        await page.js(
-            "const q = document.getElementById('f-search'); q.value = '';"
-            " q.dispatchEvent(new Event('input'));"
-        )
+        await page.set("f-search", "", "input")
         # sound: once enabled, a tone repeats while a red waits
         await page.js("document.getElementById('sound').click();")
         await page.until("window.riskmonConsole.beeps >= 2", timeout=8, what="a repeating tone")
@@ -459,10 +459,7 @@ async def test_the_detail_shows_a_days_trend_with_set_points(
         assert await page.js("return document.querySelectorAll('#map path.district').length") == 2
         # the risk map: each site coloured by its live risk level, as the risk API says
         risk = {r["site"]: r["level"] for r in (await api.get("/api/v1/risk/sites")).json()}
-        await page.js(
-            "const m = document.getElementById('map-mode'); m.value = 'risk';"
-            " m.dispatchEvent(new Event('change'));"
-        )
+        await page.set("map-mode", "risk")
         shown = await page.until(
             "[...document.querySelectorAll('#map circle')].every(c => c.dataset.risk) &&"
             " Object.fromEntries([...document.querySelectorAll('#map circle')]"
@@ -470,10 +467,7 @@ async def test_the_detail_shows_a_days_trend_with_set_points(
         )
         assert shown == {site: risk[site] for site in shown} and set(shown) == {"s1", "s2"}
         await page.shot("risk-map")
-        await page.js(
-            "const m = document.getElementById('map-mode'); m.value = 'alerts';"
-            " m.dispatchEvent(new Event('change'));"
-        )
+        await page.set("map-mode", "alerts")
         await page.shot("alert-detail")
         await page.js("document.getElementById('lang').click();")
         await page.until("document.documentElement.lang === 'zh-CN'")
