@@ -81,6 +81,12 @@ class Page:
             event,
         )
 
+    async def select(self, alert_id: str) -> None:
+        """Wait for an alert's row, then click it open (its detail view)."""
+        row = "document.querySelector(`#board tr[data-id='${arguments[0]}']`)"
+        await self.until(row, alert_id, what=f"the row of {alert_id}")
+        await self.js(row + ".click();", alert_id)
+
     async def status(self) -> str:
         return str(await self.js("return document.getElementById('status').dataset.state"))
 
@@ -376,12 +382,7 @@ async def test_a_disposal_through_the_form_stores_person_reason_and_note(
         await post(api, "gas-1", 3)  # cleared: closing needs no force
         (alert,) = await alerts(api, state="waiting")
         await page.open(OPERATOR["token"])
-        await page.until(
-            "document.querySelector(`#board tr[data-id='${arguments[0]}']`)", alert["id"]
-        )
-        await page.js(
-            "document.querySelector(`#board tr[data-id='${arguments[0]}']`).click();", alert["id"]
-        )
+        await page.select(alert["id"])
         await page.until("document.getElementById('f-dispose')")
         # comment, assign and shelve through their forms, each recorded as the person signed in
         for form, fill in (
@@ -438,12 +439,7 @@ async def test_the_detail_shows_a_days_trend_with_set_points(
         await post(api, "gas-1", 55)
         (alert,) = await alerts(api, state="active")
         await page.open(OPERATOR["token"])
-        await page.until(
-            "document.querySelector(`#board tr[data-id='${arguments[0]}']`)", alert["id"]
-        )
-        await page.js(
-            "document.querySelector(`#board tr[data-id='${arguments[0]}']`).click();", alert["id"]
-        )
+        await page.select(alert["id"])
         points = await page.until("Number(document.getElementById('d-trend').dataset.points)")
         assert points >= 700  # a day of readings (or its rollups) around the alert
         setpoints = await page.js("return document.getElementById('d-trend').dataset.setpoints")
