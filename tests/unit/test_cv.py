@@ -32,9 +32,12 @@ def test_folds_fit_on_the_others_and_score_the_held_out_group(groups: list[str])
     scored = [idx for kind, idx in seen if kind == "score"]
     fitted = [idx for kind, idx in seen if kind == "fit"]
     held = [[i for i, g in enumerate(groups) if g == f.held_out] for f in report.folds]
-    assert scored == held  # the held-out group is only ever scored, never fitted on alone
+    # the held-out group is only ever scored (once per variant), never fitted on
+    assert scored == [h for h in held for _ in range(2)]
     assert all(set(idx).isdisjoint(h) for idx, h in zip(fitted[::2], held, strict=False))
     assert report.in_sample == {"x": len(groups), "y": 2.0 * len(groups)}
+    others = [sum(g != f.held_out for g in groups) for f in report.folds]
+    assert report.alone == {v: -sum(others) / len(others) for v in ("x", "y")}
     assert report.mean == sum(f.test for f in report.folds) / len(report.folds)
     assert report.worst.test == min(f.test for f in report.folds)
 

@@ -8,21 +8,29 @@ import numpy as np
 import pytest
 
 from rules.detectors.ensemble import Ensemble
-from rules.detectors.specs import AnyDetectorSpec, PatternSpec, build
+from rules.detectors.specs import AnyDetectorSpec, ArtSpec, PatternSpec, build
 
-# Every detector with its defaults, and the pattern detector over blocks of 4 s (4 readings).
-SPECS = [cls() for cls in typing.get_args(AnyDetectorSpec)] + [PatternSpec(block=4.0)]
+# Every detector with its defaults, and two detectors of shape over blocks of 4 s (4 readings;
+# the blocks are ``rules.detectors.windowed``'s, the same for every detector of shape).
+SPECS = [cls() for cls in typing.get_args(AnyDetectorSpec)] + [
+    PatternSpec(block=4.0),
+    ArtSpec(block=4.0),
+]
 CAP = 4
 
 
+def _block(spec: AnyDetectorSpec) -> float:
+    return float(getattr(spec, "block", 0.0))
+
+
 def _id(spec: AnyDetectorSpec) -> str:
-    return spec.name + ("-block" if isinstance(spec, PatternSpec) and spec.block else "")
+    return spec.name + ("-block" if _block(spec) else "")
 
 
 def _steps(spec: AnyDetectorSpec, t: int) -> bool:
     """Whether the reading at second ``t`` is a step of the model: every reading is, except
     over blocks, where only the reading that closes a block is."""
-    return not (isinstance(spec, PatternSpec) and spec.block) or t % spec.block == 0
+    return not _block(spec) or t % _block(spec) == 0
 
 
 def _series(n: int = 400, seed: int = 3) -> np.ndarray:
@@ -76,9 +84,13 @@ def test_grace_period_judges_nothing(spec):
 
 
 def _anomaly(spec: AnyDetectorSpec) -> np.ndarray:
-    """What each detector is for: a sustained jump (drift detectors need a few readings), or
-    for ``stuck`` a sensor that repeats one value."""
-    return np.full(20, 21.0) if spec.name == "stuck" else np.full(5, 1e4)
+    """What each detector is for: a sustained jump (drift detectors need a few readings), for
+    ``stuck`` a sensor that repeats one value, for ``context`` (sequences of levels) a fast
+    swing between levels of +-7 standard deviations that it has never seen follow each
+    other."""
+    if spec.name == "context":
+        return np.tile([15.0, 25.0], 10)
+    return np.full(20, 21.0) if spec.name == "stuck" else np.full(5 + 12 * int(_block(spec)), 1e4)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=_id)

@@ -24,7 +24,7 @@ from monitor.evaluation.nab_score import (
     window_rows,
 )
 from monitor.evaluation.replay import Series, replay
-from rules.detectors.specs import PatternSpec, RangeSpec, StuckSpec
+from rules.detectors.specs import ArtSpec, ContextSpec, PatternSpec, RangeSpec, StuckSpec
 from rules.spec import AnomalyRule
 
 # One configuration for every file: the pattern detector over 15-minute means (3 readings at
@@ -48,6 +48,48 @@ NAB_VARIANTS = {
     ),
     "pattern-15min-alone": NAB_RULE.model_copy(
         update={"detectors": (PatternSpec(block=900.0, memory=333),)}
+    ),
+    # The sequence families (rules.detectors.sequence), over the same 15-minute steps.
+    "art-15min": NAB_RULE.model_copy(
+        update={"detectors": (ArtSpec(block=900.0), RangeSpec(), StuckSpec())}
+    ),
+    "context-15min": NAB_RULE.model_copy(
+        update={"detectors": (ContextSpec(block=900.0), RangeSpec(), StuckSpec())}
+    ),
+    "art-15min-v85": NAB_RULE.model_copy(
+        update={"detectors": (ArtSpec(block=900.0, vigilance=0.85), RangeSpec(), StuckSpec())}
+    ),
+    "art-15min-v95": NAB_RULE.model_copy(
+        update={"detectors": (ArtSpec(block=900.0, vigilance=0.95), RangeSpec(), StuckSpec())}
+    ),
+    "art-15min-c256": NAB_RULE.model_copy(
+        update={"detectors": (ArtSpec(block=900.0, categories=256), RangeSpec(), StuckSpec())}
+    ),
+    "art-15min-m4": NAB_RULE.model_copy(
+        update={"detectors": (ArtSpec(block=900.0, m=4), RangeSpec(), StuckSpec())}
+    ),
+    "art-30min": NAB_RULE.model_copy(
+        update={"detectors": (ArtSpec(block=1800.0), RangeSpec(), StuckSpec())}
+    ),
+    "art-reading": NAB_RULE.model_copy(update={"detectors": (ArtSpec(), RangeSpec(), StuckSpec())}),
+    "context-15min-w05": NAB_RULE.model_copy(
+        update={"detectors": (ContextSpec(block=900.0, width=0.5), RangeSpec(), StuckSpec())}
+    ),
+    "context-15min-w2": NAB_RULE.model_copy(
+        update={"detectors": (ContextSpec(block=900.0, width=2.0), RangeSpec(), StuckSpec())}
+    ),
+    "context-15min-m6": NAB_RULE.model_copy(
+        update={"detectors": (ContextSpec(block=900.0, m=6), RangeSpec(), StuckSpec())}
+    ),
+    "pattern-art-15min": NAB_RULE.model_copy(
+        update={
+            "detectors": (
+                PatternSpec(block=900.0, memory=333),
+                ArtSpec(block=900.0),
+                RangeSpec(),
+                StuckSpec(),
+            )
+        }
     ),
 }
 

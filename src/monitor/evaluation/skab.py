@@ -17,7 +17,7 @@ import numpy as np
 
 from monitor.evaluation import cv
 from monitor.evaluation.replay import Series, replay
-from rules.detectors.specs import PatternSpec
+from rules.detectors.specs import ArtSpec, ContextSpec, PatternSpec
 from rules.spec import AnomalyRule
 
 TRAIN_ROWS = 400
@@ -118,7 +118,14 @@ def run(data: Path, out: Path, rule: AnomalyRule = SKAB_RULE) -> Metrics:
 # and a pattern detector over 5-row blocks.  Each is one replay of the corpus.
 SKAB_VARIANTS = {
     f"pattern-t{t}": SKAB_RULE.model_copy(update={"threshold": t}) for t in (0.2, 0.3, 0.4, 0.5)
-} | {"pattern-block5s-t0.3": SKAB_RULE.model_copy(update={"detectors": (PatternSpec(block=5.0),)})}
+} | {
+    "pattern-block5s-t0.3": SKAB_RULE.model_copy(update={"detectors": (PatternSpec(block=5.0),)}),
+    # The sequence families (rules.detectors.sequence).
+    "art-t0.3": SKAB_RULE.model_copy(update={"detectors": (ArtSpec(),)}),
+    "art-t0.2": SKAB_RULE.model_copy(update={"detectors": (ArtSpec(),), "threshold": 0.2}),
+    "context-t0.3": SKAB_RULE.model_copy(update={"detectors": (ContextSpec(),)}),
+    "pattern-art-t0.3": SKAB_RULE.model_copy(update={"detectors": (PatternSpec(), ArtSpec())}),
+}
 
 
 def cross_validate(

@@ -9,18 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from rules.detectors.base import Detector, Scores
+from rules.detectors.windowed import Windowed, spread
 
 _MAX = 1e6
 
 
 def _weight(alpha: float, n: np.ndarray) -> np.ndarray:
     return np.maximum(alpha, 1.0 / (n + 1.0))
-
-
-def _spread(var: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """A standard deviation with a floor relative to the level, so a flat signal that moves
-    a little is surprising but not infinitely so."""
-    return np.asarray(np.sqrt(var) + 1e-9 + 1e-4 * np.abs(mean))
 
 
 class EwmaZ(Detector):
@@ -37,7 +32,7 @@ class EwmaZ(Detector):
 
     def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
         mean = self.mean[keys]
-        sd = _spread(self.var[keys], mean)
+        sd = spread(self.var[keys], mean)
         raw = np.where(self.n[keys] >= 2, np.minimum(np.abs(values - mean) / sd, _MAX), 0.0)
         return Scores(raw, mean, 3 * sd)
 
@@ -60,7 +55,7 @@ class DiffZ(Detector):
 
     def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
         prev, mean = self.prev[keys], self.mean[keys]
-        sd = _spread(self.var[keys], prev)
+        sd = spread(self.var[keys], prev)
         step = values - prev
         raw = np.where(self.n[keys] >= 3, np.minimum(np.abs(step - mean) / sd, _MAX), 0.0)
         return Scores(raw, prev + mean, 3 * sd)
@@ -136,7 +131,7 @@ class Cusum(Detector):
         self, keys: np.ndarray, values: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         mean = self.mean[keys]
-        sd = _spread(self.var[keys], mean)
+        sd = spread(self.var[keys], mean)
         r = np.clip((values - mean) / sd, -1000, 1000)
         pos = np.minimum(np.maximum(0.0, self.pos[keys] + r - self.k), 1e4)
         neg = np.minimum(np.maximum(0.0, self.neg[keys] - r - self.k), 1e4)
@@ -257,31 +252,19 @@ class Stuck(Detector):
         self.n[keys] += teach  # readings taught
 
 
-class PatternNN(Detector):
-    """Distance from the latest ``m`` readings (standardized by the sensor's running mean
-    and deviation) to their nearest neighbour among the last ``memory`` such windows: a
-    pattern the sensor has not shown before.  The windows of anomalous readings do not join
-    that memory; the last ``recall`` of them are kept apart and count once their episode is
-    over, so an anomaly that comes back is no longer novel (a persisting one stays novel).
-    Costs ``(memory + recall) x m`` floats per sensor, so it is meant for the sensors that
-    earn it, not as a default for every sensor.
-
-    With ``block`` seconds, the window steps over the means of consecutive blocks of that
-    length instead of over readings (blocks without readings are skipped): the shape of the
-    last ``m`` blocks, such as a daily demand cycle whose rise does not come, when ``m`` x
-    ``block`` spans it.  A block is judged when the first reading of the next one arrives;
-    that score holds until the next block closes, and the verdict of the closing reading
-    decides whether the block teaches."""
+class PatternNN(Windowed):
+    """Distance from the latest ``m`` steps (``rules.detectors.windowed``) to their nearest
+    neighbour among the last ``memory`` such windows: a pattern the sensor has not shown
+    before.  The windows of anomalous readings do not join that memory; the last ``recall``
+    of them are kept apart and count once their episode is over, so an anomaly that comes
+    back is no longer novel (a persisting one stays novel).  Costs ``(memory + recall) x m``
+    floats per sensor, so it is meant for the sensors that earn it, not as a default for
+    every sensor."""
 
     name = "pattern"
     # ``bank`` holds ``memory`` normal windows, then ``recall`` anomalous ones;
-    # ``recalled_at`` is the step count at which each of the latter was kept.  The block_*
-    # arrays and ``held`` are used with ``block`` only.
-    STATE = (
-        "n", "mean", "var", "taught_at", "recent", "bank", "recalled_at",
-        "block_at", "block_sum", "block_count", "held",
-    )  # fmt: skip
-    MODEL = ("mean", "var")
+    # ``recalled_at`` is the step count at which each of the latter was kept.
+    STATE = (*Windowed.WINDOW_STATE, "bank", "recalled_at")
 
     def __init__(
         self,
@@ -292,69 +275,21 @@ class PatternNN(Detector):
         alpha: float = 0.002,
         block: float = 0.0,
     ) -> None:
-        self.m, self.memory, self.recall, self.alpha = m, memory, recall, alpha
-        self.block = block
-        super().__init__(capacity)
+        self.memory, self.recall = memory, recall
+        super().__init__(capacity, m, alpha, block)
 
     def initial(self, name: str) -> float:
-        return {"bank": np.nan, "recalled_at": -np.inf, "block_at": np.nan}.get(name, 0.0)
+        return {"bank": np.nan, "recalled_at": -np.inf}.get(name, super().initial(name))
 
     def shape(self, name: str) -> tuple[int, ...]:
-        shapes = {
-            "recent": (self.m,),
-            "bank": (self.memory + self.recall, self.m),
-            "recalled_at": (self.recall,),
-        }
-        return shapes.get(name, ())
+        shapes = {"bank": (self.memory + self.recall, self.m), "recalled_at": (self.recall,)}
+        return shapes.get(name, super().shape(name))
 
     def model_of(self, key: int) -> tuple[float, ...]:
         return (*super().model_of(key), float(np.nansum(self.bank[key, : self.memory])))
 
-    def _window(self, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-        mean = self.mean[keys]
-        sd = _spread(self.var[keys], mean)
-        z = np.clip((values - mean) / sd, -20, 20)
-        return np.concatenate([self.recent[keys][:, 1:], z[:, None]], axis=1)
-
-    def _closing(self, keys: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each reading's block, and whether it closes the sensor's current block (a reading
-        from an earlier block joins the current one)."""
-        at = np.floor(ts / self.block)
-        return at, (at > self.block_at[keys]) & (self.block_count[keys] > 0)
-
-    def _block_means(self, keys: np.ndarray) -> np.ndarray:
-        return np.asarray(self.block_sum[keys] / self.block_count[keys])
-
-    def score(self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
-        if not self.block:
-            return self._novelty(keys, values)
-        _, closes = self._closing(keys, ts)
-        raw = self.held[keys].copy()
-        if closes.any():
-            k = keys[closes]
-            raw[closes] = self._novelty(k, self._block_means(k)).raw
-        return self._explained(keys, raw)
-
-    def learn(
-        self, keys: np.ndarray, ts: np.ndarray, values: np.ndarray, teach: np.ndarray
-    ) -> None:
-        if not self.block:
-            self._learn(keys, values, teach)
-            return
-        at, closes = self._closing(keys, ts)
-        k = keys[closes]
-        if k.size:
-            means = self._block_means(k)
-            self.held[k] = self._novelty(k, means).raw
-            self._learn(k, means, teach[closes])
-            self.block_sum[k], self.block_count[k] = 0.0, 0.0
-        self.block_at[keys] = np.fmax(self.block_at[keys], at)
-        self.block_sum[keys] += values
-        self.block_count[keys] += 1
-
-    def _novelty(self, keys: np.ndarray, values: np.ndarray) -> Scores:
-        """The novelty of the window that ``values`` (one step per key) completes."""
-        window = self._window(keys, values)
+    def novelty(self, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+        window = self.window(keys, values)
         bank = self.bank[keys]
         dist = np.sqrt(np.nansum((bank - window[:, None, :]) ** 2, axis=2))
         valid = ~np.isnan(bank[:, :, 0])
@@ -369,17 +304,9 @@ class PatternNN(Detector):
         dist[:, self.memory :] = np.where(fresh, np.inf, dist[:, self.memory :])
         nearest = dist.min(axis=1)
         enough = self.n[keys] >= 4 * self.m
-        raw = np.where(enough & np.isfinite(nearest), nearest / np.sqrt(self.m), 0.0)
-        return self._explained(keys, raw)
+        return np.where(enough & np.isfinite(nearest), nearest / np.sqrt(self.m), 0.0)
 
-    def _explained(self, keys: np.ndarray, raw: np.ndarray) -> Scores:
-        """``raw`` with the sensor's expected value and band (from its value model)."""
-        mean = self.mean[keys]
-        return Scores(raw, mean, 3 * _spread(self.var[keys], mean))
-
-    def _learn(self, keys: np.ndarray, values: np.ndarray, teach: np.ndarray) -> None:
-        window = self._window(keys, values)
-        self.recent[keys] = window
+    def memorize(self, keys: np.ndarray, window: np.ndarray, teach: np.ndarray) -> None:
         n = self.n[keys].astype(np.int64)
         enough = n[:, None] >= self.m
         slot = n % self.memory
@@ -389,6 +316,3 @@ class PatternNN(Detector):
         kept = self.memory + at
         self.bank[keys, kept] = np.where(recall[:, None], window, self.bank[keys, kept])
         self.recalled_at[keys, at] = np.where(recall, n, self.recalled_at[keys, at])
-        self.taught_at[keys] = np.where(teach, n, self.taught_at[keys])
-        self.learn_moments(keys[teach], values[teach], self.alpha, count=False)
-        self.n[keys] += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rules.detectors.base import Detector
 from rules.detectors.numeric import (
@@ -17,6 +17,7 @@ from rules.detectors.numeric import (
     Stuck,
 )
 from rules.detectors.riverwrap import AbsoluteDeviation, Adwin, HalfSpaceTrees
+from rules.detectors.sequence import ArtCategories, ContextNovelty
 
 
 class _Spec(BaseModel):
@@ -85,6 +86,40 @@ class PatternSpec(_Spec):
     block: float = Field(default=0.0, ge=0)
 
 
+class ArtSpec(_Spec):
+    """Fuzzy ART categories of the latest ``m`` steps (a power of two) and their Haar
+    wavelet details; a window that resonates with no category is novel (numpy;
+    ``categories`` x (8m - 4) floats per sensor).  ``block`` as for ``pattern``."""
+
+    name: Literal["art"] = "art"
+    m: int = Field(default=8, ge=2, le=64)
+    categories: int = Field(default=64, ge=2, le=4096)
+    vigilance: float = Field(default=0.9, gt=0, lt=1)
+    rate: float = Field(default=1.0, gt=0, le=1)
+    alpha: float = Field(default=0.002, gt=0, le=1)
+    block: float = Field(default=0.0, ge=0)
+
+    @field_validator("m")
+    @classmethod
+    def _power_of_two(cls, m: int) -> int:
+        if m & (m - 1):
+            raise ValueError("m must be a power of two (2, 4, 8, ...)")
+        return m
+
+
+class ContextSpec(_Spec):
+    """Contexts of up to ``m`` - 1 quantised steps (levels ``width`` standard deviations
+    wide) and the levels that followed them; a step its contexts did not predict is novel
+    (numpy; 2 x ``slots`` floats per sensor).  ``block`` as for ``pattern``."""
+
+    name: Literal["context"] = "context"
+    m: int = Field(default=4, ge=2, le=16)
+    width: float = Field(default=1.0, gt=0)
+    slots: int = Field(default=1024, ge=16, le=65536)
+    alpha: float = Field(default=0.002, gt=0, le=1)
+    block: float = Field(default=0.0, ge=0)
+
+
 class HstSpec(_Spec):
     """river HalfSpaceTrees over the reading and its step (per-reading Python)."""
 
@@ -116,6 +151,8 @@ AnyDetectorSpec = (
     | RangeSpec
     | StuckSpec
     | PatternSpec
+    | ArtSpec
+    | ContextSpec
     | HstSpec
     | SadSpec
     | AdwinSpec
@@ -142,5 +179,7 @@ def build(spec: AnyDetectorSpec, capacity: int) -> Detector:
         "range": RangeBreakout,
         "stuck": Stuck,
         "pattern": PatternNN,
+        "art": ArtCategories,
+        "context": ContextNovelty,
     }
     return kinds[spec.name](capacity, **params)
