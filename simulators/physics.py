@@ -36,6 +36,11 @@ def demand(t: float) -> float:
     )
 
 
+def suppressed(value: float, zero_below: float) -> float:
+    """A gas reading as a detector with zero suppression sends it: 0 below ``zero_below``."""
+    return 0.0 if value < zero_below else value
+
+
 class GnssError:
     """A GNSS position error as the field shows it (DOMAIN.md 4): white noise, an hour-scale
     correlated part (AR(1)) and a multipath pattern that repeats every sidereal day, about
@@ -142,7 +147,8 @@ class GasDetector(Model):
     the plume misses the detector for a reading now and then (``dips``: the share of such
     readings), so a real leak dips below its set-point every few minutes (DOMAIN.md 4).
     ``puffs_per_day``: brief vapour puffs (truck loading) of ``puff`` units at most, one
-    reading each."""
+    reading each.  ``zero_below``: readings below it are sent as 0 (zero suppression: many
+    detectors send 0 below 1 %LEL, DOMAIN.md 4)."""
 
     kind: str = "gas_combustible"
     unit: str = "%LEL"
@@ -153,6 +159,7 @@ class GasDetector(Model):
     gust: float = 0.3
     puffs_per_day: float = 0.0
     puff: float = 8.0
+    zero_below: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -177,7 +184,7 @@ class GasDetector(Model):
                 downwind *= self.rng.uniform(0.02, 0.3)  # the plume misses the detector
             turbulence = self.rng.lognormvariate(0.0, self.gust)
             value += leak.get("peak", 40.0) * grow * downwind * turbulence
-        return [value]
+        return [suppressed(value, self.zero_below)]
 
 
 @dataclass
@@ -288,10 +295,12 @@ class GasWell(Model):
     """A well next to a gas pipe (methane, %LEL), with the zone's ambient temperature.
     Biogas (``biogas`` hazard or ``biogas`` > 0): low and stable, following the daily
     temperature.  Hazard ``leak``: high and fluctuating, strongest after demand peaks (the
-    pipe is at its highest pressure before the peaks draw it down)."""
+    pipe is at its highest pressure before the peaks draw it down).  ``zero_below`` as for
+    ``GasDetector``."""
 
     biogas: float = 0.0
     with_temperature: bool = False
+    zero_below: float = 0.0
 
     def sensors(self) -> list[SensorSpec]:
         out = [SensorSpec(self.id, "methane_well", "%LEL")]
@@ -311,6 +320,7 @@ class GasWell(Model):
             grow = min(1.0, (t - leak["at"]) / leak.get("rise_s", 1800.0))
             pressure = 1.2 - demand(t)
             value += leak.get("peak", 30.0) * grow * pressure * (0.5 + self.rng.random())
+        value = suppressed(value, self.zero_below)
         return [value, temp] if self.with_temperature else [value]
 
 

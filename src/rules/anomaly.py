@@ -142,7 +142,7 @@ class AnomalyEvaluator(ThresholdEvaluator):
             return [], side, Verdicts.empty(0), index
         sub = batch.take(index)
         self.table.judged(self.row[sub.sensor], sub.ts)
-        verdicts = self.ensemble.run_batch(self.row[sub.sensor], sub.ts, sub.value)
+        verdicts = self._verdicts(sub)
         side[index] = np.where(
             verdicts.anomalous, np.where(sub.value >= verdicts.expected, 1, -1), 0
         )
@@ -154,6 +154,18 @@ class AnomalyEvaluator(ThresholdEvaluator):
             self._record(sub, verdicts, signals, registry)
             return [], np.zeros(len(batch), np.int8), verdicts, index
         return signals, side, verdicts, index
+
+    def _verdicts(self, sub: ReadingBatch) -> Verdicts:
+        """The ensemble's verdicts; a reading at or below the rule's ``floor`` (zero
+        suppression) is normal without the models."""
+        rows = self.row[sub.sensor]
+        if self.spec.floor is None:
+            return self.ensemble.run_batch(rows, sub.ts, sub.value)
+        out = Verdicts.empty(len(sub))
+        above = np.flatnonzero(sub.value > self.spec.floor)
+        if above.size:
+            out.put(above, self.ensemble.run_batch(rows[above], sub.ts[above], sub.value[above]))
+        return out
 
     def explain(
         self, key: int, target: int, active: int, value: float, boosted: bool, at: int

@@ -81,6 +81,8 @@ class FlatlineEvaluator(TableState):
         anchor = np.where(changed | first, np.arange(n), -1)
         since = run_start[np.maximum.accumulate(anchor)]
         stuck = (t - since) >= self.limit[k]
+        if self.rule.floor is not None:
+            stuck &= v > self.rule.floor  # held at the floor: zero suppression
         last = np.flatnonzero(np.append(first[1:], True))  # last reading of each sensor
         lr = r[last]
         self.last_value[lr], self.since[lr], self.seen[lr] = v[last], since[last], t[last]

@@ -291,6 +291,11 @@ class FlatlineRule(_Base):
     factor: float = Field(default=10.0, gt=0)
     tolerance: float = Field(default=0.0, ge=0)
     level: LevelKey = 4
+    floor: float | None = Field(
+        default=None,
+        description="a value at or below this may be held without end: a gas detector's "
+        "zero suppression (it sends 0 below about 1 %LEL), not a stuck sensor",
+    )
 
 
 class Condition(BaseModel):
@@ -381,6 +386,11 @@ class AnomalyRule(_Base):
     shadow: StrictBool = False
     raise_thresholds: StrictBool = True
     category: Category = Category.PROCESS
+    floor: float | None = Field(
+        default=None,
+        description="readings at or below this are normal and neither judged by nor taught "
+        "to the models: a gas detector's zero suppression (it sends 0 below about 1 %LEL)",
+    )
 
     def detector_specs(self) -> tuple[AnyDetectorSpec, ...]:
         return tuple(self.detectors)

@@ -66,7 +66,9 @@ def test_eval_skab_on_the_shared_folder(tmp_path: Path) -> None:
     line = next(x for x in out.splitlines() if x.startswith("SKAB"))
     f1 = float(line.split("F1 ")[1].split()[0])
     far = float(line.split("FAR ")[1].split()[0])
-    assert f1 >= 0.6 and far <= 20.0, line
+    # pattern + context at 0.2, chosen by leave-one-folder-out: F1 0.76, FAR 37.58 % (the
+    # pattern alone at 0.3: F1 0.62, FAR 10.97 %; docs/benchmarks.md)
+    assert f1 >= 0.72 and far <= 45.0, line
     written = sorted(tmp_path.rglob("*.csv"))
     assert len(written) == 24
     header = written[0].read_text().splitlines()[0]
@@ -134,13 +136,14 @@ def test_eval_nab_cv_scores_each_category_with_settings_chosen_without_it(tmp_pa
 @pytest.mark.skipif(not BENCH.exists(), reason="shared benchmarks not present")
 def test_eval_skab_cv_scores_each_folder_with_settings_chosen_without_it(tmp_path: Path) -> None:
     out = _riskmon(
-        "eval", "skab", "--cv", "--variants", "pattern-t0.2,pattern-t0.3",
+        "eval", "skab", "--cv", "--variants", "pattern-context-t0.2,context-block5s-t0.2",
         "--data", str(BENCH / "skab" / "data"), "--out", str(tmp_path),
     )  # fmt: skip
     rows, mean = _folds(out, "SKAB F1, leave one folder out")
     assert sorted(r[0] for r in rows) == ["other", "valve1", "valve2"]
     assert all(0 <= float(r[4]) <= 1 for r in rows)
-    assert mean >= 0.6, out  # 0.68 over five variants at the last recorded run
+    # 0.73 over these two (the two that the folds chose among all 15) and over all 15
+    assert mean >= 0.72, out
     bad = subprocess.run(
         [sys.executable, "-m", "monitor.cli", "eval", "skab", "--cv", "--variants", "nope",
          "--data", str(BENCH / "skab" / "data"), "--out", str(tmp_path)],

@@ -237,3 +237,32 @@ def test_a_well_detector_that_was_stuck_does_not_page_after_it_recovers() -> Non
     assert not [
         s for s in signals if s.rule == "methane_well.anomaly" and s.level and s.ts >= after
     ]
+
+
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 10_000), puffs=st.sampled_from([0.0, 2.0]))
+def test_zero_suppression_is_not_a_stuck_detector(seed: int, puffs: float) -> None:
+    """A detector with zero suppression (DOMAIN.md 4: it sends 0 below 1 %LEL) on a clean
+    background of 0.5 %LEL sends 0 for days, broken only by the odd vapour puff: no health
+    alert, no anomaly (made live); the same detector stuck at a real reading is one health
+    alert.  Combustible-gas detectors at 30 s and methane wells at 5 min."""
+    from simulators.physics import GasDetector, GasWell
+
+    for kind, pack, step, device in (
+        ("gas_combustible", "hazchem", 30.0, GasDetector("g", zero_below=1.0,
+                                                          puffs_per_day=puffs, seed=seed)),
+        ("methane_well", "city_gas", 300.0, GasWell("w", zero_below=1.0, seed=seed)),
+    ):  # fmt: skip
+        days = 3
+        values = np.array([device.step(i * step)[0] for i in range(int(days * 86400 / step))])
+        assert (values == 0).mean() > 0.9  # mostly zeros: suppressed
+        eng = engine(kind, step, pack)
+        for rule in load_pack(pack):
+            if rule.type == "anomaly":
+                eng.upsert(rule.model_copy(update={"shadow": False}))
+        signals = [s for s in feed(eng, values, step) if s.level]
+        assert not signals, [(s.rule, s.ts, s.value) for s in signals[:5]]
+        stuck = engine(kind, step, pack)
+        held = np.r_[values[:100], np.full(200, 0.7)]  # the reading freezes at 0.7
+        flat = [s for s in feed(stuck, held, step) if s.rule == f"{kind}.flatline"]
+        assert rows(flat, f"{kind}.flatline") == 1
