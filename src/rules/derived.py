@@ -13,7 +13,10 @@ per round.  Resolutions (README, "Rule language"):
 - rate: the start point is the newest first-or-last reading of a bucket at or before the span's
   start (else the oldest kept); regression over the span's buckets; Theil-Sen over the span's
   bucket means;
-- spike: the median and MAD of at most ``max_points`` earlier readings within ``window_s``.
+- spike: the median and MAD of at most ``max_points`` earlier readings within ``window_s``;
+  with ``returns``, a reading is a spike only when the readings before and after it are
+  within half the mildest level, judged at the reading after it; with ``below``, judged only
+  while the median of the earlier readings is below it.
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ class DerivedEvaluator(ThresholdEvaluator):
         points = rule.max_points if isinstance(rule, SpikeRule) else 0
         recent = Column(np.nan, np.float64, (points,))
         self.table.define({"seen": SEEN, "recent_ts": recent, "recent_value": recent})
+        if isinstance(rule, SpikeRule) and rule.returns:  # the z of the last two readings
+            self.table.define({"last_z": Column(np.nan), "before_z": Column(np.nan)})
         super().configure(rule, registry)
 
     def judged_values(self, values: np.ndarray) -> np.ndarray:
@@ -146,12 +151,24 @@ class DerivedEvaluator(ThresholdEvaluator):
         previous = np.where(kept_ts > (ts - rule.window_s)[:, None], kept, np.nan)
         enough = (~np.isnan(previous)).sum(axis=1) >= rule.min_points
         z = np.full(rows.shape[0], np.nan)
+        if rule.below is not None and enough.any():  # a recent level in the alarm range
+            idx = np.flatnonzero(enough)  # is not judged
+            enough[idx] = np.nanmedian(previous[idx], axis=1) < rule.below
         if enough.any():
             z[enough] = robust_z(value[enough], previous[enough], rule.min_scale)
         oldest = np.argmin(np.nan_to_num(kept_ts, nan=-np.inf), axis=1)  # replace the oldest
         self.recent_ts[rows, oldest] = ts
         self.recent_value[rows, oldest] = value
-        return z
+        if not rule.returns:
+            return z
+        # The previous reading was a spike if it stood alone: the one before it and this one
+        # are within half the mildest level.  Judged now, as this reading.
+        last, before = self.table["last_z"], self.table["before_z"]
+        spike, was = last[rows], before[rows]
+        before[rows], last[rows] = spike, z
+        calm = min(rule.levels.values()) / 2
+        alone = (z < calm) & (was < calm)  # NaN (too few points): not judged
+        return np.where(alone, spike, np.where(np.isnan(z), np.nan, 0.0))
 
     def _rate(
         self,

@@ -233,6 +233,17 @@ class SpikeRule(_Graded):
     max_points: int = Field(
         default=32, ge=3, le=1024, description="the newest earlier readings kept per sensor"
     )
+    returns: StrictBool = Field(
+        default=False,
+        description="a spike only when it stands alone: the readings before and after it are "
+        "within half the mildest level's robust z (a step that persists, such as a real "
+        "pressure drop, or a fluctuating leak is no spike); judged at the reading after it",
+    )
+    below: float | None = Field(
+        default=None,
+        description="judge only while the median of the earlier readings is below this: in "
+        "the alarm range a wild reading is the process rules' business (a leak fluctuates)",
+    )
     category: Category = Category.SENSOR_HEALTH
 
 

@@ -266,3 +266,52 @@ def test_zero_suppression_is_not_a_stuck_detector(seed: int, puffs: float) -> No
         held = np.r_[values[:100], np.full(200, 0.7)]  # the reading freezes at 0.7
         flat = [s for s in feed(stuck, held, step) if s.rule == f"{kind}.flatline"]
         assert rows(flat, f"{kind}.flatline") == 1
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.floats(15, 60), down=st.booleans())
+def test_a_lone_pressure_outlier_is_a_spike_and_a_real_drop_is_not(
+    seed: int, size: float, down: bool
+) -> None:
+    """Demand-driven pipe pressure at 1 minute (the simulator's): three lone outliers of
+    ``size`` kPa are three health spikes and no process alert; a leak's 120 kPa drop that
+    persists is a pressure drop and no spike (the reading after it is not back)."""
+    from simulators.physics import GasPipe
+
+    pipe = GasPipe("p", seed=seed)
+    base = np.array([pipe.step(i * 60.0)[0] for i in range(600)])
+    outliers = base.copy()
+    outliers[[150, 300, 450]] += -size if down else size
+    signals = feed(engine("pipe_pressure", 60, "city_gas"), outliers, 60.0)
+    assert process(signals) == []
+    spikes = [s for s in signals if s.rule == "pipe_pressure.spike" and s.level]
+    assert [round((s.ts - 1_790_000_000.0) / 60) for s in spikes] == [151, 301, 451]
+    leak = base.copy()
+    leak[300:] -= np.minimum(120.0, 60.0 * np.arange(1, 301))  # 120 kPa off in 2 minutes
+    signals = feed(engine("pipe_pressure", 60, "city_gas"), leak, 60.0)
+    assert [s for s in signals if s.rule == "pipe_pressure.drop" and s.level]
+    assert rows(signals, "pipe_pressure.spike") == 0
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.floats(4, 20))
+def test_a_lone_well_outlier_is_a_spike_and_a_fluctuating_leak_is_not(
+    seed: int, size: float
+) -> None:
+    """Wells at 5 minutes (the simulator's): a lone reading ``size`` %LEL above a clean
+    background is a health spike; a fluctuating leak (high, strongest after demand peaks) is
+    a methane alert and no spike."""
+    from simulators.physics import GasWell
+
+    well = GasWell("w", seed=seed)
+    clean = np.array([well.step(i * 300.0)[0] for i in range(400)])
+    lone = clean.copy()
+    lone[200] += size
+    signals = feed(engine("methane_well", 300, "city_gas"), lone, 300.0)
+    assert rows(signals, "methane_well.spike") == 1
+    leaking = GasWell("w", seed=seed)
+    leaking.hazard("leak", at=100 * 300.0)
+    values = np.array([leaking.step(i * 300.0)[0] for i in range(600)])
+    signals = feed(engine("methane_well", 300, "city_gas"), values, 300.0)
+    assert [s for s in signals if s.rule == "methane_well.high" and s.level]
+    assert rows(signals, "methane_well.spike") == 0

@@ -37,15 +37,23 @@ RULES: dict[str, dict[str, Any]] = {
     "window_min": {"type": "window", "window_s": HOUR, "agg": "min", "direction": "low",
                    "levels": {4: 5, 2: 1}},
     "spike": {"type": "spike", "window_s": HOUR, "levels": {4: 4, 3: 8}},
+    "spike_returns": {"type": "spike", "window_s": HOUR, "returns": True, "below": 40,
+                      "levels": {4: 4, 3: 8}},
     "drift": {"type": "drift", "window_s": HOUR, "baseline_s": 3 * HOUR, "levels": {4: 5, 3: 15}},
     "drift_below": {"type": "drift", "window_s": HOUR, "baseline_s": 3 * HOUR, "below": 30,
                     "levels": {4: 5, 3: 15}},
     "leak": {"type": "leak", "levels": {4: 10, 3: 20, 2: 40}, "window_s": HOUR,
              "corr_window_s": 4 * HOUR},
     "flatline": {"type": "flatline", "factor": 5},
+    "flatline_floor": {"type": "flatline", "factor": 5, "floor": 0.0},
     "interruption": {"type": "interruption", "factor": 3},
     "anomaly": {"type": "anomaly", "grace": 5, "adapt_after": 3, "latch": 5,
                 "detectors": [{"name": "ewma"}, {"name": "range"}]},
+    "anomaly_floor": {"type": "anomaly", "grace": 5, "adapt_after": 3, "latch": 5, "floor": 9.5,
+                      "detectors": [  # the shape detectors, small enough for the size check
+                          {"name": "pattern", "block": 60, "m": 4, "memory": 16, "recall": 1},
+                          {"name": "context", "slots": 64}, {"name": "art", "m": 4,
+                                                               "categories": 4}]},
 }  # fmt: skip
 SENSORS = [("a", "s", "x"), ("b", "s", "x"), ("c", "s", "x")]
 
