@@ -2,7 +2,8 @@
 
 Value and time faults change a reading: ``drift``, ``offset`` (a bad zero: a negative one),
 ``noise``, ``spike`` (``both``: single outliers either way), ``stuck`` (at the first value, or
-at ``value``: a 4-20 mA loop drop reads 0), ``clock_skew``.  Delivery faults change what
+at ``value``: a 4-20 mA loop drop reads 0), ``false_echo`` (a radar gauge locked on an
+obstruction reads ``value`` instead, on a share ``probability`` of the readings), ``clock_skew``.  Delivery faults change what
 reaches riskmon and when: ``dropout`` (random losses), ``offline`` (nothing), ``duplicates``
 (``after_s``: a delay, or [shortest, longest] as NB-IoT resends 5-900 s later),
 ``out_of_order``, ``burst_replay`` (held while disconnected, then sent at once on reconnect)
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FaultKind = Literal[
-    "drift", "offset", "noise", "spike", "stuck", "clock_skew", "dropout", "offline",
+    "drift", "offset", "noise", "spike", "stuck", "false_echo", "clock_skew", "dropout", "offline",
     "duplicates", "out_of_order", "burst_replay", "malformed",
 ]  # fmt: skip
 KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
@@ -86,6 +87,8 @@ class Injector:
                 value += p.get("by", 50.0) * self.rng.choice((-1, 1) if p.get("both") else (1,))
             elif f.kind == "stuck":  # at the first value, or at ``value`` (a loop drop: 0)
                 value = self.stuck.setdefault((i, sensor), p.get("value", value))
+            elif f.kind == "false_echo" and self.rng.random() < p.get("probability", 1.0):
+                value = p.get("value", 96.0) + self.rng.gauss(0, 0.05)
             elif f.kind == "clock_skew":
                 ts += p.get("by_s", 60.0)
             elif f.kind == "offline" or (

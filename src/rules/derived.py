@@ -25,6 +25,7 @@ import numpy as np
 
 from monitor.model import ReadingBatch, Signal
 from monitor.registry import Registry
+from rules import reach
 from rules.spec import DriftRule, GradedRule, RateRule, SpikeRule, WindowRule
 from rules.state import SEEN, Column, SensorTable, column
 from rules.threshold import ThresholdEvaluator, plausible
@@ -99,6 +100,12 @@ class DerivedEvaluator(ThresholdEvaluator):
         out = np.full(len(sub), np.nan)
         rows = self.row[sub.sensor]
         fresh = np.flatnonzero(sub.ts > self.seen[rows])  # older or duplicate: judged already
+        if isinstance(self.rule, RateRule) and self.rule.max_rate is not None:
+            fresh = fresh[
+                reach.within_reach(
+                    self.table, rows[fresh], sub.ts[fresh], sub.value[fresh], self.rule.max_rate
+                )
+            ]
         for part in rounds(rows[fresh], sub.ts[fresh]):
             at = fresh[part]
             out[at] = self._round(rows[at], sub.ts[at], sub.value[at])

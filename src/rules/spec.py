@@ -8,7 +8,7 @@ inside the same rule, so a tuned sensor keeps its alert fingerprint (rule id + s
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, model_validator
@@ -121,10 +121,21 @@ class _Graded(_Base):
         return self
 
 
+def _max_rate() -> Any:
+    return Field(
+        default=None,
+        gt=0,
+        description="the fastest a working sensor's reading changes, units per hour: a reading "
+        "farther from the last one within reach is not judged (a radar gauge's false echo); "
+        "rules.reach",
+    )
+
+
 class ThresholdRule(_Graded):
     """Set-points on the reading itself."""
 
     type: Literal["threshold"] = "threshold"
+    max_rate: float | None = _max_rate()
 
 
 class RateRule(_Graded):
@@ -172,6 +183,7 @@ class RateRule(_Graded):
         description="how long held_at must hold, back from the reading (default: the whole "
         "span; 0: the reading's own bucket - 'at HH and still rising')",
     )
+    max_rate: float | None = _max_rate()
 
 
 class WindowRule(_Graded):

@@ -13,7 +13,8 @@ import numpy as np
 
 from monitor.model import FloatArray, Level, ReadingBatch, Signal
 from monitor.registry import Registry
-from rules.spec import GradedRule
+from rules import reach
+from rules.spec import GradedRule, ThresholdRule
 from rules.state import Column, SensorTable, TableState, column
 
 _NO_TIME = -np.inf
@@ -88,6 +89,8 @@ class ThresholdEvaluator(TableState):
         self.on_delay_table = np.array([p[2] for p in table], np.float64)
         self.off_delay_table = np.array([p[3] for p in table], np.float64)
         keys = np.flatnonzero(self.applies)
+        if getattr(rule, "max_rate", None) is not None:
+            self.table.define(reach.COLUMNS)
         self.table.assign(keys, cap)  # each sensor kept keeps its state
         self.group = group[keys]
 
@@ -143,6 +146,12 @@ class ThresholdEvaluator(TableState):
             return []
         keys = batch.sensor
         mask = self.applies[keys] & self.judged_values(batch.value)
+        if isinstance(self.rule, ThresholdRule) and self.rule.max_rate is not None:
+            idx = np.flatnonzero(mask)  # a derived value is no reading: its rule filtered
+            mask[idx] = reach.within_reach(
+                self.table, self.row[keys[idx]], batch.ts[idx], batch.value[idx],
+                self.rule.max_rate,
+            )  # fmt: skip
         if not mask.any():
             return []
         keys, ts, values = keys[mask], batch.ts[mask], batch.value[mask]

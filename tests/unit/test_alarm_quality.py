@@ -315,3 +315,38 @@ def test_a_lone_well_outlier_is_a_spike_and_a_fluctuating_leak_is_not(
     signals = feed(engine("methane_well", 300, "city_gas"), values, 300.0)
     assert [s for s in signals if s.rule == "methane_well.high" and s.level]
     assert rows(signals, "methane_well.spike") == 0
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.sampled_from([0.3, 1.0]), echo=st.floats(95, 99))
+def test_a_false_echo_is_a_health_alert_and_no_tank_alert(
+    seed: int, share: float, echo: float
+) -> None:
+    """A tank (the simulator's, 60 s readings) cycling 20-75 %; its radar gauge locks on an
+    obstruction at ``echo`` % for 45 minutes (every reading, or a share of them), through the
+    fault injector: no level alert (H, HH, HH and still rising), one health alert
+    (tank_level.jump).  A stuck fill valve still gives orange at HH and red while rising.
+    (An echo held on every reading for longer than its distance from the last real level
+    at 20 %/h is judged: README, known limits.)"""
+    from simulators.faults import Fault, Injector
+    from simulators.physics import Tank
+
+    tank = Tank("t", seed=seed)
+    injector = Injector(
+        [Fault("false_echo", 6 * 3600, 6.75 * 3600, sensor="t-lvl",
+               params={"value": echo, "probability": share})],
+        seed=seed,
+    )  # fmt: skip
+    for i in range(12 * 60):
+        injector.apply("t-lvl", "site", i * 60.0, tank.step(i * 60.0)[0], 0.0)
+    values = np.array([d.value for d in injector.flush(1e9)])
+    signals = feed(engine("tank_level", 60), values, 60.0)
+    assert process(signals) == [], [(s.rule, s.level, s.value) for s in process(signals)][:3]
+    assert rows(signals, "tank_level.jump") == 1
+    overfill = Tank("t", seed=seed)
+    overfill.hazard("overfill", at=0.0)
+    climb = np.array([overfill.step(i * 60.0)[0] for i in range(10 * 60)])
+    signals = feed(engine("tank_level", 60), climb, 60.0)
+    assert [s for s in signals if s.rule == "tank_level.high" and s.level == 2]
+    assert [s for s in signals if s.rule == "tank_level.rising" and s.level == 1]
+    assert rows(signals, "tank_level.jump") == 0
