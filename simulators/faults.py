@@ -3,12 +3,13 @@
 Value and time faults change a reading: ``drift``, ``offset`` (a bad zero: a negative one),
 ``noise``, ``spike`` (``both``: single outliers either way), ``stuck`` (at the first value, or
 at ``value``: a 4-20 mA loop drop reads 0), ``false_echo`` (a radar gauge locked on an
-obstruction reads ``value`` instead, on a share ``probability`` of the readings), ``clock_skew``.  Delivery faults change what
-reaches riskmon and when: ``dropout`` (random losses), ``offline`` (nothing), ``duplicates``
-(``after_s``: a delay, or [shortest, longest] as NB-IoT resends 5-900 s later),
-``out_of_order``, ``burst_replay`` (held while disconnected, then sent at once on reconnect)
-and ``malformed`` (a broken payload instead of the reading).  A fault applies to one sensor (or
-every sensor of a site) from ``start`` to ``end`` seconds after the scenario start.
+obstruction reads ``value`` instead, on a share ``probability`` of the readings),
+``clock_skew``.  Delivery faults change what reaches riskmon and when: ``dropout`` (random
+losses), ``offline`` (nothing), ``duplicates`` (``after_s``: a delay, or [shortest, longest]
+as NB-IoT resends 5-900 s later), ``out_of_order``, ``burst_replay`` (held while
+disconnected, then sent at once on reconnect) and ``malformed`` (a broken payload instead of
+the reading).  A fault applies to one sensor (or every sensor of a site) from ``start`` to
+``end`` seconds after the scenario start.
 """
 
 from __future__ import annotations
