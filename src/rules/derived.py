@@ -100,16 +100,15 @@ class DerivedEvaluator(ThresholdEvaluator):
         out = np.full(len(sub), np.nan)
         rows = self.row[sub.sensor]
         fresh = np.flatnonzero(sub.ts > self.seen[rows])  # older or duplicate: judged already
-        if isinstance(self.rule, RateRule) and self.rule.max_rate is not None:
-            fresh = fresh[
-                reach.within_reach(
-                    self.table, rows[fresh], sub.ts[fresh], sub.value[fresh], self.rule.max_rate
-                )
-            ]
+        judged = fresh  # out of reach too: a repeat of one changes nothing
+        rule = self.rule
+        if isinstance(rule, RateRule) and rule.max_rate is not None:
+            got = (rows[fresh], sub.ts[fresh], sub.value[fresh])
+            fresh = fresh[reach.within_reach(self.table, *got, rule.max_rate, rule.max_rate_slack)]
         for part in rounds(rows[fresh], sub.ts[fresh]):
             at = fresh[part]
             out[at] = self._round(rows[at], sub.ts[at], sub.value[at])
-        self.table.judged(rows[fresh], sub.ts[fresh])
+        self.table.judged(rows[judged], sub.ts[judged])
         keep = ~np.isnan(out)
         derived = sub.take(keep)
         derived.value = out[keep]

@@ -136,6 +136,9 @@ class ThresholdRule(_Graded):
 
     type: Literal["threshold"] = "threshold"
     max_rate: float | None = _max_rate()
+    max_rate_slack: float = Field(
+        default=0.0, ge=0, description="the change allowed on top of max_rate: the noise"
+    )
 
 
 class RateRule(_Graded):
@@ -184,6 +187,9 @@ class RateRule(_Graded):
         "span; 0: the reading's own bucket - 'at HH and still rising')",
     )
     max_rate: float | None = _max_rate()
+    max_rate_slack: float = Field(
+        default=0.0, ge=0, description="the change allowed on top of max_rate: the noise"
+    )
 
 
 class WindowRule(_Graded):

@@ -146,12 +146,31 @@ class ThresholdEvaluator(TableState):
             return []
         keys = batch.sensor
         mask = self.applies[keys] & self.judged_values(batch.value)
-        if isinstance(self.rule, ThresholdRule) and self.rule.max_rate is not None:
-            idx = np.flatnonzero(mask)  # a derived value is no reading: its rule filtered
-            mask[idx] = reach.within_reach(
-                self.table, self.row[keys[idx]], batch.ts[idx], batch.value[idx],
-                self.rule.max_rate,
-            )  # fmt: skip
+        rule = self.rule
+        if not (isinstance(rule, ThresholdRule) and rule.max_rate is not None and mask.any()):
+            return self._judge(batch, mask, registry, agree)
+        # newer readings only (a derived value is no reading: its rule filtered)
+        idx = np.flatnonzero(mask)
+        idx = idx[batch.ts[idx] > self.last_ts[self.row[keys[idx]]]]
+        mask[:] = False
+        mask[idx] = reach.within_reach(
+            self.table, self.row[keys[idx]], batch.ts[idx], batch.value[idx],
+            rule.max_rate, rule.max_rate_slack,
+        )  # fmt: skip
+        signals = self._judge(batch, mask, registry, agree)
+        far = idx[~mask[idx]]  # judged too (after the batch), though not by the levels
+        np.maximum.at(self.last_ts, self.row[keys[far]], batch.ts[far])
+        return signals
+
+    def _judge(
+        self,
+        batch: ReadingBatch,
+        mask: np.ndarray,
+        registry: Registry,
+        agree: np.ndarray | None,
+    ) -> list[Signal]:
+        """The readings of ``mask`` through the levels and the state machine."""
+        keys = batch.sensor
         if not mask.any():
             return []
         keys, ts, values = keys[mask], batch.ts[mask], batch.value[mask]

@@ -26,7 +26,11 @@ HOUR = 3600.0
 RULES: dict[str, dict[str, Any]] = {
     "threshold": {"type": "threshold", "levels": {4: 10, 3: 20, 2: 40}, "deadband": 1,
                   "on_delay_s": 60, "off_delay_s": 120},
+    "threshold_reach": {"type": "threshold", "levels": {4: 10, 3: 20, 2: 40}, "max_rate": 60,
+                        "max_rate_slack": 2},
     "rate": {"type": "rate", "span_s": HOUR, "per_s": HOUR, "levels": {4: 5, 3: 10, 2: 30}},
+    "rate_reach": {"type": "rate", "span_s": HOUR, "per_s": HOUR, "max_rate": 60,
+                   "max_rate_slack": 2, "levels": {4: 5, 3: 10, 2: 30}},
     "rate_regression": {"type": "rate", "span_s": HOUR, "per_s": HOUR, "method": "regression",
                         "levels": {4: 5, 3: 10, 2: 30}},
     "rate_theil_sen": {"type": "rate", "span_s": HOUR, "per_s": HOUR, "method": "theil_sen",
