@@ -34,12 +34,26 @@ from rules.windows import BucketRing, rounds
 DerivedRule = RateRule | WindowRule | SpikeRule | DriftRule
 
 
-def robust_z(values: np.ndarray, previous: np.ndarray, min_scale: float) -> np.ndarray:
-    """Per row: |value - median| / max(1.4826 MAD, min_scale) of the row's non-NaN previous."""
+def nanmedian_rows(x: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(x, axis=1)`` by one sort (NaN sorts last) and the middle one or two
+    valid values by index: numpy's own goes through masked arrays for short rows."""
+    s = np.sort(x, axis=1)
+    n = (~np.isnan(x)).sum(axis=1)
+    i = np.arange(x.shape[0])
+    low = s[i, np.maximum((n - 1) // 2, 0)]
+    high = s[i, np.minimum(n // 2, x.shape[1] - 1)]
+    return np.where(n > 0, (low + high) / 2, np.nan)
+
+
+def robust_z(
+    values: np.ndarray, previous: np.ndarray, min_scale: float, med: np.ndarray | None = None
+) -> np.ndarray:
+    """Per row: |value - median| / max(1.4826 MAD, min_scale) of the row's non-NaN previous
+    (``med``: their median, when known)."""
+    med = nanmedian_rows(previous) if med is None else med
     with np.errstate(all="ignore"):
-        med = np.nanmedian(previous, axis=1)
-        mad = np.nanmedian(np.abs(previous - med[:, None]), axis=1)
-    return np.asarray(np.abs(values - med) / np.maximum(1.4826 * mad, min_scale))
+        mad = nanmedian_rows(np.abs(previous - med[:, None]))
+        return np.asarray(np.abs(values - med) / np.maximum(1.4826 * mad, min_scale))
 
 
 def _ring(rule: DerivedRule, table: SensorTable) -> BucketRing | None:
@@ -157,11 +171,11 @@ class DerivedEvaluator(ThresholdEvaluator):
         previous = np.where(kept_ts > (ts - rule.window_s)[:, None], kept, np.nan)
         enough = (~np.isnan(previous)).sum(axis=1) >= rule.min_points
         z = np.full(rows.shape[0], np.nan)
-        if rule.below is not None and enough.any():  # a recent level in the alarm range
-            idx = np.flatnonzero(enough)  # is not judged
-            enough[idx] = np.nanmedian(previous[idx], axis=1) < rule.below
         if enough.any():
-            z[enough] = robust_z(value[enough], previous[enough], rule.min_scale)
+            med = nanmedian_rows(previous[enough])
+            z[enough] = robust_z(value[enough], previous[enough], rule.min_scale, med)
+            if rule.below is not None:  # a recent level in the alarm range is not judged
+                z[np.flatnonzero(enough)[med >= rule.below]] = np.nan
         oldest = np.argmin(np.nan_to_num(kept_ts, nan=-np.inf), axis=1)  # replace the oldest
         self.recent_ts[rows, oldest] = ts
         self.recent_value[rows, oldest] = value

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rules.derived import DerivedEvaluator
 from rules.spec import RateRule, WindowRule
@@ -113,3 +115,22 @@ def test_state_round_trip_keeps_history() -> None:
     b.import_state(keys, a.export_state(keys))
     # 40 mm so far; 10 more reaches 50 (yellow) only if the history survived
     assert [int(s.level) for s in b.evaluate(batch(reg, [("p1", 20, 10)]), reg)] == [3]
+
+
+@given(
+    st.lists(
+        st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(float("nan"))), min_size=5, max_size=5),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_the_row_median_is_numpys(rows: list[list[float]]) -> None:
+    import warnings
+
+    from rules.derived import nanmedian_rows
+
+    x = np.array(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on an all-NaN row
+        expected = np.nanmedian(x, axis=1)
+    np.testing.assert_array_equal(nanmedian_rows(x), expected)
