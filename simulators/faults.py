@@ -4,12 +4,13 @@ Value and time faults change a reading: ``drift``, ``offset`` (a bad zero: a neg
 ``noise``, ``spike`` (``both``: single outliers either way), ``stuck`` (at the first value, or
 at ``value``: a 4-20 mA loop drop reads 0), ``false_echo`` (a radar gauge locked on an
 obstruction reads ``value`` instead, on a share ``probability`` of the readings),
-``clock_skew``.  Delivery faults change what reaches riskmon and when: ``dropout`` (random
-losses), ``offline`` (nothing), ``duplicates`` (``after_s``: a delay, or [shortest, longest]
-as NB-IoT resends 5-900 s later), ``out_of_order``, ``burst_replay`` (held while
-disconnected, then sent at once on reconnect) and ``malformed`` (a broken payload instead of
-the reading).  A fault applies to one sensor (or every sensor of a site) from ``start`` to
-``end`` seconds after the scenario start.
+``water_ingress`` (water in a cable or housing: the reading wanders, a random walk of ``sd``
+a reading, drifting by ``per_day``), ``clock_skew``.  Delivery faults change what reaches
+riskmon and when: ``dropout`` (random losses), ``offline`` (nothing), ``duplicates``
+(``after_s``: a delay, or [shortest, longest] as NB-IoT resends 5-900 s later),
+``out_of_order``, ``burst_replay`` (held while disconnected, then sent at once on reconnect)
+and ``malformed`` (a broken payload instead of the reading).  A fault applies to one sensor
+(or every sensor of a site) from ``start`` to ``end`` seconds after the scenario start.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FaultKind = Literal[
-    "drift", "offset", "noise", "spike", "stuck", "false_echo", "clock_skew", "dropout", "offline",
-    "duplicates", "out_of_order", "burst_replay", "malformed",
+    "drift", "offset", "noise", "spike", "stuck", "false_echo", "water_ingress", "clock_skew",
+    "dropout", "offline", "duplicates", "out_of_order", "burst_replay", "malformed",
 ]  # fmt: skip
 KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
@@ -66,6 +67,7 @@ class Injector:
         self.faults = faults
         self.rng = random.Random(seed)
         self.stuck: dict[tuple[int, str], float] = {}
+        self.wander: dict[tuple[int, str], float] = {}
         self.held: list[Delivery] = []
 
     def apply(self, sensor: str, site: str, t: float, value: float, epoch0: float) -> None:
@@ -90,6 +92,10 @@ class Injector:
                 value = self.stuck.setdefault((i, sensor), p.get("value", value))
             elif f.kind == "false_echo" and self.rng.random() < p.get("probability", 1.0):
                 value = p.get("value", 96.0) + self.rng.gauss(0, 0.05)
+            elif f.kind == "water_ingress":
+                walk = self.wander.get((i, sensor), 0.0) + self.rng.gauss(0, p.get("sd", 0.1))
+                self.wander[(i, sensor)] = walk
+                value += walk + p.get("per_day", 0.0) * (t - f.start) / 86400
             elif f.kind == "clock_skew":
                 ts += p.get("by_s", 60.0)
             elif f.kind == "offline" or (

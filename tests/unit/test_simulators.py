@@ -72,8 +72,9 @@ def _deliver(kind: str, **params) -> list:  # type: ignore[no-untyped-def]
 
 def test_every_fault_kind() -> None:
     assert set(KINDS) == {
-        "drift", "offset", "noise", "spike", "stuck", "false_echo", "clock_skew", "dropout",
-        "offline", "duplicates", "out_of_order", "burst_replay", "malformed",
+        "drift", "offset", "noise", "spike", "stuck", "false_echo", "water_ingress",
+        "clock_skew", "dropout", "offline", "duplicates", "out_of_order", "burst_replay",
+        "malformed",
     }  # fmt: skip
     clean = {d.ts: d.value for d in _deliver("offset", by=0)}
     inside = [ts for ts in clean if 1_000_100 <= ts < 1_000_200]
@@ -84,6 +85,9 @@ def test_every_fault_kind() -> None:
     echo = [d.value for d in _deliver("false_echo", value=97.0) if d.ts in inside]
     assert len(echo) == 10 and all(abs(v - 97.0) < 0.5 for v in echo)
     some = [d.value for d in _deliver("false_echo", value=97.0, probability=0.5) if d.ts in inside]
+    wet = [d.value - clean[d.ts] for d in _deliver("water_ingress", sd=1.0) if d.ts in inside]
+    assert len(set(wet)) == 10 and np.std(np.diff(wet)) > 0.3  # it wanders
+    assert all(d.value == clean[d.ts] for d in _deliver("water_ingress") if d.ts not in inside)
     assert 0 < sum(abs(v - 97.0) < 0.5 for v in some) < 10
     assert not [d for d in _deliver("offline") if d.ts in inside]
     assert 0 < len([d for d in _deliver("dropout", probability=0.5) if d.ts in inside]) < 10
