@@ -8,7 +8,7 @@ inside the same rule, so a tuned sensor keeps its alert fingerprint (rule id + s
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, model_validator
@@ -121,27 +121,29 @@ class _Graded(_Base):
         return self
 
 
-def _max_rate() -> Any:
-    return Field(
+class ReachedRule(_Graded):
+    """Graded rules on the reading itself or its rate: they may leave out readings out of a
+    working sensor's reach (``rules.reach``)."""
+
+    max_rate: float | None = Field(
         default=None,
         gt=0,
         description="the fastest a working sensor's reading changes, units per hour: a reading "
         "farther from the last one within reach is not judged (a radar gauge's false echo); "
         "rules.reach",
     )
-
-
-class ThresholdRule(_Graded):
-    """Set-points on the reading itself."""
-
-    type: Literal["threshold"] = "threshold"
-    max_rate: float | None = _max_rate()
     max_rate_slack: float = Field(
         default=0.0, ge=0, description="the change allowed on top of max_rate: the noise"
     )
 
 
-class RateRule(_Graded):
+class ThresholdRule(ReachedRule):
+    """Set-points on the reading itself."""
+
+    type: Literal["threshold"] = "threshold"
+
+
+class RateRule(ReachedRule):
     """Set-points on the rate of change over ``span_s``, in units per ``per_s`` seconds
     (60: per minute, 3600: per hour, 86400: per day), from the span's end points or, with
     ``method: regression``, from the least-squares slope of all its readings, or with
@@ -185,10 +187,6 @@ class RateRule(_Graded):
         ge=0,
         description="how long held_at must hold, back from the reading (default: the whole "
         "span; 0: the reading's own bucket - 'at HH and still rising')",
-    )
-    max_rate: float | None = _max_rate()
-    max_rate_slack: float = Field(
-        default=0.0, ge=0, description="the change allowed on top of max_rate: the noise"
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from monitor.model import FloatArray, Level, ReadingBatch, Signal
 from monitor.registry import Registry
 from rules import reach
-from rules.spec import GradedRule, ThresholdRule
+from rules.spec import GradedRule, ReachedRule, ThresholdRule
 from rules.state import Column, SensorTable, TableState, column
 
 _NO_TIME = -np.inf
@@ -89,7 +89,7 @@ class ThresholdEvaluator(TableState):
         self.on_delay_table = np.array([p[2] for p in table], np.float64)
         self.off_delay_table = np.array([p[3] for p in table], np.float64)
         keys = np.flatnonzero(self.applies)
-        if getattr(rule, "max_rate", None) is not None:
+        if isinstance(rule, ReachedRule) and rule.max_rate is not None:
             self.table.define(reach.COLUMNS)
         self.table.assign(keys, cap)  # each sensor kept keeps its state
         self.group = group[keys]

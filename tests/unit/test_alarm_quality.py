@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from monitor.model import Signal
 from rules.engine import RuleEngine, load_pack
-from simulators.physics import GnssError
+from simulators.faults import Fault, Injector
+from simulators.physics import GasDetector, GasPipe, GasWell, GnssError, Tank
 from tests.unit.factories import batch, registry
 
 
@@ -246,8 +247,6 @@ def test_zero_suppression_is_not_a_stuck_detector(seed: int, puffs: float) -> No
     background of 0.5 %LEL sends 0 for days, broken only by the odd vapour puff: no health
     alert, no anomaly (made live); the same detector stuck at a real reading is one health
     alert.  Combustible-gas detectors at 30 s and methane wells at 5 min."""
-    from simulators.physics import GasDetector, GasWell
-
     for kind, pack, step, device in (
         ("gas_combustible", "hazchem", 30.0, GasDetector("g", zero_below=1.0,
                                                           puffs_per_day=puffs, seed=seed)),
@@ -276,8 +275,6 @@ def test_a_lone_pressure_outlier_is_a_spike_and_a_real_drop_is_not(
     """Demand-driven pipe pressure at 1 minute (the simulator's): three lone outliers of
     ``size`` kPa are three health spikes and no process alert; a leak's 120 kPa drop that
     persists is a pressure drop and no spike (the reading after it is not back)."""
-    from simulators.physics import GasPipe
-
     pipe = GasPipe("p", seed=seed)
     base = np.array([pipe.step(i * 60.0)[0] for i in range(600)])
     outliers = base.copy()
@@ -301,8 +298,6 @@ def test_a_lone_well_outlier_is_a_spike_and_a_fluctuating_leak_is_not(
     """Wells at 5 minutes (the simulator's): a lone reading ``size`` %LEL above a clean
     background is a health spike; a fluctuating leak (high, strongest after demand peaks) is
     a methane alert and no spike."""
-    from simulators.physics import GasWell
-
     well = GasWell("w", seed=seed)
     clean = np.array([well.step(i * 300.0)[0] for i in range(400)])
     lone = clean.copy()
@@ -328,9 +323,6 @@ def test_a_false_echo_is_a_health_alert_and_no_tank_alert(
     (tank_level.jump).  A stuck fill valve still gives orange at HH and red while rising.
     (An echo held on every reading for longer than its distance from the last real level
     at 20 %/h is judged: README, known limits.)"""
-    from simulators.faults import Fault, Injector
-    from simulators.physics import Tank
-
     tank = Tank("t", seed=seed)
     injector = Injector(
         [Fault("false_echo", 6 * 3600, 6.75 * 3600, sensor="t-lvl",

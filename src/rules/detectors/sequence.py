@@ -52,7 +52,7 @@ class ArtCategories(Windowed):
     name = "art"
     STATE = (*Windowed.WINDOW_STATE, "weights", "used_at")
 
-    def __init__(
+    def __init__(  # ``m`` a power of two (Haar): ArtSpec checks it
         self,
         capacity: int,
         m: int = 8,
@@ -62,8 +62,6 @@ class ArtCategories(Windowed):
         alpha: float = 0.002,
         block: float = 0.0,
     ) -> None:
-        if m & (m - 1):
-            raise ValueError("art: m must be a power of two (Haar)")
         self.categories, self.vigilance, self.rate = categories, vigilance, rate
         self.dims = 2 * m - 1
         super().__init__(capacity, m, alpha, block)
