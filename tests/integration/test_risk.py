@@ -145,6 +145,7 @@ async def _story(cfg: Settings, clock: ManualClock, rec: Receiver) -> None:
             # hazard; tf-1 falls back, but a real hazard this week keeps it one level up
             clock.advance(30)
             await send(**{"gas-a1": 2, "gas-a2": 2, "gas-b1": 2, "pz-1": 5, "pz-2": 5, "pz-3": 5})
+            await settled("tf-1", 4)  # the warnings cleared: blue at the next tick
             for a in await alerts(admin, site="tf-1"):
                 await admin.post(f"/api/v1/alerts/{a['id']}/ack", json={})
                 closed = await admin.post(
