@@ -22,7 +22,7 @@ from aiokafka.partitioner import murmur2
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.model import alert_from_dict, alert_to_dict
+from alerts.model import Alert, alert_from_dict, alert_to_dict
 from alerts.tracker import AlertTracker
 from monitor.clock import Clock
 from monitor.metrics import Metrics
@@ -38,6 +38,23 @@ log = logging.getLogger(__name__)
 
 def partition_of(site: str, partitions: int) -> int:
     return int(murmur2(site.encode()) & 0x7FFFFFFF) % partitions
+
+
+def to_restore(
+    held: list[Alert], snapshot_sites: set[str], active: list[Alert], waiting: list[Alert]
+) -> list[Alert]:
+    """The alerts a new owner's tracker starts from.  Of a site with a snapshot: the open
+    alerts as they were at the snapshot (``held``), since the replay that follows re-creates
+    what came after, with the same ids, and the store's version of such an alert (cleared
+    since, say) is ahead of the replayed state: taking it would make the replay record
+    transitions from a level the alert had not reached yet.  Of the other sites: the store's
+    active alerts.  Of every site: the store's cleared unacknowledged alerts not held."""
+    ids = {a.id for a in held}
+    return [
+        *held,
+        *(a for a in active if a.site not in snapshot_sites),
+        *(a for a in waiting if a.id not in ids),
+    ]
 
 
 class PartitionState:
@@ -114,16 +131,15 @@ class PartitionState:
                 waiting = await alert_store.load_waiting(conn, sites)
             restored: set[int] = set()
             snapshot_sites: set[str] = set()
+            held: list[Alert] = []
             for partition, (offset, state, alerts) in snapshots.items():
                 self.engine.import_state(state, now)
-                # the open alerts as they were at the snapshot: the replay that follows
-                # re-creates what came after, with the same ids
-                self.tracker.restore(alert_from_dict(a) for a in alerts)
+                held += [alert_from_dict(a) for a in alerts]
                 replay[partition] = offset
                 restored |= set(self.members([partition])[0].tolist())
                 snapshot_sites |= set(self.members([partition])[1])
+            self.tracker.restore(to_restore(held, snapshot_sites, active, waiting))
             active = [a for a in active if a.site not in snapshot_sites]
-            self.tracker.restore([*active, *waiting])
             # sensors without a snapshot: what the store holds was judged by the last owner
             fresh = sorted(set(keys.tolist()) - restored)
             self.engine.restore_watermarks(await StoredReadings(self.db).newest(fresh))
