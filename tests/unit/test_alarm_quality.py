@@ -15,6 +15,7 @@ from monitor.model import Signal
 from rules.engine import RuleEngine, load_pack
 from simulators.faults import Fault, Injector
 from simulators.physics import GasDetector, GasPipe, GasWell, GnssError, Tank
+from tests.bench.gnss_rates import openings
 from tests.unit.factories import batch, registry
 
 
@@ -148,10 +149,27 @@ def process(signals: list[Signal]) -> list[Signal]:
 @given(st.integers(0, 10_000))
 def test_gnss_noise_and_single_outliers_raise_no_displacement_rate(seed: int) -> None:
     """30 days of a quiet dam point: about 1 mm of correlated error with daily multipath and
-    ten 8-16 mm outliers.  The robust rates stay quiet; the outliers are health spikes."""
+    ten 8-16 mm outliers.  No hourly red and nothing above a blue daily rate (a blue on noise
+    alone is rare, not impossible: the next test counts them); the outliers are health
+    spikes."""
     signals = feed(engine("surface_displacement", 600, "tailings"), gnss(seed, 30, 10), 600.0)
-    assert process(signals) == []
+    daily_blue = [s for s in process(signals) if s.rule.endswith("rate_d") and s.level == 4]
+    assert [s for s in process(signals) if s not in daily_blue] == []
+    assert rows(signals, "surface_displacement.rate_d") <= 1
     assert rows(signals, "surface_displacement.spike") >= 5
+
+
+@settings(max_examples=2, deadline=None)
+@given(st.integers(0, 1_000_000))
+def test_gnss_noise_raises_daily_rates_within_the_false_alert_target(first: int) -> None:
+    """20 dam points for 30 days (600 sensor-days) on the field's noise: no hourly red, and
+    blue daily rates within the target of 1 per 1,000 sensor-days (at most 2 here: with the
+    0.3 measured on series the rules were not tuned on, docs/benchmarks.md, 3 or more come
+    about once in 1,000 runs)."""
+    shipped = [r for r in load_pack("tailings") if r.id.startswith("surface_displacement")]
+    found = openings(shipped, 20, 30, 10, first)
+    assert found["surface_displacement.rate_h"] == 0
+    assert found["surface_displacement.rate_d"] <= 2
 
 
 @settings(max_examples=4, deadline=None)
