@@ -8,7 +8,7 @@ snapshot, so an event never shows a later state than the one it reports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -56,6 +56,7 @@ class ReasonCode(StrEnum):
 
 
 DONE = (AlertState.CLOSED, AlertState.REVIEWED)
+PEOPLE_STATES = (AlertState.ACKNOWLEDGED, AlertState.DISPOSING, *DONE)  # set by an operator
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,30 @@ class AlertEvent:
     received: float | None = None  # when the triggering reading arrived
     actor: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+def with_people(alert: Alert, stored: Alert) -> Alert:
+    """``alert``'s condition (level, activity, evidence) with what people did to it as
+    ``stored`` says: acknowledgement, disposal, review, assignment and the SLA tier.  For an
+    alert restored from an older snapshot of the rule state: the replay that follows re-creates
+    the condition, but not the operators' actions."""
+    state = stored.state if stored.state in PEOPLE_STATES else alert.state
+    if stored.acked_at is not None and state == AlertState.OPEN:
+        state = AlertState.ACKNOWLEDGED
+    return replace(
+        alert,
+        state=state,
+        acked_at=stored.acked_at,
+        acked_by=stored.acked_by,
+        closed_at=stored.closed_at,
+        closed_by=stored.closed_by,
+        reason_code=stored.reason_code,
+        note=stored.note,
+        tier=max(alert.tier, stored.tier),
+        assignee=stored.assignee,
+        reviewed_at=stored.reviewed_at,
+        reviewed_by=stored.reviewed_by,
+    )
 
 
 def alert_to_dict(alert: Alert) -> dict[str, Any]:

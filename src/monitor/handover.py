@@ -22,7 +22,7 @@ from aiokafka.partitioner import murmur2
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.model import Alert, alert_from_dict, alert_to_dict
+from alerts.model import Alert, alert_from_dict, alert_to_dict, with_people
 from alerts.tracker import AlertTracker
 from monitor.clock import Clock
 from monitor.metrics import Metrics
@@ -41,17 +41,23 @@ def partition_of(site: str, partitions: int) -> int:
 
 
 def to_restore(
-    held: list[Alert], snapshot_sites: set[str], active: list[Alert], waiting: list[Alert]
+    held: list[Alert],
+    snapshot_sites: set[str],
+    active: list[Alert],
+    waiting: list[Alert],
+    people: dict[str, Alert],
 ) -> list[Alert]:
     """The alerts a new owner's tracker starts from.  Of a site with a snapshot: the open
     alerts as they were at the snapshot (``held``), since the replay that follows re-creates
     what came after, with the same ids, and the store's version of such an alert (cleared
     since, say) is ahead of the replayed state: taking it would make the replay record
-    transitions from a level the alert had not reached yet.  Of the other sites: the store's
-    active alerts.  Of every site: the store's cleared unacknowledged alerts not held."""
+    transitions from a level the alert had not reached yet.  What people did to them since
+    (``people``: their stored versions, by id) is taken from the store, so a worse level in
+    the replay opens a new alert after an early close, as it did live.  Of the other sites: the
+    store's active alerts.  Of every site: the store's cleared unacknowledged alerts not held."""
     ids = {a.id for a in held}
     return [
-        *held,
+        *(with_people(a, people[a.id]) if a.id in people else a for a in held),
         *(a for a in active if a.site not in snapshot_sites),
         *(a for a in waiting if a.id not in ids),
     ]
@@ -138,7 +144,9 @@ class PartitionState:
                 replay[partition] = offset
                 restored |= set(self.members([partition])[0].tolist())
                 snapshot_sites |= set(self.members([partition])[1])
-            self.tracker.restore(to_restore(held, snapshot_sites, active, waiting))
+            async with self.db.connect() as conn:
+                people = {a.id: a for a in await alert_store.load_by_id(conn, [a.id for a in held])}
+            self.tracker.restore(to_restore(held, snapshot_sites, active, waiting, people))
             active = [a for a in active if a.site not in snapshot_sites]
             # sensors without a snapshot: what the store holds was judged by the last owner
             fresh = sorted(set(keys.tolist()) - restored)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.model import Alert, AlertEvent
+from alerts.model import Alert, AlertEvent, ReasonCode
 from alerts.tracker import AlertTracker
+from alerts.workflow import acknowledge, dispose
 from monitor.handover import to_restore
 from monitor.model import Category, Level, Signal
 
@@ -54,7 +55,8 @@ def test_replay_from_a_snapshot_records_what_a_clean_run_records(
     active = [a for a in in_store if a.active]
     waiting = [a for a in in_store if not a.active and a.waiting]
     second = AlertTracker()
-    second.restore(to_restore(held, {"z1"}, active, waiting))
+    people = {a.id: a for a in in_store}
+    second.restore(to_restore(held, {"z1"}, active, waiting, people))
     replayed = run(second, stream, cut)
     assert stored(replayed) == stored([e for e in clean if e.ts >= cut])  # as if never killed
     assert stored(before + after + replayed) == stored(clean)
@@ -69,9 +71,28 @@ def test_a_cleared_alert_in_the_store_does_not_replace_the_snapshot_version() ->
     held = list(first.active.values())
     waiting = [e.alert for e in run(first, stream, 1)][-1:]
     second = AlertTracker()
-    second.restore(to_restore(held, {"z1"}, [], waiting))
+    second.restore(to_restore(held, {"z1"}, [], waiting, {a.id: a for a in waiting}))
     assert [e.kind.value for e in run(second, stream, 1)] == [
         "de-escalated",
         "de-escalated",
         "resolved",
     ]
+
+
+def test_an_alert_closed_after_the_snapshot_stays_closed_and_a_red_opens_a_new_one() -> None:
+    """Yellow at the snapshot; an operator closes it while the gas is still there (stored);
+    the processor dies.  In the replay the leak goes red: a new alert, as live (the closed
+    one is superseded), not an escalation of the closed one that nobody would see."""
+    first = AlertTracker()
+    run(first, [("p", 3)])
+    held = list(first.active.values())
+    acked = acknowledge(held[0], "op", 1.0).alert
+    closed = dispose(
+        acked, "op", ReasonCode.PROCESS_FLUCTUATION, "early", 2.0, force=True, force_reason="t"
+    )
+    second = AlertTracker()
+    second.restore(to_restore(held, {"z1"}, [closed.alert], [], {closed.alert.id: closed.alert}))
+    replayed = run(second, [("p", 3), ("p", 1)], 1)
+    assert [e.kind.value for e in replayed] == ["superseded", "opened"]
+    assert replayed[1].alert.id != held[0].id and replayed[1].level == Level.RED
+    assert replayed[0].alert.id == held[0].id and replayed[0].alert.done

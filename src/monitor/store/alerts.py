@@ -175,13 +175,19 @@ async def load_waiting(conn: AsyncConnection, sites: list[str] | None = None) ->
     return await _load(conn, f"NOT active AND {_WAITING}", sites)
 
 
-async def _load(conn: AsyncConnection, where: str, sites: list[str] | None) -> list[Alert]:
+async def load_by_id(conn: AsyncConnection, ids: list[str]) -> list[Alert]:
+    """The stored versions of the given alerts (those the store has)."""
+    return await _load(conn, "id = ANY(:ids)", None, {"ids": ids})
+
+
+async def _load(
+    conn: AsyncConnection, where: str, sites: list[str] | None, params: dict[str, Any] | None = None
+) -> list[Alert]:
     last = "(SELECT max(e.ts) FROM alert_events e WHERE e.alert_id = alerts.id) AS last_ts"
     query = f"SELECT {_COLUMNS}, {last} FROM alerts WHERE {where}"
-    if sites is None:
-        result = await conn.execute(text(query))
-    else:
-        result = await conn.execute(text(f"{query} AND site = ANY(:sites)"), {"sites": sites})
+    if sites is not None:
+        query, params = f"{query} AND site = ANY(:sites)", {**(params or {}), "sites": sites}
+    result = await conn.execute(text(query), params or {})
     return [alert_from_row(r._mapping) for r in result]
 
 
