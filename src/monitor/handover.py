@@ -41,11 +41,7 @@ def partition_of(site: str, partitions: int) -> int:
 
 
 def to_restore(
-    held: list[Alert],
-    snapshot_sites: set[str],
-    active: list[Alert],
-    waiting: list[Alert],
-    people: dict[str, Alert],
+    held: list[Alert], active: list[Alert], waiting: list[Alert], people: dict[str, Alert]
 ) -> list[Alert]:
     """The alerts a new owner's tracker starts from.  Of a site with a snapshot: the open
     alerts as they were at the snapshot (``held``), since the replay that follows re-creates
@@ -53,12 +49,13 @@ def to_restore(
     since, say) is ahead of the replayed state: taking it would make the replay record
     transitions from a level the alert had not reached yet.  What people did to them since
     (``people``: their stored versions, by id) is taken from the store, so a worse level in
-    the replay opens a new alert after an early close, as it did live.  Of the other sites: the
-    store's active alerts.  Of every site: the store's cleared unacknowledged alerts not held."""
+    the replay opens a new alert after an early close, as it did live.  Of the sites without
+    a snapshot: the store's ``active`` alerts.  Of every site: the store's cleared
+    unacknowledged alerts (``waiting``) not held."""
     ids = {a.id for a in held}
     return [
         *(with_people(a, people[a.id]) if a.id in people else a for a in held),
-        *(a for a in active if a.site not in snapshot_sites),
+        *active,
         *(a for a in waiting if a.id not in ids),
     ]
 
@@ -146,8 +143,8 @@ class PartitionState:
                 snapshot_sites |= set(self.members([partition])[1])
             async with self.db.connect() as conn:
                 people = {a.id: a for a in await alert_store.load_by_id(conn, [a.id for a in held])}
-            self.tracker.restore(to_restore(held, snapshot_sites, active, waiting, people))
             active = [a for a in active if a.site not in snapshot_sites]
+            self.tracker.restore(to_restore(held, active, waiting, people))
             # sensors without a snapshot: what the store holds was judged by the last owner
             fresh = sorted(set(keys.tolist()) - restored)
             self.engine.restore_watermarks(await StoredReadings(self.db).newest(fresh))

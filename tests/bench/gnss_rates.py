@@ -46,6 +46,11 @@ def series(seed: int, days: float, outliers: int) -> np.ndarray:
     return x
 
 
+def shipped() -> list[Rule]:
+    """The tailings pack's displacement rules as shipped."""
+    return [r for r in load_pack("tailings") if r.id.startswith("surface_displacement")]
+
+
 def openings(
     rules: list[Rule], sensors: int, days: float, outliers: int, first_seed: int
 ) -> dict[str, int]:
@@ -81,12 +86,11 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=1000, help="the first point's series")
     args = ap.parse_args()
     sensor_days = args.sensors * args.days
-    shipped = [r for r in load_pack("tailings") if r.id.startswith("surface_displacement")]
-    until = [r.model_copy(update=UNTIL_SESSION_12.get(r.id, {})) for r in shipped]
+    until = [r.model_copy(update=UNTIL_SESSION_12.get(r.id, {})) for r in shipped()]
     print(f"{sensor_days:.0f} sensor-days, {args.outliers} outliers per 30 days per point")
     print("| rules | rule | openings | per 1,000 sensor-days |\n|---|---|---|---|")
     variants = (("first", [parse_rule(r) for r in BEFORE]), ("until session 12", until))
-    for name, rules in (*variants, ("shipped", shipped)):
+    for name, rules in (*variants, ("shipped", shipped())):
         found = openings(rules, args.sensors, args.days, args.outliers, args.first_seed)
         for rule, n in sorted(found.items()):
             print(f"| {name} | {rule} | {n} | {1000 * n / sensor_days:.1f} |")

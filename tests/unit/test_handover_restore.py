@@ -52,11 +52,9 @@ def test_replay_from_a_snapshot_records_what_a_clean_run_records(
     held = list(first.active.values())  # the snapshot's open alerts
     after = run(first, stream[:killed], cut)
     in_store = latest(before + after)
-    active = [a for a in in_store if a.active]
     waiting = [a for a in in_store if not a.active and a.waiting]
-    second = AlertTracker()
-    people = {a.id: a for a in in_store}
-    second.restore(to_restore(held, {"z1"}, active, waiting, people))
+    second = AlertTracker()  # z1 has a snapshot: none of the store's active alerts is taken
+    second.restore(to_restore(held, [], waiting, {a.id: a for a in in_store}))
     replayed = run(second, stream, cut)
     assert stored(replayed) == stored([e for e in clean if e.ts >= cut])  # as if never killed
     assert stored(before + after + replayed) == stored(clean)
@@ -71,7 +69,7 @@ def test_a_cleared_alert_in_the_store_does_not_replace_the_snapshot_version() ->
     held = list(first.active.values())
     waiting = [e.alert for e in run(first, stream, 1)][-1:]
     second = AlertTracker()
-    second.restore(to_restore(held, {"z1"}, [], waiting, {a.id: a for a in waiting}))
+    second.restore(to_restore(held, [], waiting, {a.id: a for a in waiting}))
     assert [e.kind.value for e in run(second, stream, 1)] == [
         "de-escalated",
         "de-escalated",
@@ -91,7 +89,7 @@ def test_an_alert_closed_after_the_snapshot_stays_closed_and_a_red_opens_a_new_o
         acked, "op", ReasonCode.PROCESS_FLUCTUATION, "early", 2.0, force=True, force_reason="t"
     )
     second = AlertTracker()
-    second.restore(to_restore(held, {"z1"}, [closed.alert], [], {closed.alert.id: closed.alert}))
+    second.restore(to_restore(held, [], [], {closed.alert.id: closed.alert}))
     replayed = run(second, [("p", 3), ("p", 1)], 1)
     assert [e.kind.value for e in replayed] == ["superseded", "opened"]
     assert replayed[1].alert.id != held[0].id and replayed[1].level == Level.RED
