@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     OVERDUE = "overdue"  # an SLA limit passed: escalated up the hierarchy
     SUPERSEDED = "superseded"  # closed while active, then worse: a new alert takes over
     SHELVED = "shelved"  # notifications held back by an operator until an expiry
+    HELD_BACK = "held-back"  # a red from a sensor in fault held at orange (alerts.holdback)
 
 
 class ReasonCode(StrEnum):
@@ -85,6 +86,9 @@ class Alert:
     note: str | None = None
     suspect: bool = False  # its sensor is in fault (a sensor-health alert is active)
     last_ts: float | None = None  # event time of the last transition (restores rule state)
+    # condition changes so far (opened, level, suspect, cleared; not people's actions): a
+    # replay's stale version of a stored alert has fewer and does not overwrite it
+    transitions: int = 0
     raised_at: float | None = None  # processing time it was raised (SLA timers start here)
     tier: int = 0  # escalation tier: 0 enterprise, 1 district regulator, 2 city
     assignee: str | None = None

@@ -17,7 +17,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import Any
 
+from alerts import holdback
+from alerts.holdback import HELD
 from alerts.model import Alert, AlertEvent, AlertState, EventKind
 from monitor.model import Category, Level, Signal
 
@@ -75,13 +78,15 @@ class AlertTracker:
         )
 
     def observe(self, signal: Signal, now: float) -> list[AlertEvent]:
-        events = self._observe(signal, now)
+        events = self._observe(holdback.hold(signal, self.active.values()), now)
         if (
             signal.category == Category.SENSOR_HEALTH
             and signal.level != Level.CLEAR
             and any(e.kind == EventKind.OPENED for e in events)
         ):
             events += self._mark_suspects(signal, now)
+        for alert, reason in holdback.to_release(self.active.values(), signal):
+            events += self._observe(holdback.released(alert, reason, signal), now)
         return events
 
     def _mark_suspects(self, signal: Signal, now: float) -> list[AlertEvent]:
@@ -93,7 +98,7 @@ class AlertTracker:
                 and alert.category == Category.PROCESS
                 and not alert.suspect
             ):
-                marked = replace(alert, suspect=True, updated_at=now, last_ts=signal.ts)
+                marked = _changed(alert, signal, now, suspect=True)
                 self.active[fp] = marked
                 out.append(_event(EventKind.SUSPECT, marked, signal, now, alert.level))
         return out
@@ -110,34 +115,41 @@ class AlertTracker:
             # one's activity ends in the same list of events (so in the same transaction).
             if signal.level >= current.level:
                 return []
-            ended = replace(current, active=False, updated_at=now, last_ts=signal.ts)
+            ended = _changed(current, signal, now, active=False)
             opened = self._open(signal, now)
             superseded = _event(EventKind.SUPERSEDED, ended, signal, now, current.level)
             detail = {**superseded.detail, "by": opened.alert.id}
             return [replace(superseded, detail=detail), opened]
-        if signal.level == current.level:
+        if signal.level == current.level and signal.evidence.get(HELD) == current.evidence.get(
+            HELD
+        ):
             return []
-        changed = replace(
+        changed = _changed(
             current,
+            signal,
+            now,
             level=signal.level,
             peak_level=min(current.peak_level, signal.level),
             value=signal.value,
             evidence=dict(signal.evidence),
-            updated_at=now,
-            last_ts=signal.ts,
         )
         self.active[signal.fingerprint] = changed
-        kind = EventKind.ESCALATED if signal.level < current.level else EventKind.DEESCALATED
-        return [_event(kind, changed, signal, now, current.level)]
+        if signal.level != current.level:
+            kind = EventKind.ESCALATED if signal.level < current.level else EventKind.DEESCALATED
+            return [_event(kind, changed, signal, now, current.level)]
+        if HELD in signal.evidence:  # the rule went to red; the alert stays at orange
+            return [_event(EventKind.HELD_BACK, changed, signal, now, current.level)]
+        # the rule came down from the red it held back to the alert's own level
+        return [_event(EventKind.DEESCALATED, changed, signal, now, holdback.wanted_level(current))]
 
     def _clear(self, current: Alert, signal: Signal, now: float) -> AlertEvent:
         del self.active[current.fingerprint]
-        cleared = replace(
+        cleared = _changed(
             current,
+            signal,
+            now,
             active=False,
             resolved_at=signal.ts,
-            updated_at=now,
-            last_ts=signal.ts,
             state=current.state if current.done else AlertState.RESOLVED,
         )
         self.apply(cleared)  # waits when nobody acknowledged it
@@ -161,10 +173,22 @@ class AlertTracker:
             suspect=signal.category == Category.PROCESS and self.in_fault(signal.sensor),
             raised_at=now,
             last_ts=signal.ts,
+            transitions=1,
         )
         self.active[alert.fingerprint] = alert
         event = _event(EventKind.OPENED, alert, signal, now, None)
         return replace(event, detail={**event.detail, "suspect": True}) if alert.suspect else event
+
+
+def _changed(alert: Alert, signal: Signal, now: float, **condition: Any) -> Alert:
+    """A new version of ``alert``: its condition changed by ``signal`` (one transition more)."""
+    return replace(
+        alert,
+        **condition,
+        updated_at=now,
+        last_ts=signal.ts,
+        transitions=alert.transitions + 1,
+    )
 
 
 def _event(

@@ -7,8 +7,11 @@
 - When the pipeline falls behind (``backlog()`` above the high mark) the source pauses its
   partitions, and resumes them under the low mark: it never buffers without bound.
 - Rebalances call the processor's hooks: ``on_revoked`` before giving partitions away (drain,
-  commit, snapshot state) and ``on_assigned`` after taking some (restore state; it may return
-  offsets to replay from).
+  commit, snapshot state) and ``on_assigned`` after taking some, with the offset each starts
+  from without a replay (its committed offset, or the log's start): it restores state, may
+  return offsets to replay from, and snapshots the partitions it has no snapshot of at their
+  start, so a process killed before its first periodic snapshot is replayed from the state it
+  had instead of starting its windows empty.
 """
 
 from __future__ import annotations
@@ -70,14 +73,16 @@ def client_options(config: KafkaConfig) -> dict[str, Any]:
 class PartitionHooks(Protocol):
     async def on_revoked(self, partitions: list[int]) -> None: ...
 
-    async def on_assigned(self, partitions: list[int]) -> dict[int, int]: ...
+    async def on_assigned(
+        self, partitions: list[int], starts: dict[int, int]
+    ) -> dict[int, int]: ...
 
 
 class NoHooks:
     async def on_revoked(self, partitions: list[int]) -> None:
         return None
 
-    async def on_assigned(self, partitions: list[int]) -> dict[int, int]:
+    async def on_assigned(self, partitions: list[int], starts: dict[int, int]) -> dict[int, int]:
         return {}
 
 
@@ -139,6 +144,7 @@ class KafkaSource:
         self.connected = False
         self.assigned: set[int] = set()
         self.revoking: set[int] = set()
+        self.settling: set[int] = set()  # being assigned: their records are not submitted yet
         self._epoch = 0  # bumped by every rebalance
         self.partition_total = 0
         self._processed: dict[int, int] = {}  # partition -> next offset to commit
@@ -214,10 +220,12 @@ class KafkaSource:
             epoch = self._epoch
             for tp, records in batches.items():
                 for record in records:
-                    if epoch != self._epoch or tp.partition in self.revoking:
-                        # A rebalance came between the fetch and now: positions were reset
-                        # to the committed or snapshot offsets, so these are read again, in
-                        # order.  Submitting them now would reorder the partition.
+                    p = tp.partition
+                    if epoch != self._epoch or p in self.revoking or p in self.settling:
+                        # A rebalance came between the fetch and now, or is taking the
+                        # partition: positions are set to the committed or snapshot offsets,
+                        # so these are read again, in order, after the state is restored.
+                        # Submitting them now would judge them too early or out of order.
                         break
                     await self.submit(to_raw(record, self._done_callback(tp.partition, record)))
             for tp in consumer.assignment():
@@ -323,26 +331,44 @@ class KafkaSource:
                 self._committed.pop(p, None)
 
     async def assigned_partitions(self, partitions: list[int]) -> None:
+        """Take partitions: learn where each starts, let the hooks restore state, and put
+        every partition at its start.  The fetcher may already return records of them
+        meanwhile; they are not submitted (``settling``) but read again from the start, so
+        nothing is judged before the state is restored, nor out of order after a replay."""
         assert self.consumer is not None
         self._epoch += 1
-        await self._learn_partition_count()
-        self.assigned.update(partitions)
-        replay = await self.hooks.on_assigned(partitions)
-        for p in partitions:
-            tp = TopicPartition(self.config.topic, p)
-            committed = await self.consumer.committed(tp)
-            if committed is not None:
-                self._committed[p] = committed
-            if p in replay and replay[p] != committed:
-                log.info(
-                    "partition %d: replaying from snapshot offset %d (committed %s)",
-                    p,
-                    replay[p],
-                    committed,
-                )
-                self.consumer.seek(tp, replay[p])
-        if self._paused:
-            self.consumer.pause(*[TopicPartition(self.config.topic, p) for p in partitions])
+        self.settling.update(partitions)
+        try:
+            await self._learn_partition_count()
+            self.assigned.update(partitions)
+            tps = {p: TopicPartition(self.config.topic, p) for p in partitions}
+            for p, tp in tps.items():
+                committed = await self.consumer.committed(tp)
+                if committed is not None:
+                    self._committed[p] = committed
+            # without a committed offset a partition starts at the log's start (earliest)
+            unknown = [tp for p, tp in tps.items() if p not in self._committed]
+            starts = {p: self._committed[p] for p in partitions if p in self._committed}
+            starts |= {tp.partition: off for tp, off in (await self._beginning(unknown)).items()}
+            replay = await self.hooks.on_assigned(partitions, starts)
+            for p, tp in tps.items():
+                if p in replay and replay[p] != self._committed.get(p):
+                    log.info(
+                        "partition %d: replaying from snapshot offset %d (committed %s)",
+                        p,
+                        replay[p],
+                        self._committed.get(p),
+                    )
+                self.consumer.seek(tp, replay.get(p, starts[p]))
+            if self._paused:
+                self.consumer.pause(*tps.values())
+        finally:
+            self.settling.difference_update(partitions)
+            self._epoch += 1  # what was fetched before the seeks is not submitted
+
+    async def _beginning(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        assert self.consumer is not None
+        return dict(await self.consumer.beginning_offsets(tps)) if tps else {}
 
 
 @dataclass

@@ -25,11 +25,12 @@ from ingest.forward import KafkaForwarder
 from ingest.kafka import KafkaConfig, KafkaSource, KafkaStats
 from ingest.mqtt import MqttConfig, MqttSource
 from ingest.raw import RawMessage
+from monitor.allocator import fix_mmap_threshold
 from monitor.bootstrap import prepare_database, single_node
 from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
 from monitor.errors import ConfigError
-from monitor.handover import PartitionState
+from monitor.handover import PartitionState, rearm
 from monitor.metrics import Metrics
 from monitor.node_state import NodeState
 from monitor.notify import Notifier, parse_routes
@@ -94,6 +95,7 @@ async def build_runtime(
 ) -> AsyncIterator[Runtime]:
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
+    fix_mmap_threshold(settings.malloc_mmap_threshold)
     await ensure_database(settings.database_url)
     async with open_engine(settings.database_url) as db, contextlib.AsyncExitStack() as stack:
         await prepare_database(settings, db)
@@ -108,22 +110,14 @@ async def build_runtime(
                 engine.upsert(RULES_ADAPTER.validate_python([spec])[0], clock.now())
             active = await alert_store.load_active(conn)
             waiting = await alert_store.load_waiting(conn)
-        node_state = None
+        node_state, restored = None, None
         if settings.role == "all":  # windows and delays from the last snapshot, then the store
             node_state = NodeState(
                 db, registry, engine, tracker, clock, settings.allowed_lateness_s
             )
-            await node_state.restore()
+            restored = await node_state.restore()
         tracker.restore([*active, *waiting])
-        for alert in active:
-            if alert.sensor is None:
-                engine.restore_subject(
-                    alert.rule, alert.fingerprint.split("|", 1)[1], int(alert.level)
-                )
-            elif alert.sensor in registry.keys:
-                engine.restore(
-                    alert.rule, registry.keys[alert.sensor], int(alert.level), alert.last_ts
-                )
+        rearm(engine, registry, active)
         partitions = PartitionKeeper(enabled=not await uses_timescale(db), copy=settings.store_copy)
         async with db.begin() as conn:
             await partitions.ensure_ahead(conn, clock.now(), settings.partition_days_ahead)
@@ -149,6 +143,8 @@ async def build_runtime(
         stored_readings = StoredReadings(db, settings.duplicate_near_s)
         pipeline.already_stored = stored_readings.mask
         engine.restore_watermarks(await stored_readings.newest())
+        if node_state is not None and restored is None:
+            await node_state.snapshot()  # the state it starts from, before it judges anything
         service = Service(db, registry, engine, pipeline, clock)
         runtime = Runtime(
             settings, db, registry, engine, tracker, pipeline, service, metrics, clock, partitions

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         default="all", description="all (single node), gateway or processor"
     )
     snapshot_interval_s: float = Field(default=30.0, gt=0)
+    malloc_mmap_threshold: int = Field(
+        default=4_194_304,
+        ge=0,
+        le=33_554_432,
+        description="bytes: glibc serves larger allocations from their own mappings, returned "
+        "to the system when freed (fixed, not glibc's adaptive default that rises to 32 MiB; "
+        "0 leaves the default)",
+    )
     admin_token: str | None = Field(default=None, description="bearer token of the admin role")
     tokens: list[dict[str, Any]] = Field(
         default_factory=list,

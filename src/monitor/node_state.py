@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
@@ -25,11 +27,19 @@ from monitor.model import ReadingBatch
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
 from monitor.store.snapshots import save_snapshot
-from rules.engine import RuleEngine
+from rules.engine import RuleEngine, encode_state
 
 log = logging.getLogger(__name__)
 TOPIC = "riskmon:node"
 REPLAY_CHUNK = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    state: dict[str, np.ndarray]
+    alerts: list[dict[str, Any]]
+    sensors: int
+    taken_at: float
 
 
 class NodeState:
@@ -44,25 +54,42 @@ class NodeState:
     ) -> None:
         self.db, self.registry, self.engine, self.tracker = db, registry, engine, tracker
         self.clock, self.allowed_lateness_s = clock, allowed_lateness_s
+        self._writing = asyncio.Lock()  # one write at a time, in the order they were taken
 
     def keys(self) -> np.ndarray:
         return np.array(sorted(self.registry.by_key), np.int64)
 
-    async def snapshot(self) -> None:
-        """The whole engine's state and the open alerts (the caller holds the pipeline lock,
-        or the pipeline is stopped)."""
-        started = time.perf_counter()
-        state = self.engine.export_state(self.keys())
+    def take(self) -> Snapshot:
+        """The whole engine's state and the open alerts, now (the caller holds the pipeline
+        lock, or the pipeline is stopped, so the state matches what is stored)."""
+        state = self.engine.export_arrays(self.keys())
         alerts = [alert_to_dict(a) for a in self.tracker.active.values()]
-        async with self.db.begin() as conn:
-            await save_snapshot(conn, TOPIC, 0, 0, len(self.registry.by_key), state, alerts)
-        log.debug(
-            "node state snapshot: %d bytes in %.3fs", len(state), time.perf_counter() - started
-        )
+        return Snapshot(state, alerts, len(self.registry.by_key), self.clock.now())
 
-    async def restore(self) -> int:
+    async def write(self, snapshot: Snapshot) -> None:
+        """Store a snapshot taken before.  Needs no pipeline lock: the readings stored after
+        ``taken_at`` are judged again at a restore (``_replay``)."""
+        started = time.perf_counter()
+        state = await asyncio.to_thread(encode_state, snapshot.state)
+        async with self.db.begin() as conn:
+            await save_snapshot(
+                conn, TOPIC, 0, 0, snapshot.sensors, state, snapshot.alerts,
+                taken_at=snapshot.taken_at,
+            )  # fmt: skip
+        took = time.perf_counter() - started
+        log.debug("node state snapshot: %d bytes in %.3fs", len(state), took)
+
+    async def snapshot(self) -> None:
+        """Take and store a snapshot (the caller holds the pipeline lock, or the pipeline
+        is stopped)."""
+        async with self._writing:
+            await self.write(self.take())
+
+    async def restore(self) -> int | None:
         """Restore the last snapshot and judge again what was stored after it.  Returns the
-        number of readings judged again (0 without a snapshot)."""
+        number of readings judged again, None without a usable snapshot: the caller then
+        snapshots the state it starts from (``snapshot``), so a process killed before its
+        first periodic snapshot is restored from that, not from empty windows."""
         async with self.db.connect() as conn:
             row = (
                 await conn.execute(
@@ -74,13 +101,13 @@ class NodeState:
                 )
             ).first()
         if row is None:
-            return 0
+            return None
         now = self.clock.now()
         try:
             self.engine.import_state(bytes(row.state), now)
         except Exception as err:  # a snapshot of another registry or format: start afresh
             log.warning("node state snapshot not restored (%s); windows start empty", err)
-            return 0
+            return None
         return await self._replay(float(row.taken), now)
 
     async def _replay(self, taken: float, now: float) -> int:
@@ -124,8 +151,12 @@ class NodeState:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                async with pipeline.lock:
-                    await self.snapshot()
+                # the state is taken under the lock, and written (tens of MB for a city)
+                # after it is released: judging goes on meanwhile
+                async with self._writing:
+                    async with pipeline.lock:
+                        snapshot = self.take()
+                    await self.write(snapshot)
             except Exception as err:
                 log.error(
                     "node state snapshot failed (%s: %s); will retry", type(err).__name__, err

@@ -114,6 +114,7 @@ class Pipeline:
         self._stopping = False
         self._busy = False
         self._raised: deque[float] = deque()
+        self._shadow_write: asyncio.Task[None] | None = None
 
     async def submit(self, msg: RawMessage) -> None:
         """Queue a message; waits when the queue is full (backpressure on the source)."""
@@ -139,6 +140,7 @@ class Pipeline:
                 await self._process_with_retry(await self._next_batch(first))
             finally:
                 self._busy = False
+        await self.shadow_written()
 
     def stop(self) -> None:
         self._stopping = True
@@ -148,11 +150,13 @@ class Pipeline:
         pipeline step by step with their own clock)."""
         if messages:
             await self._process_with_retry([self._normalize(m) for m in messages])
+            await self.shadow_written()
 
     async def idle(self) -> None:
         """Wait until every queued message is processed and stored."""
         while self._busy or not self.queue.empty():
             await asyncio.sleep(0.01)
+        await self.shadow_written()
 
     def _normalize(self, msg: RawMessage) -> Normalized:
         """Never raises: a message that breaks the normalizer (a defect) is rejected whole,
@@ -225,13 +229,14 @@ class Pipeline:
             batch = ReadingBatch.concat([live, history])
             await self._store(batch, rejects, events)
             self.freshness.seen(batch.sensor, batch.received)
-            await self._shadow()
+            shadow = self.engine.drain_shadow()
         self._account(items, events)
         self.processed_messages += len(items)
         self.metrics.batch_readings.observe(len(batch))
         for item in items:
             if item.msg.done is not None:
                 item.msg.done(Outcome(len(item.batch), item.rejects))
+        await self._shadow(shadow)
 
     def _judge(self, live: ReadingBatch, history: ReadingBatch, now: float) -> list[Signal]:
         signals, _ = self.engine.judge(live, now, self.allowed_lateness_s)
@@ -281,9 +286,10 @@ class Pipeline:
         finally:
             self.lock.release()
 
-    async def _shadow(self) -> None:
-        """Scores of shadow-mode anomaly rules: counted, and stored when a sink is set."""
-        records = self.engine.drain_shadow()
+    async def _shadow(self, records: list[ShadowScores]) -> None:
+        """Scores of shadow-mode anomaly rules: counted, and stored when a sink is set, in
+        the background (diagnostics: the next batch is judged meanwhile; one write at a time,
+        so a slow store holds the pipeline back rather than piling writes up)."""
         if not records:
             return
         for scores in records:
@@ -294,11 +300,25 @@ class Pipeline:
             for level, n in zip(levels.tolist(), counts.tolist(), strict=True):
                 self.metrics.shadow_would_alert.labels(scores.rule, str(level)).inc(n)
         if self.record_shadow is not None:
-            try:
-                await self.record_shadow(records)
-            except Exception as err:  # diagnostics only: never hold the readings back
-                self.metrics.errors.labels("shadow").inc()
-                log.error("storing %d shadow scores failed (%s)", sum(map(len, records)), err)
+            await self.shadow_written()
+            self._shadow_write = asyncio.create_task(
+                self._write_shadow(self.record_shadow, records)
+            )
+
+    async def _write_shadow(
+        self, sink: Callable[[list[ShadowScores]], Awaitable[None]], records: list[ShadowScores]
+    ) -> None:
+        try:
+            await sink(records)
+        except Exception as err:  # diagnostics only: never hold the readings back
+            self.metrics.errors.labels("shadow").inc()
+            log.error("storing %d shadow scores failed (%s)", sum(map(len, records)), err)
+
+    async def shadow_written(self) -> None:
+        """Wait for the shadow scores' write in flight, if any."""
+        if self._shadow_write is not None:
+            await self._shadow_write
+            self._shadow_write = None
 
     async def tick(self) -> None:
         """Timer-driven rules (data interruption) and SLA escalation."""

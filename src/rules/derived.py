@@ -58,8 +58,13 @@ def robust_z(
 
 def _ring(rule: DerivedRule, table: SensorTable) -> BucketRing | None:
     if isinstance(rule, WindowRule):
-        how = {"sum": {"sum": "sum"}, "mean": {"sum": "sum", "count": "sum"}}
+        how = {
+            "mean": {"sum": "sum", "count": "sum"},
+            "wander": {"path": "sum", "net": "sum", "count": "sum"},
+        }
         fields = how.get(rule.agg, {rule.agg: rule.agg})
+        if rule.min_points > 1:
+            fields["count"] = "sum"
         return BucketRing(rule.window_s / rule.buckets, rule.buckets + 1, fields, table, "ring_")
     if isinstance(rule, DriftRule):
         width = (rule.window_s + rule.baseline_s) / rule.buckets
@@ -86,6 +91,7 @@ class DerivedEvaluator(ThresholdEvaluator):
     seen = column()
     recent_ts = column()
     recent_value = column()
+    previous = column()  # wander: the sensor's last reading
 
     @property
     def horizon(self) -> float:
@@ -100,6 +106,10 @@ class DerivedEvaluator(ThresholdEvaluator):
         points = rule.max_points if isinstance(rule, SpikeRule) else 0
         recent = Column(np.nan, np.float64, (points,))
         self.table.define({"seen": SEEN, "recent_ts": recent, "recent_value": recent})
+        if isinstance(rule, WindowRule) and rule.agg == "wander":
+            self.table.define({"previous": Column(np.nan)})
+        else:
+            self.table.drop("previous")
         if isinstance(rule, SpikeRule) and rule.returns:  # the z of the last two readings
             self.table.define({"last_z": Column(np.nan), "before_z": Column(np.nan)})
         super().configure(rule, registry)
@@ -138,17 +148,56 @@ class DerivedEvaluator(ThresholdEvaluator):
         b = ring.bucket_of(ts)
         if isinstance(rule, RateRule):
             return self._rate(rule, ring, rows, ts, value, b)
+        if isinstance(rule, WindowRule) and rule.agg == "wander":
+            return self._wander(rule, ring, rows, ts, value, b)
         ring.add(rows, ts, {"sum": value, "count": np.ones_like(value), "max": value, "min": value})
         if isinstance(rule, WindowRule):
             inside = ring.within(rows, b - rule.buckets, b)
-            if rule.agg == "sum":
-                return ring.total(rows, inside, "sum")
-            if rule.agg == "mean":
-                mean: np.ndarray = ring.total(rows, inside, "sum") / ring.total(
-                    rows, inside, "count"
-                )
-                return mean
-            return ring.extreme(rows, inside, rule.agg)
+            if rule.min_points > 1:
+                few = ring.total(rows, inside, "count") < rule.min_points
+                return np.where(few, np.nan, self._aggregate(rule, ring, rows, inside))
+            return self._aggregate(rule, ring, rows, inside)
+        return self._drift(rule, ring, rows, b)
+
+    def _aggregate(
+        self, rule: WindowRule, ring: BucketRing, rows: np.ndarray, inside: np.ndarray
+    ) -> np.ndarray:
+        if rule.agg == "sum":
+            return ring.total(rows, inside, "sum")
+        if rule.agg == "mean":
+            mean: np.ndarray = ring.total(rows, inside, "sum") / ring.total(rows, inside, "count")
+            return mean
+        return ring.extreme(rows, inside, rule.agg)
+
+    def _wander(
+        self,
+        rule: WindowRule,
+        ring: BucketRing,
+        rows: np.ndarray,
+        ts: np.ndarray,
+        value: np.ndarray,
+        b: np.ndarray,
+    ) -> np.ndarray:
+        """Each reading's step from the sensor's previous one into its bucket; the path that
+        adds up to no change within each bucket of the window, per step (bucket by bucket, so
+        a real line that rises and falls within the window is no wander)."""
+        step = value - self.previous[rows]
+        self.previous[rows] = value
+        first = np.isnan(step)
+        step = np.where(first, 0.0, step)
+        if rule.max_step is not None:
+            step = np.clip(step, -rule.max_step, rule.max_step)
+        ring.add(rows, ts, {"path": np.abs(step), "net": step, "count": (~first).astype(float)})
+        inside = ring.within(rows, b - rule.buckets, b)
+        n = ring.total(rows, inside, "count")
+        idle = np.where(inside, ring["path"][rows] - np.abs(ring["net"][rows]), 0.0).sum(axis=1)
+        with np.errstate(all="ignore"):
+            wander: np.ndarray = idle / n
+        return np.where(n >= rule.min_points, wander, np.nan)
+
+    def _drift(
+        self, rule: DriftRule, ring: BucketRing, rows: np.ndarray, b: np.ndarray
+    ) -> np.ndarray:
         span = rule.window_s + rule.baseline_s
         recent_n = max(1, min(rule.buckets - 1, round(rule.buckets * rule.window_s / span)))
         recent = ring.within(rows, b - recent_n + 1, b)

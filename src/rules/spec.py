@@ -56,6 +56,11 @@ class _Base(BaseModel):
     enabled: StrictBool = True
     selector: Selector = Selector()
 
+    @property
+    def fault_holds_red(self) -> bool:
+        """Whether this rule's sensor-health verdict holds a process red back (``_Graded``)."""
+        return False
+
 
 class ThresholdOverride(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -98,6 +103,25 @@ class _Graded(_Base):
     )
     category: Category = Category.PROCESS
     overrides: tuple[ThresholdOverride, ...] = ()
+    holds_red: StrictBool | None = Field(
+        default=None,
+        description="sensor-health rules: while this fault is active on a sensor, a process "
+        "red from that sensor is held at orange until it is corroborated or the fault clears; "
+        "by default drift and rate health rules and spike rules with 'returns' hold (faults "
+        "that make readings look worse); a range threshold does not (an over-range gas "
+        "reading may be a real leak), nor a spike without 'returns' (a real step is as far "
+        "from the median)",
+    )
+
+    @property
+    def fault_holds_red(self) -> bool:
+        if self.category != Category.SENSOR_HEALTH:
+            return False
+        return self._holds_red_default() if self.holds_red is None else self.holds_red
+
+    def _holds_red_default(self) -> bool:
+        """The default of ``holds_red`` for the rule type."""
+        return False
 
     def params_for(self, sensor: Sensor) -> tuple[dict[LevelKey, float], float, float, float]:
         """The levels, deadband, on and off delays in force for one sensor: the rule's own,
@@ -189,14 +213,33 @@ class RateRule(ReachedRule):
         "span; 0: the reading's own bucket - 'at HH and still rising')",
     )
 
+    def _holds_red_default(self) -> bool:
+        return True
+
 
 class WindowRule(_Graded):
     """Set-points on an aggregate (sum, mean, max, min) over a rolling window of event time,
-    for example 24 h rainfall."""
+    for example 24 h rainfall; or ``wander``, the way readings travel without getting anywhere
+    (a health rule for water in a cable or housing)."""
 
     type: Literal["window"] = "window"
     window_s: float = Field(gt=0)
-    agg: Literal["sum", "mean", "max", "min"] = "sum"
+    agg: Literal["sum", "mean", "max", "min", "wander"] = Field(
+        default="sum",
+        description="wander: (sum of |step| - |sum of steps|) / steps, bucket by bucket, over "
+        "the differences between successive readings in the window - a reading that wanders as "
+        "a random walk scores about its step, a real trend nearly 0, white noise of sd s about "
+        "1.1 s",
+    )
+    min_points: int = Field(
+        default=1, ge=1, description="judge only when the window holds this many readings (steps)"
+    )
+    max_step: float | None = Field(
+        default=None,
+        gt=0,
+        description="wander: a step counts up to this size, so a lone outlier (a jump and its "
+        "return) adds at most twice it",
+    )
     buckets: int = Field(
         default=96,
         ge=4,
@@ -262,6 +305,9 @@ class SpikeRule(_Graded):
     )
     category: Category = Category.SENSOR_HEALTH
 
+    def _holds_red_default(self) -> bool:
+        return self.returns
+
 
 class DriftRule(_Graded):
     """Suspected drift (sensor health): the mean of the last ``window_s`` against the mean of
@@ -286,6 +332,9 @@ class DriftRule(_Graded):
         "sensor (30 h in 120: 15 min); both means are over whole buckets",
     )
     category: Category = Category.SENSOR_HEALTH
+
+    def _holds_red_default(self) -> bool:
+        return True
 
 
 class LeakRule(_Graded):

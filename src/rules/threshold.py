@@ -337,8 +337,11 @@ class ThresholdEvaluator(TableState):
         evidence: dict[str, Any],
         registry: Registry,
     ) -> Signal:
-        """A verdict change of this rule for one sensor."""
+        """A verdict change of this rule for one sensor.  A health verdict whose fault holds
+        reds back says so in its evidence, which the alert keeps (``alerts.holdback``)."""
         sensor = registry.by_key[key]
+        if level and self.rule.fault_holds_red:
+            evidence["holds_red"] = True
         return Signal(
             rule=self.rule.id,
             sensor=sensor.id,

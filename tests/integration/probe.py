@@ -162,18 +162,34 @@ def kafka_env(db: str, bootstrap: str, topic: str, group: str, config: Path) -> 
 
 
 async def start(environ: dict[str, str], role: str = "processor") -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor.cli",
-        "serve",
-        "--role",
-        role,
-        env=environ,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    """riskmon as its own process; its log goes to ``PROBE_LOG`` (appended) when that is set,
+    to find out afterwards why a run differed."""
+    log = os.environ.get("PROBE_LOG")
+    if log:
+        environ = {**environ, "RISKMON_LOG_LEVEL": "INFO"}
+    out = os.open(log or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:  # the child keeps its own copy of the descriptor
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "serve",
+            "--role",
+            role,
+            env=environ,
+            cwd=ROOT,
+            stdout=out,
+            stderr=out,
+        )
+    finally:
+        os.close(out)
+
+
+async def restart(environ: dict[str, str], role: str = "processor") -> asyncio.subprocess.Process:
+    """Start again after a kill, on a new HTTP port: the old one, picked free before the first
+    start, may since be the local port of someone's outgoing connection ("address already in
+    use"), and the process would exit at once."""
+    return await start({**environ, "RISKMON_HTTP_PORT": str(free_port())}, role)
 
 
 async def subscribed(environ: dict[str, str], timeout: float = 60) -> None:

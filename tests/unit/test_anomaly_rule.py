@@ -3,11 +3,13 @@ snapshots, and the slow methane rise that stays under every threshold."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
 from monitor.model import Level
-from rules.engine import RuleEngine, load_pack
+from rules.engine import RuleEngine, encode_state, load_pack
 from rules.spec import AnomalyRule, parse_rule
 from tests.unit.factories import batch, registry
 
@@ -102,6 +104,24 @@ def test_snapshot_round_trip_keeps_detector_state():
     sa = [(s.level, s.evidence) for s in _feed(a, tail, t0=150 * 60)]
     sb = [(s.level, s.evidence) for s in _feed(b, tail, t0=150 * 60)]
     assert sa == sb and sa
+
+
+def test_state_taken_is_kept_while_judging_goes_on():
+    """A snapshot is taken under the pipeline lock and encoded and written after it: what is
+    written is the state when it was taken, not what judging made of it since.  A snapshot
+    from before compression (a plain npz) still restores."""
+    rule = AnomalyRule(id="anom", grace=50)
+    a, b, c = _engine(rule), _engine(rule), _engine(rule)
+    _feed(a, _quiet(150))
+    keys = np.array([a.registry.keys["gw-1"]])
+    taken, now = a.export_arrays(keys), a.export_state(keys)
+    _feed(a, [*_quiet(30, seed=5), 3.0, 3.0], t0=150 * 60)  # judging goes on after the take
+    b.import_state(encode_state(taken), now=0.0)
+    c.import_state(zlib.decompress(now), now=0.0)
+    tail = [*_quiet(30, seed=7), 3.0, 3.0]
+    sb = [(s.level, s.evidence) for s in _feed(b, tail, t0=150 * 60)]
+    sc = [(s.level, s.evidence) for s in _feed(c, tail, t0=150 * 60)]
+    assert sb == sc and sb
 
 
 def test_a_slow_methane_rise_is_flagged_before_the_first_threshold():

@@ -36,8 +36,12 @@ class MemoryStore:
 
     def write(self, events: list[AlertEvent]) -> None:
         """As ``monitor.store.alerts.write_events``: the latest row of every alert touched,
-        in the order first touched, each checked against the partial unique index."""
+        in the order first touched, unless the store's has more transitions, each checked
+        against the partial unique index."""
         for alert in {e.alert.id: e.alert for e in events}.values():
+            stored = self.alerts.get(alert.id)
+            if stored is not None and stored.transitions > alert.transitions:
+                continue  # an older version (a replay): the upsert leaves the row alone
             clash = [
                 a.id
                 for a in self.alerts.values()

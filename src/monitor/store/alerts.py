@@ -19,7 +19,7 @@ _COLUMNS = (
     "id, fingerprint, rule, sensor, site, category, level, peak_level, state, active, "
     "retrospective, value, evidence, opened_at, updated_at, resolved_at, acked_at, acked_by, "
     "closed_at, closed_by, reason_code, note, suspect, raised_at, tier, assignee, reviewed_at, "
-    "reviewed_by"
+    "reviewed_by, transitions"
 )
 # Derived, on every row the API returns: the ISA-18.2 state (condition × acknowledgement).
 _WAITING = "(acked_at IS NULL AND state NOT IN ('closed', 'reviewed'))"
@@ -33,7 +33,7 @@ _UPSERT = text(
         :category, :level, :peak_level, :state, :active, :retrospective, :value,
         CAST(:evidence AS jsonb), :opened_at, :updated_at, :resolved_at, :acked_at, :acked_by,
         :closed_at, :closed_by, :reason_code, :note, :suspect, :raised_at, :tier, :assignee,
-        :reviewed_at, :reviewed_by)
+        :reviewed_at, :reviewed_by, :transitions)
     ON CONFLICT (id) DO UPDATE SET level = EXCLUDED.level,
         peak_level = LEAST(alerts.peak_level, EXCLUDED.peak_level),
         state = CASE
@@ -55,7 +55,9 @@ _UPSERT = text(
         tier = GREATEST(alerts.tier, EXCLUDED.tier),
         assignee = COALESCE(EXCLUDED.assignee, alerts.assignee),
         reviewed_at = COALESCE(alerts.reviewed_at, EXCLUDED.reviewed_at),
-        reviewed_by = COALESCE(alerts.reviewed_by, EXCLUDED.reviewed_by)"""
+        reviewed_by = COALESCE(alerts.reviewed_by, EXCLUDED.reviewed_by),
+        transitions = EXCLUDED.transitions
+    WHERE EXCLUDED.transitions >= alerts.transitions"""
 )
 _EVENT = text(
     f"""INSERT INTO alert_events (alert_id, kind, level, previous_level, ts, at, actor, detail)
@@ -99,6 +101,7 @@ def _row(alert: Alert) -> dict[str, Any]:
         "assignee": alert.assignee,
         "reviewed_at": _dt(alert.reviewed_at),
         "reviewed_by": alert.reviewed_by,
+        "transitions": alert.transitions,
     }
 
 
@@ -157,6 +160,7 @@ def alert_from_row(m: Any) -> Alert:
         assignee=m["assignee"],
         reviewed_at=_epoch(m["reviewed_at"]),
         reviewed_by=m["reviewed_by"],
+        transitions=m.get("transitions") or 0,
     )
 
 

@@ -353,6 +353,13 @@ def _events_by_time(timescale: bool) -> list[str]:
     return ["CREATE INDEX IF NOT EXISTS alert_events_at ON alert_events (at)"]
 
 
+def _transitions(timescale: bool) -> list[str]:
+    """An alert row counts its condition changes, so a replay after a restart, which goes
+    through an alert's older versions again, does not write them over the newer stored one
+    (nor make a second active alert of its fingerprint meanwhile)."""
+    return ["ALTER TABLE alerts ADD COLUMN IF NOT EXISTS transitions integer NOT NULL DEFAULT 0"]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -369,6 +376,7 @@ MIGRATIONS: list[Migration] = [
     Migration(13, "the history of site risk", _risk_history),
     Migration(14, "risk models per site kind: versions, audit, proposals", _risk_models),
     Migration(15, "alert events by time (the live stream's replay)", _events_by_time),
+    Migration(16, "alerts count their condition changes (no regress in replays)", _transitions),
 ]
 
 
