@@ -35,7 +35,8 @@ from monitor.registry import Registry
 from monitor.store import alerts as alert_store
 from monitor.store.seen import StoredReadings
 from monitor.store.snapshots import save_snapshot
-from rules.engine import RuleEngine, encode_state
+from rules.engine import RuleEngine
+from rules.statecodec import encode_state
 
 log = logging.getLogger(__name__)
 

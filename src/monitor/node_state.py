@@ -27,7 +27,8 @@ from monitor.model import ReadingBatch
 from monitor.pipeline import Pipeline
 from monitor.registry import Registry
 from monitor.store.snapshots import save_snapshot
-from rules.engine import RuleEngine, encode_state
+from rules.engine import RuleEngine
+from rules.statecodec import encode_state
 
 log = logging.getLogger(__name__)
 TOPIC = "riskmon:node"

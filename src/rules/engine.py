@@ -6,8 +6,6 @@ return.  Rules can be replaced at any time; evaluator state (active levels, time
 
 from __future__ import annotations
 
-import io
-import zlib
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -29,6 +27,7 @@ from rules.spec import (
     CompositeRule,
     CountRule,
 )
+from rules.statecodec import StateFormatError, decode_state, encode_state
 from rules.threshold import ThresholdEvaluator
 
 PACKS_DIR = Path(str(resources.files("rules") / "packs"))  # package data
@@ -56,17 +55,6 @@ def in_event_time(signals: list[Signal]) -> list[Signal]:
     its sensor went into fault, whether a process alert of that instant is suspect) does not
     depend on where micro-batches begin and end, nor on the order the rules were loaded in."""
     return sorted(signals, key=lambda s: (s.ts, s.category != Category.SENSOR_HEALTH))
-
-
-_NPZ_MAGIC = b"PK"  # an npz is a zip file
-
-
-def encode_state(arrays: dict[str, np.ndarray]) -> bytes:
-    """npz (no pickle), deflated at level 1: a city's state shrinks several times for a few
-    hundred milliseconds of CPU (zlib releases the GIL: callers run it in a worker thread)."""
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    return zlib.compress(buffer.getbuffer(), 1)
 
 
 class RuleEngine:
@@ -285,21 +273,23 @@ class RuleEngine:
         return encode_state(self.export_arrays(keys))
 
     def import_state(self, data: bytes, now: float) -> int:
-        """Restore what ``export_state`` wrote (or an uncompressed npz, as snapshots were
-        before); rules that no longer exist are skipped.  Returns the number of sensors
-        restored."""
+        """Restore what ``export_state`` wrote (or an npz, as snapshots were before); rules
+        that no longer exist are skipped.  Returns the number of sensors restored."""
         self._refresh(now)
-        if data[:2] != _NPZ_MAGIC:
-            data = zlib.decompress(data)
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            keys = npz["keys"]
-            if keys.size and int(keys.max()) >= self.registry.capacity:
-                raise RuleError("snapshot names sensors this registry does not know")
-            grouped: dict[str, dict[str, np.ndarray]] = {}
-            for name in npz.files:
-                if "|" in name:
-                    rule_id, field = name.split("|", 1)
-                    grouped.setdefault(rule_id, {})[field] = npz[name]
+        try:
+            arrays = decode_state(data)
+        except StateFormatError as err:
+            raise RuleError(str(err)) from err
+        keys = arrays.get("keys")
+        if keys is None:
+            raise RuleError("snapshot has no sensor keys")
+        if keys.size and int(keys.max()) >= self.registry.capacity:
+            raise RuleError("snapshot names sensors this registry does not know")
+        grouped: dict[str, dict[str, np.ndarray]] = {}
+        for name, values in arrays.items():
+            if "|" in name:
+                rule_id, field = name.split("|", 1)
+                grouped.setdefault(rule_id, {})[field] = values
         if "engine" in grouped and grouped["engine"]["watermark"].shape[0] == keys.shape[0]:
             self.watermark[keys] = grouped["engine"]["watermark"]
         for rule_id, state in grouped.items():

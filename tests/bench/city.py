@@ -55,6 +55,7 @@ INTERVAL = {
     "methane_well": 300, "ambient_temperature": 300, "pipe_pressure": 60,
 }  # fmt: skip
 HAZARD_SHARE = 0.04
+WARMUP_S = 2.0  # seconds of stream before the first latency probe
 
 
 @dataclass
@@ -262,12 +263,20 @@ async def mqtt_rate(pg: str, cfg: Path, mport: int, messages: list[Any]) -> floa
 
 
 async def latency(
-    pg: str, cfg: Path, mport: int, messages: list[Any], rate: float, seconds: float
+    pg: str,
+    cfg: Path,
+    mport: int,
+    messages: list[Any],
+    rate: float,
+    seconds: float,
+    warmup: float = WARMUP_S,
 ) -> list[float]:
     """Samples (s) from publication to the alert on the live stream, at ``rate`` readings/s
-    of the city stream (times made current); every 0.1 s a probe gas detector crosses orange
-    with two readings (the rule confirms) or returns to normal; a probe opens once (the rule's
-    off-delay keeps it open), so up to 200 samples."""
+    of the city stream (times made current); after ``warmup`` seconds of the stream, every
+    0.1 s a probe gas detector crosses orange with two readings (the rule confirms) or returns
+    to normal; a probe opens once (the rule's off-delay keeps it open), so up to 200 samples.
+    The warm-up leaves out a fresh service's first fraction of a second, when its first
+    batches and first alert writes take a few hundred milliseconds (docs/benchmarks.md)."""
     probes = sorted({(t, s, r["sensor"]) for t, s, b in messages for r in b
                      if "-g" in r["sensor"]})[:200]  # fmt: skip
     sent: dict[str, float] = {}
@@ -292,9 +301,10 @@ async def latency(
         try:
             await asyncio.sleep(1.0)
             async with aiomqtt.Client("127.0.0.1", mport, identifier="city-latency") as c:
-                began, published, k, next_probe = time.monotonic(), 0, 0, time.monotonic()
+                began, published, k = time.monotonic(), 0, 0
+                next_probe = began + warmup
                 high: set[str] = set()
-                while time.monotonic() - began < seconds:
+                while time.monotonic() - began < warmup + seconds:
                     tenant, site, batch = messages[k % len(messages)]
                     now = time.time()
                     batch = [{**r, "ts": now} for r in batch]
@@ -458,8 +468,8 @@ async def mix(pg: str, bootstrap: str, mport: int, tmp: Path, args: argparse.Nam
         "|---|---|---|---|",
         f"| readings/s stored, Kafka (processor) | {kafka:,.0f} | {', '.join(f'{v:,.0f}' for v in results['kafka'])} | ≥ 100,000 |",
         f"| readings/s stored, MQTT batched (single node) | {mqtt:,.0f} | {', '.join(f'{v:,.0f}' for v in results['mqtt'])} | |",
-        f"| event-to-alert p50 at {mqtt / 2:,.0f} readings/s (MQTT) | {p50:,.0f} ms | {len(samples)} samples | |",
-        f"| event-to-alert p99 at {mqtt / 2:,.0f} readings/s (MQTT) | {p99:,.0f} ms | | ≤ 100 ms |",
+        f"| event-to-alert p50 at {mqtt / 2:,.0f} readings/s (MQTT, after {WARMUP_S:.0f} s of stream) | {p50:,.0f} ms | {len(samples)} samples | |",
+        f"| event-to-alert p99 at {mqtt / 2:,.0f} readings/s (MQTT, after {WARMUP_S:.0f} s of stream) | {p99:,.0f} ms | | ≤ 100 ms |",
     ])  # fmt: skip
 
 

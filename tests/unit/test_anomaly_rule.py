@@ -3,14 +3,16 @@ snapshots, and the slow methane rise that stays under every threshold."""
 
 from __future__ import annotations
 
+import io
 import zlib
 
 import numpy as np
 import pytest
 
 from monitor.model import Level
-from rules.engine import RuleEngine, encode_state, load_pack
+from rules.engine import RuleEngine, load_pack
 from rules.spec import AnomalyRule, parse_rule
+from rules.statecodec import encode_state
 from tests.unit.factories import batch, registry
 
 GAS = ("gw-1", "zone-1", "methane_well")
@@ -108,20 +110,22 @@ def test_snapshot_round_trip_keeps_detector_state():
 
 def test_state_taken_is_kept_while_judging_goes_on():
     """A snapshot is taken under the pipeline lock and encoded and written after it: what is
-    written is the state when it was taken, not what judging made of it since.  A snapshot
-    from before compression (a plain npz) still restores."""
+    written is the state when it was taken, not what judging made of it since.  Snapshots in
+    the formats written before (an npz, deflated or not) still restore."""
     rule = AnomalyRule(id="anom", grace=50)
-    a, b, c = _engine(rule), _engine(rule), _engine(rule)
+    a, b, c, d = (_engine(rule) for _ in range(4))
     _feed(a, _quiet(150))
     keys = np.array([a.registry.keys["gw-1"]])
-    taken, now = a.export_arrays(keys), a.export_state(keys)
+    taken = a.export_arrays(keys)
+    npz = io.BytesIO()
+    np.savez(npz, allow_pickle=False, **taken)
     _feed(a, [*_quiet(30, seed=5), 3.0, 3.0], t0=150 * 60)  # judging goes on after the take
     b.import_state(encode_state(taken), now=0.0)
-    c.import_state(zlib.decompress(now), now=0.0)
+    c.import_state(npz.getvalue(), now=0.0)
+    d.import_state(zlib.compress(npz.getvalue(), 1), now=0.0)
     tail = [*_quiet(30, seed=7), 3.0, 3.0]
-    sb = [(s.level, s.evidence) for s in _feed(b, tail, t0=150 * 60)]
-    sc = [(s.level, s.evidence) for s in _feed(c, tail, t0=150 * 60)]
-    assert sb == sc and sb
+    sb, sc, sd = ([(s.level, s.evidence) for s in _feed(e, tail, t0=150 * 60)] for e in (b, c, d))
+    assert sb == sc == sd and sb
 
 
 def test_a_slow_methane_rise_is_flagged_before_the_first_threshold():
