@@ -34,12 +34,15 @@ def _setup_logging(level: str) -> None:
 async def _serve(settings: Settings, on_events: Any = None) -> None:
     from monitor.api.app import http_server
     from monitor.app import build_runtime, run_service
+    from monitor.heap import freeze_startup_heap
 
     _check_port(settings.http_host, settings.http_port)
     async with build_runtime(settings) as runtime:
         if on_events is not None:
             runtime.pipeline.listeners.append(on_events)
-        await run_service(runtime, http_server(runtime, settings.http_host, settings.http_port))
+        server = http_server(runtime, settings.http_host, settings.http_port)
+        freeze_startup_heap()  # full collections would walk it all, stalling judging
+        await run_service(runtime, server)
 
 
 async def _migrate(settings: Settings) -> None:
