@@ -70,15 +70,22 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+# The benchmarks' own extra (the peer pipeline): installed only here, not for the suite.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $@
+
 # End-to-end benchmarks on the real services, among them the city mix and the steady state;
 # each writes docs/bench-*-latest.md (see docs/benchmarks.md).
-bench: $(STAMP) $(VENDOR) services
+bench: $(STAMP) $(BENCH_STAMP) $(VENDOR) services
 	$(PY) -m tests.bench.detectors --out docs/bench-detectors-latest.md
 	$(PY) -m tests.bench.e2e --out docs/bench-latest.md
 	$(PY) -m tests.bench.store --out docs/bench-store-latest.md
 	$(PY) -m tests.bench.latency_memory --out docs/bench-latency-memory-latest.md
 	$(PY) -m tests.bench.city --mode mix --out docs/bench-city-latest.md
 	$(PY) -m tests.bench.city --mode steady --out docs/bench-steady-latest.md
+	$(PY) -m tests.bench.peer --out docs/bench-peer-latest.md
 	$(PY) -m tests.bench.console --out docs/bench-console-latest.md
 
 # Screenshots of the console's main states (README, Console), from its browser tests.
