@@ -3,8 +3,8 @@
 packs (rules and anomaly detectors) on every reading.
 
 Latency: MQTT messages of ``--per-message`` readings at ``--rate`` readings/s for
-``--seconds``; every tenth of a second one reading of a probe well crosses the red set-point
-(then falls back), and the time from its publication to the alert arriving on the live stream
+``--seconds``; every tenth of a second a probe well crosses the red set-point with two readings
+(the rule confirms on the second) and then falls back, and the time from its publication to the alert arriving on the live stream
 (``GET /api/v1/stream``, after it is stored) is one sample.  Memory: the service's resident set
 with ``--small`` and with ``--sensors`` sensors, each sent one reading; the difference per
 sensor.
@@ -142,7 +142,8 @@ async def _measure(
                 probe = probes[k % len(probes)][1]
                 batch = [r for r in batch if r["sensor"] != probe]
                 value = 0.5 if probe in high else 60.0  # red, then back to normal
-                batch.append({"sensor": probe, "ts": now, "value": value})
+                # two readings in a row: the pack's rule opens on the second (confirm: 2)
+                batch += [{"sensor": probe, "ts": now - d, "value": value} for d in (1e-3, 0)]
                 if probe in high:
                     high.discard(probe)
                 else:
