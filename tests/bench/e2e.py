@@ -34,9 +34,12 @@ from monitor.testing import temporary_database
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def config(path: Path, sites: int, per_site: int) -> list[tuple[str, str]]:
+def config(
+    path: Path, sites: int, per_site: int, kind: str = "methane_well",
+    site_kind: str = "gas_network_zone",
+) -> list[tuple[str, str]]:  # fmt: skip
     site_rows = [
-        {"id": f"z{i:04d}", "name": f"z{i}", "tenant": "city", "kind": "gas_network_zone"}
+        {"id": f"z{i:04d}", "name": f"z{i}", "tenant": "city", "kind": site_kind}
         for i in range(sites)
     ]
     sensors = [(f"z{i:04d}", f"z{i:04d}-w{j:02d}") for i in range(sites) for j in range(per_site)]
@@ -48,7 +51,7 @@ def config(path: Path, sites: int, per_site: int) -> list[tuple[str, str]]:
                     {
                         "id": s,
                         "site": site,
-                        "kind": "methane_well",
+                        "kind": kind,
                         "unit": "%LEL",
                         "expected_interval_s": 1e6,
                     }

@@ -3,8 +3,9 @@
 packs (rules and anomaly detectors) on every reading.
 
 Latency: MQTT messages of ``--per-message`` readings at ``--rate`` readings/s for
-``--seconds``; every tenth of a second a probe well crosses the red set-point with two readings
-(the rule confirms on the second) and then falls back, and the time from its publication to the alert arriving on the live stream
+``--seconds``, to combustible-gas detectors; every tenth of a second a probe detector crosses
+the orange set-point with two readings (the rule confirms on the second) and then falls back,
+and the time from its publication to the alert arriving on the live stream
 (``GET /api/v1/stream``, after it is stored) is one sample.  Memory: the service's resident set
 with ``--small`` and with ``--sensors`` sensors, each sent one reading; the difference per
 sensor.
@@ -77,7 +78,9 @@ async def memory(pg: str, tmp: Path, n: int) -> int:
 
 async def latency(pg: str, tmp: Path, args: argparse.Namespace) -> tuple[list[float], float]:
     cfg = tmp / "latency.yaml"
-    sensors = config(cfg, 100, args.rate // 100)
+    # combustible-gas detectors: a step to 60 %LEL is red at once (two readings: the rule
+    # confirms); a methane well's leak rule first tells a leak from biogas over its window
+    sensors = config(cfg, 100, args.rate // 100, "gas_combustible", "major_hazard_source")
     with devservices.spawn_mosquitto() as mport:
         proc, port, db_cm = await _service(
             pg,
@@ -103,7 +106,7 @@ async def _measure(
     for site, s in sensors:
         by_site.setdefault(site, []).append(s)
     sites = sorted(by_site)
-    probes = [(site, by_site[site][0]) for site in sites]  # first well of each site
+    probes = [(site, by_site[site][0]) for site in sites]  # first detector of each site
 
     async def listen() -> None:
         url = f"http://127.0.0.1:{port}/api/v1/stream"
