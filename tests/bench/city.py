@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import platform
 import random
@@ -42,6 +43,7 @@ from aiokafka import AIOKafkaProducer
 
 from monitor import devservices
 from monitor.testing import temporary_database
+from rules.statecodec import decode_state
 from simulators.physics import GasDetector, GasPipe, GasWell, Model, Slope, TailingsDam, Tank
 from tests.bench.e2e import count, migrate, riskmon_env, serve, stop, wait_ready
 from tests.bench.latency_memory import TOKEN, rss_kib
@@ -417,21 +419,15 @@ def rate_between(timeline: list[tuple[float, float]], lo: int, hi: int) -> float
 
 async def state_by_rule(db: str) -> str:
     """Bytes per sensor of each rule's arrays in the snapshots (the five largest)."""
-    import io
-
-    import numpy as np
-
     raw = await scalar(db, "SELECT string_agg(encode(state, 'base64'), ',') FROM state_snapshots")
-    import base64
-
     sizes: dict[str, int] = {}
     sensors = 0
     for part in (raw or "").split(","):
-        with np.load(io.BytesIO(base64.b64decode(part)), allow_pickle=False) as npz:
-            sensors += int(npz["keys"].shape[0])
-            for name in npz.files:
-                rule = name.split("|", 1)[0] if "|" in name else name
-                sizes[rule] = sizes.get(rule, 0) + int(npz[name].nbytes)
+        arrays = decode_state(base64.b64decode(part))
+        sensors += int(arrays["keys"].shape[0])
+        for name, values in arrays.items():
+            rule = name.split("|", 1)[0] if "|" in name else name
+            sizes[rule] = sizes.get(rule, 0) + int(values.nbytes)
     top = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
     return ", ".join(f"{rule} {size / max(sensors, 1):,.0f} B" for rule, size in top)
 
