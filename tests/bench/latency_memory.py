@@ -129,7 +129,7 @@ async def _measure(
     published = 0
     async with aiomqtt.Client("127.0.0.1", mport, identifier="bench-publisher") as client:
         began = time.monotonic()
-        k = 0
+        k = probed = 0
         next_probe = began
         high: set[str] = set()
         while time.monotonic() - began < args.seconds:
@@ -141,18 +141,20 @@ async def _measure(
                  "value": round(0.5 + 0.05 * float(rng.random()), 3)}
                 for j in range(min(per_msg, len(ids)))
             ]  # fmt: skip
-            if time.monotonic() >= next_probe and probes[k % len(probes)][0] == site:
-                probe = probes[k % len(probes)][1]
-                batch = [r for r in batch if r["sensor"] != probe]
-                value = 0.5 if probe in high else 60.0  # red, then back to normal
-                # two readings in a row: the pack's rule opens on the second (confirm: 2)
-                batch += [{"sensor": probe, "ts": now - d, "value": value} for d in (1e-3, 0)]
-                if probe in high:
-                    high.discard(probe)
-                else:
-                    high.add(probe)
+            if time.monotonic() >= next_probe:  # the probes in turn, each in its own message
+                probe_site, probe = probes[probed % len(probes)]
+                probed += 1
+                value = 0.5 if probe in high else 60.0  # orange, then back to normal
+                (high.discard if probe in high else high.add)(probe)
+                if value > 1:
                     sent[probe] = now
+                # two readings in a row: the pack's rule opens on the second (confirm: 2)
+                two = [{"sensor": probe, "ts": now - d, "value": value} for d in (1e-3, 0)]
+                topic = f"riskmon/v1/city/{probe_site}/readings"
+                await client.publish(topic, orjson.dumps(two), qos=1)
+                published += 2
                 next_probe += 0.1
+            batch = [r for r in batch if r["sensor"] not in high]  # a probe stays up meanwhile
             await client.publish(f"riskmon/v1/city/{site}/readings", orjson.dumps(batch), qos=1)
             published += len(batch)
             k += 1
