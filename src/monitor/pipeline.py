@@ -233,10 +233,12 @@ class Pipeline:
         self._account(items, events)
         self.processed_messages += len(items)
         self.metrics.batch_readings.observe(len(batch))
+        # the shadow write is under way before the messages are acknowledged, so whoever
+        # waited for them sees its scores after ``shadow_written``
+        await self._shadow(shadow)
         for item in items:
             if item.msg.done is not None:
                 item.msg.done(Outcome(len(item.batch), item.rejects))
-        await self._shadow(shadow)
 
     def _judge(self, live: ReadingBatch, history: ReadingBatch, now: float) -> list[Signal]:
         signals, _ = self.engine.judge(live, now, self.allowed_lateness_s)
@@ -315,9 +317,13 @@ class Pipeline:
             log.error("storing %d shadow scores failed (%s)", sum(map(len, records)), err)
 
     async def shadow_written(self) -> None:
-        """Wait for the shadow scores' write in flight, if any."""
-        if self._shadow_write is not None:
-            await self._shadow_write
+        """Wait for the shadow scores' write in flight, if any.  Several may wait (the
+        pipeline and API readers); a waiter that is cancelled leaves the write going."""
+        task = self._shadow_write
+        if task is None:
+            return
+        await asyncio.shield(task)
+        if self._shadow_write is task:
             self._shadow_write = None
 
     async def tick(self) -> None:

@@ -108,6 +108,7 @@ async def shadow(
     rule = rt.engine.rules.get(rule_id)
     if not isinstance(rule, AnomalyRule):
         raise HTTPException(404, f"no anomaly rule {rule_id!r}")
+    await rt.pipeline.shadow_written()  # the scores of readings already acknowledged
     async with rt.db.connect() as conn:
         report = await shadow_report(
             conn,
