@@ -51,7 +51,8 @@ class FlatlineEvaluator(TableState):
                 if rule.selector.matches(sensor):
                     self.applies[registry.keys[sensor.id]] = True
         self.table.assign(np.flatnonzero(self.applies), cap)
-        self.limit = registry.interval[:cap] * rule.factor
+        with np.errstate(over="ignore"):  # a factor beyond any interval: never (inf)
+            self.limit = registry.interval[:cap] * rule.factor
 
     def evaluate(
         self, batch: ReadingBatch, registry: Registry, agree: np.ndarray | None = None

@@ -48,7 +48,8 @@ class InterruptionEvaluator(TableState):
                     self.applies[registry.keys[sensor.id]] = True
         new = self.table.assign(np.flatnonzero(self.applies), cap)
         self.last_rx[new] = self.started if now is None else now
-        self.limit = registry.interval[:cap] * rule.factor
+        with np.errstate(over="ignore"):  # a factor beyond any interval: never (inf)
+            self.limit = registry.interval[:cap] * rule.factor
 
     def written(self) -> InterruptionRule:
         return self.rule

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
+from rules.contract import make_evaluator
 from rules.derived import DerivedEvaluator
 from rules.flatline import FlatlineEvaluator
-from rules.spec import DriftRule, FlatlineRule, SpikeRule
+from rules.spec import DriftRule, FlatlineRule, SpikeRule, parse_rule
 from tests.unit.factories import batch, registry
 
 CASES = [
@@ -101,3 +104,18 @@ def test_drift(base: list[float], recent: list[float], expected: list[int]) -> N
     levels = [int(s.level) for s in signals if s.level]
     assert levels == expected
     assert all(s.category.value == "sensor_health" for s in signals)
+
+
+@pytest.mark.parametrize("kind", ["flatline", "interruption"])
+def test_a_factor_beyond_any_interval_means_never(kind: str):
+    """The API fuzzer sent a factor of 1.48e308: the limit overflows to infinity, which is
+    what it says (never), not an error."""
+    reg = registry(("s-1", "site", "gas_combustible"))
+    rule = parse_rule({"id": "h", "type": kind, "selector": {"kind": "gas_combustible"},
+                       "factor": 1.4803718146394478e308})  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluator = make_evaluator(rule, reg, 0.0)
+        signals = evaluator.evaluate(batch(reg, [("s-1", 60.0 * i, 1.0) for i in range(50)]), reg)
+        signals += evaluator.tick(1e9, reg)
+    assert signals == []
