@@ -80,11 +80,17 @@ class NodeState:
         took = time.perf_counter() - started
         log.debug("node state snapshot: %d bytes in %.3fs", len(state), took)
 
-    async def snapshot(self) -> None:
-        """Take and store a snapshot (the caller holds the pipeline lock, or the pipeline
-        is stopped)."""
+    async def snapshot(self, lock: asyncio.Lock | None = None) -> None:
+        """Take and store a snapshot.  The state is taken under ``lock`` (the pipeline's)
+        and written after it is released, so judging goes on meanwhile; without one, the
+        caller holds the pipeline lock or the pipeline is stopped."""
         async with self._writing:
-            await self.write(self.take())
+            if lock is None:
+                snapshot = self.take()
+            else:
+                async with lock:
+                    snapshot = self.take()
+            await self.write(snapshot)
 
     async def restore(self) -> int | None:
         """Restore the last snapshot and judge again what was stored after it.  Returns the
@@ -152,12 +158,7 @@ class NodeState:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                # the state is taken under the lock, and written (tens of MB for a city)
-                # after it is released: judging goes on meanwhile
-                async with self._writing:
-                    async with pipeline.lock:
-                        snapshot = self.take()
-                    await self.write(snapshot)
+                await self.snapshot(pipeline.lock)
             except Exception as err:
                 log.error(
                     "node state snapshot failed (%s: %s); will retry", type(err).__name__, err

@@ -5,6 +5,8 @@ their scores, however slow the write; a reader that gives up does not stop the w
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import orjson
 
@@ -41,6 +43,16 @@ def pipeline(written: list[int], write_s: float) -> Pipeline:
     return p
 
 
+@asynccontextmanager
+async def running(p: Pipeline) -> AsyncIterator[None]:
+    runner = asyncio.create_task(p.run())
+    try:
+        yield
+    finally:
+        p.stop()
+        await runner
+
+
 def message(n: int, start: int = 0) -> RawMessage:
     body = [{"sensor": "gas-1", "ts": T0 + 60 * i, "value": 2.0 + 0.01 * (i % 7)}
             for i in range(start, start + n)]  # fmt: skip
@@ -50,23 +62,18 @@ def message(n: int, start: int = 0) -> RawMessage:
 async def test_scores_are_there_once_acknowledged_and_written():
     written: list[int] = []
     p = pipeline(written, write_s=0.3)
-    runner = asyncio.create_task(p.run())
-    try:
+    async with running(p):
         await p.submit_and_wait(message(20))
         # acknowledged while the first write is still going (one write in flight at a time)
         await p.submit_and_wait(message(15, start=20))
         await p.shadow_written()
         assert written == [20, 15]
-    finally:
-        p.stop()
-        await runner
 
 
 async def test_a_reader_that_gives_up_leaves_the_write_going():
     written: list[int] = []
     p = pipeline(written, write_s=0.3)
-    runner = asyncio.create_task(p.run())
-    try:
+    async with running(p):
         await p.submit_and_wait(message(20))
         impatient = asyncio.create_task(p.shadow_written())
         patient = asyncio.create_task(p.shadow_written())
@@ -74,7 +81,4 @@ async def test_a_reader_that_gives_up_leaves_the_write_going():
         impatient.cancel()
         await patient
         assert written == [20]
-    finally:
-        p.stop()
-        await runner
     assert written == [20]
