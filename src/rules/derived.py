@@ -65,11 +65,14 @@ def _ring(rule: DerivedRule, table: SensorTable) -> BucketRing | None:
         fields = how.get(rule.agg, {rule.agg: rule.agg})
         if rule.min_points > 1:
             fields["count"] = "sum"
-        return BucketRing(rule.window_s / rule.buckets, rule.buckets + 1, fields, table, "ring_")
+        width, n = rule.window_s / rule.buckets, rule.buckets + 1
+        return BucketRing(width, n, fields, table, "ring_", {"window": (rule.buckets, 0)})
     if isinstance(rule, DriftRule):
         width = (rule.window_s + rule.baseline_s) / rule.buckets
         fields = {"sum": "sum", "count": "sum"} | ({} if rule.below is None else {"max": "max"})
-        return BucketRing(width, rule.buckets + 1, fields, table, "ring_")
+        recent = _recent_buckets(rule)
+        spans = {"recent": (recent - 1, 0), "base": (rule.buckets, recent)}
+        return BucketRing(width, rule.buckets + 1, fields, table, "ring_", spans)
     if isinstance(rule, RateRule):
         fields = {"t_last": "last", "v_last": "last", "t_first": "first", "v_first": "first"}
         if rule.method == "regression":
@@ -81,6 +84,12 @@ def _ring(rule: DerivedRule, table: SensorTable) -> BucketRing | None:
         return BucketRing(rule.span_s / rule.buckets, rule.buckets + 2, fields, table, "ring_")
     table.drop("ring_")
     return None
+
+
+def _recent_buckets(rule: DriftRule) -> int:
+    """How many of a drift rule's buckets are its recent window (the rest the baseline)."""
+    span = rule.window_s + rule.baseline_s
+    return max(1, min(rule.buckets - 1, round(rule.buckets * rule.window_s / span)))
 
 
 class DerivedEvaluator(ThresholdEvaluator):
@@ -147,27 +156,27 @@ class DerivedEvaluator(ThresholdEvaluator):
         assert ring is not None
         b = ring.bucket_of(ts)
         if isinstance(rule, RateRule):
-            return self._rate(rule, ring, rows, ts, value, b)
+            return self._add_rate(rule, ring, rows, ts, value, b)
         if isinstance(rule, WindowRule) and rule.agg == "wander":
             return self._wander(rule, ring, rows, ts, value, b)
         ring.add(rows, ts, {"sum": value, "count": np.ones_like(value), "max": value, "min": value})
         if isinstance(rule, WindowRule):
-            inside = ring.within(rows, b - rule.buckets, b)
             if rule.min_points > 1:
-                few = ring.total(rows, inside, "count") < rule.min_points
-                return np.where(few, np.nan, self._aggregate(rule, ring, rows, inside))
-            return self._aggregate(rule, ring, rows, inside)
+                few = ring.span(rows, b, "window", "count") < rule.min_points
+                return np.where(few, np.nan, self._aggregate(rule, ring, rows, b))
+            return self._aggregate(rule, ring, rows, b)
         return self._drift(rule, ring, rows, b)
 
     def _aggregate(
-        self, rule: WindowRule, ring: BucketRing, rows: np.ndarray, inside: np.ndarray
+        self, rule: WindowRule, ring: BucketRing, rows: np.ndarray, b: np.ndarray
     ) -> np.ndarray:
-        if rule.agg == "sum":
-            return ring.total(rows, inside, "sum")
         if rule.agg == "mean":
-            mean: np.ndarray = ring.total(rows, inside, "sum") / ring.total(rows, inside, "count")
+            with np.errstate(all="ignore"):
+                mean: np.ndarray = ring.span(rows, b, "window", "sum") / ring.span(
+                    rows, b, "window", "count"
+                )
             return mean
-        return ring.extreme(rows, inside, rule.agg)
+        return ring.span(rows, b, "window", rule.agg)
 
     def _wander(
         self,
@@ -198,19 +207,17 @@ class DerivedEvaluator(ThresholdEvaluator):
     def _drift(
         self, rule: DriftRule, ring: BucketRing, rows: np.ndarray, b: np.ndarray
     ) -> np.ndarray:
-        span = rule.window_s + rule.baseline_s
-        recent_n = max(1, min(rule.buckets - 1, round(rule.buckets * rule.window_s / span)))
-        recent = ring.within(rows, b - recent_n + 1, b)
-        base = ring.within(rows, b - rule.buckets, b - recent_n)
-        n_recent, n_base = ring.total(rows, recent, "count"), ring.total(rows, base, "count")
+        n_recent = ring.span(rows, b, "recent", "count")
+        n_base = ring.span(rows, b, "base", "count")
         with np.errstate(all="ignore"):
             shift = (
-                ring.total(rows, recent, "sum") / n_recent - ring.total(rows, base, "sum") / n_base
+                ring.span(rows, b, "recent", "sum") / n_recent
+                - ring.span(rows, b, "base", "sum") / n_base
             )
         shift = np.abs(shift) if rule.absolute else shift
         enough = (n_recent >= rule.min_points) & (n_base >= rule.min_points)
         if rule.below is not None:
-            enough &= ring.extreme(rows, recent, "max") < rule.below
+            enough &= ring.span(rows, b, "recent", "max") < rule.below
         return np.where(enough, shift, np.nan)
 
     def _spike(
@@ -239,7 +246,7 @@ class DerivedEvaluator(ThresholdEvaluator):
         alone = (z < calm) & (was < calm)  # NaN (too few points): not judged
         return np.where(alone, spike, np.where(np.isnan(z), np.nan, 0.0))
 
-    def _rate(
+    def _add_rate(
         self,
         rule: RateRule,
         ring: BucketRing,
@@ -256,6 +263,26 @@ class DerivedEvaluator(ThresholdEvaluator):
              "n": np.ones_like(ts), "su": u, "sv": value, "suu": u * u, "suv": u * value,
              "lo": value, "hi": value},
         )  # fmt: skip
+        if rule.held_at is not None:  # held beyond it: the reading itself first of all
+            beyond = value >= rule.held_at if rule.direction == "high" else value <= rule.held_at
+            sel = np.flatnonzero(beyond)
+            if sel.shape[0] < rows.shape[0]:
+                out = np.full(rows.shape[0], np.nan)
+                if sel.shape[0]:
+                    out[sel] = self._rate(rule, ring, rows[sel], ts[sel], value[sel], b[sel])
+                return out
+        return self._rate(rule, ring, rows, ts, value, b)
+
+    def _rate(
+        self,
+        rule: RateRule,
+        ring: BucketRing,
+        rows: np.ndarray,
+        ts: np.ndarray,
+        value: np.ndarray,
+        b: np.ndarray,
+    ) -> np.ndarray:
+        """The rate of each reading, added to the ring already."""
         kept = ring.within(rows, b - ring.n + 1, b)
         cut = ts - rule.span_s
         t_last, v_last = ring["t_last"][rows], ring["v_last"][rows]
