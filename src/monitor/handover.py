@@ -136,7 +136,7 @@ class PartitionState:
 
     async def on_revoked(self, partitions: list[int]) -> None:
         await self.pipeline.idle()
-        async with self.pipeline.lock:
+        async with self.pipeline.locked():
             await self._snapshot(partitions)
             keys, sites = self.members(partitions)
             self.engine.reset(keys, self.clock.now())
@@ -149,7 +149,7 @@ class PartitionState:
         ``starts``: where the others start (their committed offset, or the log's start)."""
         started = time.perf_counter()
         replay: dict[int, int] = {}
-        async with self.pipeline.lock:
+        async with self.pipeline.locked():
             now = self.clock.now()
             keys, sites = self.members(partitions)
             self.engine.reset(keys, now)
@@ -195,7 +195,7 @@ class PartitionState:
         return replay
 
     async def snapshot_all(self) -> None:
-        async with self.pipeline.lock:
+        async with self.pipeline.locked():
             await self._snapshot(sorted(self.owned))
 
     async def _snapshot(self, partitions: list[int], at: dict[int, int] | None = None) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,15 +82,17 @@ class NodeState:
         took = time.perf_counter() - started
         log.debug("node state snapshot: %d bytes in %.3fs", len(state), took)
 
-    async def snapshot(self, lock: asyncio.Lock | None = None) -> None:
-        """Take and store a snapshot.  The state is taken under ``lock`` (the pipeline's)
-        and written after it is released, so judging goes on meanwhile; without one, the
-        caller holds the pipeline lock or the pipeline is stopped."""
+    async def snapshot(
+        self, locked: Callable[[], AbstractAsyncContextManager[None]] | None = None
+    ) -> None:
+        """Take and store a snapshot.  The state is taken under ``locked`` (the pipeline's
+        lock, with its write in flight stored) and written after it is released, so judging
+        goes on meanwhile; without it, the caller holds the lock or the pipeline is stopped."""
         async with self._writing:
-            if lock is None:
+            if locked is None:
                 snapshot = self.take()
             else:
-                async with lock:
+                async with locked():
                     snapshot = self.take()
             await self.write(snapshot)
 
@@ -158,7 +162,7 @@ class NodeState:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                await self.snapshot(pipeline.lock)
+                await self.snapshot(pipeline.locked)
             except Exception as err:
                 log.error(
                     "node state snapshot failed (%s: %s); will retry", type(err).__name__, err

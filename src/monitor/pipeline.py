@@ -4,6 +4,12 @@ One worker drains the bounded input queue in micro-batches (bounded by readings 
 time).  Checkpoint order: readings, rejects and alert changes are written in one transaction,
 then the transport messages are acknowledged (at-least-once, writes are idempotent).
 
+A batch's write is in flight while the next batch is judged (the store works on the other
+core meanwhile), one write at a time and in order.  Whoever takes the pipeline lock waits for
+that write first (``locked``, ``exclusive``), so under the lock memory and store agree.  A batch
+with readings the store may hold already (late ones, resends, a backfill) waits for it before
+it asks the store.
+
 A write that fails is retried with the same readings and events (``monitor.checkpoint``);
 ``store_failure`` says since when and why, and operator actions get a clear error meanwhile.
 
@@ -63,9 +69,11 @@ def dedupe_and_sort(batch: ReadingBatch) -> ReadingBatch:
     if len(batch) < 2:
         return batch
     micros = np.rint(batch.ts * 1e6).astype(np.int64)
-    keys = np.rec.fromarrays([batch.sensor, micros])
-    _, first = np.unique(keys, return_index=True)
-    batch = batch.take(np.sort(first)) if first.shape[0] != len(batch) else batch
+    order = np.lexsort((batch.sensor, micros))  # stable: a key's first reading comes first
+    s, m = batch.sensor[order], micros[order]
+    again = np.zeros(order.shape[0], bool)
+    again[1:] = (s[1:] == s[:-1]) & (m[1:] == m[:-1])
+    batch = batch.take(np.sort(order[~again])) if again.any() else batch
     return batch.take(np.argsort(batch.ts, kind="stable"))
 
 
@@ -115,6 +123,7 @@ class Pipeline:
         self._busy = False
         self._raised: deque[float] = deque()
         self._shadow_write: asyncio.Task[None] | None = None
+        self._writing: asyncio.Task[None] | None = None  # the last batch's write, in flight
 
     async def submit(self, msg: RawMessage) -> None:
         """Queue a message; waits when the queue is full (backpressure on the source)."""
@@ -140,6 +149,7 @@ class Pipeline:
                 await self._process_with_retry(await self._next_batch(first))
             finally:
                 self._busy = False
+        await self.settled()
         await self.shadow_written()
 
     def stop(self) -> None:
@@ -150,13 +160,33 @@ class Pipeline:
         pipeline step by step with their own clock)."""
         if messages:
             await self._process_with_retry([self._normalize(m) for m in messages])
+            await self.settled()
             await self.shadow_written()
 
     async def idle(self) -> None:
         """Wait until every queued message is processed and stored."""
         while self._busy or not self.queue.empty():
             await asyncio.sleep(0.01)
+        await self.settled()
         await self.shadow_written()
+
+    async def settled(self) -> None:
+        """Wait until the batch written last is stored, published and acknowledged (several
+        may wait; one that is cancelled leaves the write going)."""
+        task = self._writing
+        if task is None:
+            return
+        await asyncio.shield(task)
+        if self._writing is task:
+            self._writing = None
+
+    @contextlib.asynccontextmanager
+    async def locked(self) -> AsyncIterator[None]:
+        """The pipeline lock, once the write in flight is stored: the holder's view of memory
+        and of the store agree, and what it writes comes after the batches judged before."""
+        async with self.lock:
+            await self.settled()
+            yield
 
     def _normalize(self, msg: RawMessage) -> Normalized:
         """Never raises: a message that breaks the normalizer (a defect) is rejected whole,
@@ -220,17 +250,37 @@ class Pipeline:
         live = dedupe_and_sort(ReadingBatch.concat([i.batch for i in items if not i.msg.backfill]))
         history = dedupe_and_sort(ReadingBatch.concat([i.batch for i in items if i.msg.backfill]))
         async with self.lock:
-            live = await self._unjudged(live, self.engine.seen_before(live))
+            seen = self.engine.seen_before(live)
+            if seen.any() or len(history):  # looked up in the store: it must hold the last batch
+                await self.settled()
+            live = await self._unjudged(live, seen)
             history = await self._unjudged(history, np.ones(len(history), bool))
             # CPU work in a worker thread, under the lock: the event loop keeps answering
-            # (health, API, acknowledgements) while a large batch is judged
+            # (health, API, acknowledgements) and the last batch's write goes on meanwhile
             signals = await asyncio.to_thread(self._judge, live, history, self.clock.now())
             events = self._observe(signals)
             batch = ReadingBatch.concat([live, history])
-            await self._store(batch, rejects, events)
             self.freshness.seen(batch.sensor, batch.received)
             shadow = self.engine.drain_shadow()
-        self._account(items, events)
+            await self.settled()  # one write at a time, in the order judged
+            self._writing = asyncio.create_task(self._write(items, batch, rejects, events, shadow))
+
+    async def _write(
+        self,
+        items: list[Normalized],
+        batch: ReadingBatch,
+        rejects: list[Reject],
+        events: list[AlertEvent],
+        shadow: list[ShadowScores],
+    ) -> None:
+        """Store a judged batch (retried until the store takes it), publish its events, then
+        acknowledge its messages."""
+        await self._store(batch, rejects, events)
+        try:
+            self._account(items, events)
+        except Exception:  # a listener's defect: logged, and the messages are still stored
+            self.metrics.errors.labels("publish").inc()
+            log.exception("publishing %d alert changes failed", len(events))
         self.processed_messages += len(items)
         self.metrics.batch_readings.observe(len(batch))
         # the shadow write is under way before the messages are acknowledged, so whoever
@@ -277,13 +327,17 @@ class Pipeline:
         failure = self.store_failure
         if failure is not None:
             raise StoreError(f"the store is failing since {failure.since:.0f}: {failure.reason}")
+        busy = f"the pipeline is busy (no lock within {self.lock_timeout_s:.0f}s)"
+        deadline = time.monotonic() + self.lock_timeout_s
         try:
             await asyncio.wait_for(self.lock.acquire(), self.lock_timeout_s)
         except TimeoutError as err:
-            raise StoreError(
-                f"the pipeline is busy (no lock within {self.lock_timeout_s:.0f}s)"
-            ) from err
+            raise StoreError(busy) from err
         try:
+            try:
+                await asyncio.wait_for(self.settled(), max(deadline - time.monotonic(), 0.001))
+            except TimeoutError as err:
+                raise StoreError(busy) from err
             yield
         finally:
             self.lock.release()
@@ -328,7 +382,7 @@ class Pipeline:
 
     async def tick(self) -> None:
         """Timer-driven rules (data interruption) and SLA escalation."""
-        async with self.lock:
+        async with self.locked():
             now = self.clock.now()
             events = self._observe(self.engine.tick(now))
             overdue = escalate(list(self.tracker.active.values()), now, self.sla)

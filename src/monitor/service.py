@@ -48,7 +48,7 @@ class Service:
         self.clock = clock
 
     async def add_site(self, site: Site) -> None:
-        async with self.pipeline.lock:
+        async with self.pipeline.locked():
             async with self.db.begin() as conn:
                 await catalog.upsert_site(conn, site)
             self.registry.add_site(site)
@@ -56,7 +56,7 @@ class Service:
     async def add_sensor(self, sensor: Sensor) -> None:
         if sensor.site not in self.registry.sites:
             raise NotFoundError("site", sensor.site)
-        async with self.pipeline.lock:
+        async with self.pipeline.locked():
             async with self.db.begin() as conn:
                 key = await catalog.upsert_sensor(conn, sensor)
             self.registry.add_sensor(sensor, key)
@@ -101,7 +101,7 @@ class Service:
         return applied
 
     async def _apply(self, rule: AnyRule, actor: str) -> None:
-        async with self.pipeline.lock:
+        async with self.pipeline.locked():
             async with self.db.begin() as conn:
                 await rule_store.save_rule(conn, rule.model_dump(mode="json"), actor)
             self.engine.upsert(rule, self.clock.now())
