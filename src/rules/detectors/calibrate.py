@@ -26,26 +26,23 @@ class Calibrator(ArrayState):
         self.long_alpha, self.short_alpha = long_alpha, short_alpha
         super().__init__(capacity)
 
-    def propose(self, keys: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(likelihood score in [0, 1], proposed short average) without changing state."""
+    def propose(
+        self, keys: np.ndarray, raw: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(likelihood score in [0, 1] of the proposed short average, that of the reading on
+        its own, the proposed short average) without changing state."""
         short = self.short[keys] + self.short_alpha * (raw - self.short[keys])
-        return self._score(keys, short), short
-
-    def instant(self, keys: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        """The score of the reading on its own (no short average)."""
-        return self._score(keys, raw)
-
-    def _score(self, keys: np.ndarray, short: np.ndarray) -> np.ndarray:
         mean = self.mean[keys]
         sd = np.sqrt(self.var[keys]) + 1e-6 + 0.05 * np.abs(mean)
-        tail = np.maximum(ndtr(-(short - mean) / sd), TAIL_FLOOR)
-        score = np.where(self.n[keys] >= 10, -np.log10(tail) / 10.0, 0.0)
-        return np.asarray(np.clip(score, 0.0, 1.0))
+        tail = np.maximum(ndtr((mean - np.stack([short, raw])) / sd), TAIL_FLOOR)
+        score = np.where(self.n[keys] >= 10, np.clip(-np.log10(tail) / 10.0, 0.0, 1.0), 0.0)
+        return score[0], score[1], short
 
-    def learn(self, keys: np.ndarray, values: np.ndarray, teach: np.ndarray) -> None:
-        """``values`` are the raw scores; the short average always moves, the long
-        distribution only learns from normal readings."""
-        _, short = self.propose(keys, values)
+    def learn(
+        self, keys: np.ndarray, values: np.ndarray, teach: np.ndarray, short: np.ndarray
+    ) -> None:
+        """``values`` are the raw scores and ``short`` their proposed short average; the short
+        average always moves, the long distribution only learns from normal readings."""
         self.short[keys] = short
         self.learn_moments(keys[teach], values[teach], self.long_alpha)
 
@@ -56,11 +53,12 @@ class Passthrough(ArrayState):
     name = "passthrough"
     STATE = ()
 
-    def propose(self, keys: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return raw, raw
+    def propose(
+        self, keys: np.ndarray, raw: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return raw, raw, raw
 
-    def instant(self, keys: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        return raw
-
-    def learn(self, keys: np.ndarray, values: np.ndarray, teach: np.ndarray) -> None:
+    def learn(
+        self, keys: np.ndarray, values: np.ndarray, teach: np.ndarray, short: np.ndarray
+    ) -> None:
         return None

@@ -118,13 +118,14 @@ class Ensemble(ArrayState):
         """Score then learn one round; every key appears once."""
         n = keys.shape[0]
         out = Verdicts.empty(n)
-        raws = []
+        raws, shorts = [], []
         instant = np.zeros(n)
         for i, (det, cal) in enumerate(zip(self.detectors, self.calibrators, strict=True)):
             scores = det.score(keys, ts, values)
-            likelihood, _ = cal.propose(keys, scores.raw)
-            instant = np.maximum(instant, cal.instant(keys, scores.raw))
+            likelihood, alone, short = cal.propose(keys, scores.raw)
+            instant = np.maximum(instant, alone)
             raws.append(scores.raw)
+            shorts.append(short)
             better = likelihood > out.score
             if i == 0:
                 better[:] = True
@@ -146,10 +147,12 @@ class Ensemble(ArrayState):
         self.last[keys], self.same[keys] = values, same
         teach = ~out.anomalous | (run > self.adapt_after)
         moving = teach & (same < self.STUCK_AFTER)
-        for det, cal, raw in zip(self.detectors, self.calibrators, raws, strict=True):
+        for det, cal, raw, short in zip(
+            self.detectors, self.calibrators, raws, shorts, strict=True
+        ):
             taught = teach if det.LEARNS_REPEATS else moving
             det.learn(keys, ts, values, taught)
-            cal.learn(keys, raw, taught)
+            cal.learn(keys, raw, taught, short)
         self.run[keys] = run
         out.run = run.astype(np.float64)
         self.seen[keys] += 1
