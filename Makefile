@@ -80,6 +80,7 @@ $(BENCH_STAMP): $(STAMP)
 # each writes docs/bench-*-latest.md (see docs/benchmarks.md).
 bench: $(STAMP) $(BENCH_STAMP) $(VENDOR) services
 	$(PY) -m tests.bench.detectors --out docs/bench-detectors-latest.md
+	$(PY) -m tests.bench.engine --out docs/bench-engine-latest.md
 	$(PY) -m tests.bench.e2e --out docs/bench-latest.md
 	$(PY) -m tests.bench.store --out docs/bench-store-latest.md
 	$(PY) -m tests.bench.latency_memory --out docs/bench-latency-memory-latest.md
