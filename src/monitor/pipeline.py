@@ -176,9 +176,11 @@ class Pipeline:
         task = self._writing
         if task is None:
             return
-        await asyncio.shield(task)
-        if self._writing is task:
-            self._writing = None
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done() and self._writing is task:
+                self._writing = None  # a write that failed is reported once, not again
 
     @contextlib.asynccontextmanager
     async def locked(self) -> AsyncIterator[None]:
@@ -288,7 +290,11 @@ class Pipeline:
         await self._shadow(shadow)
         for item in items:
             if item.msg.done is not None:
-                item.msg.done(Outcome(len(item.batch), item.rejects))
+                try:
+                    item.msg.done(Outcome(len(item.batch), item.rejects))
+                except Exception:  # a transport's defect: the others are still acknowledged
+                    self.metrics.errors.labels("acknowledge").inc()
+                    log.exception("acknowledging a %s message failed", item.msg.source)
 
     def _judge(self, live: ReadingBatch, history: ReadingBatch, now: float) -> list[Signal]:
         signals, _ = self.engine.judge(live, now, self.allowed_lateness_s)
