@@ -263,15 +263,15 @@ class DerivedEvaluator(ThresholdEvaluator):
              "n": np.ones_like(ts), "su": u, "sv": value, "suu": u * u, "suv": u * value,
              "lo": value, "hi": value},
         )  # fmt: skip
-        if rule.held_at is not None:  # held beyond it: the reading itself first of all
-            beyond = value >= rule.held_at if rule.direction == "high" else value <= rule.held_at
-            sel = np.flatnonzero(beyond)
-            if sel.shape[0] < rows.shape[0]:
-                out = np.full(rows.shape[0], np.nan)
-                if sel.shape[0]:
-                    out[sel] = self._rate(rule, ring, rows[sel], ts[sel], value[sel], b[sel])
-                return out
-        return self._rate(rule, ring, rows, ts, value, b)
+        if rule.held_at is None:
+            return self._rate(rule, ring, rows, ts, value, b)
+        # held beyond it: the reading itself first of all, the windows only for those that are
+        beyond = value >= rule.held_at if rule.direction == "high" else value <= rule.held_at
+        sel = np.flatnonzero(beyond)
+        out = np.full(rows.shape[0], np.nan)
+        if sel.shape[0]:
+            out[sel] = self._rate(rule, ring, rows[sel], ts[sel], value[sel], b[sel])
+        return out
 
     def _rate(
         self,

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import numpy as np
 
 from monitor.model import ReadingBatch, Sensor, Site, SiteKind
+from monitor.pipeline import Pipeline
 from monitor.registry import Registry
 
 
@@ -29,3 +34,14 @@ def batch(
         np.zeros(len(rows), np.int16),
         np.full(len(rows), received or (max((r[1] for r in rows), default=0.0))),
     )
+
+
+@asynccontextmanager
+async def running(p: Pipeline) -> AsyncIterator[None]:
+    """The pipeline's worker, for the block; then it drains what is queued and stops."""
+    runner = asyncio.create_task(p.run())
+    try:
+        yield
+    finally:
+        p.stop()
+        await runner

@@ -6,8 +6,6 @@ stop the pipeline."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import orjson
 
@@ -19,7 +17,7 @@ from monitor.metrics import Metrics
 from monitor.model import ReadingBatch, Reject
 from monitor.pipeline import Outcome, Pipeline
 from rules.engine import RuleEngine, load_pack
-from tests.unit.factories import registry
+from tests.unit.factories import registry, running
 
 T0 = 1_790_000_000.0
 
@@ -55,16 +53,6 @@ def pipeline(store: SlowStore) -> Pipeline:
         registry=reg, engine=engine, tracker=AlertTracker(), persist=store,
         metrics=Metrics(), clock=ManualClock(T0 + 3600), linger_s=0.0,
     )  # fmt: skip
-
-
-@asynccontextmanager
-async def running(p: Pipeline) -> AsyncIterator[None]:
-    runner = asyncio.create_task(p.run())
-    try:
-        yield
-    finally:
-        p.stop()
-        await runner
 
 
 def message(i: int, value: float = 3.0) -> RawMessage:

@@ -5,8 +5,6 @@ their scores, however slow the write; a reader that gives up does not stop the w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import orjson
 
@@ -18,7 +16,7 @@ from monitor.pipeline import Pipeline
 from rules.anomaly import ShadowScores
 from rules.engine import RuleEngine
 from rules.spec import AnomalyRule
-from tests.unit.factories import registry
+from tests.unit.factories import registry, running
 
 T0 = 1_790_000_000.0
 
@@ -41,16 +39,6 @@ def pipeline(written: list[int], write_s: float) -> Pipeline:
     )  # fmt: skip
     p.record_shadow = sink
     return p
-
-
-@asynccontextmanager
-async def running(p: Pipeline) -> AsyncIterator[None]:
-    runner = asyncio.create_task(p.run())
-    try:
-        yield
-    finally:
-        p.stop()
-        await runner
 
 
 def message(n: int, start: int = 0) -> RawMessage:
