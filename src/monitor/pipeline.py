@@ -149,8 +149,7 @@ class Pipeline:
                 await self._process_with_retry(await self._next_batch(first))
             finally:
                 self._busy = False
-        await self.settled()
-        await self.shadow_written()
+        await self.flushed()
 
     def stop(self) -> None:
         self._stopping = True
@@ -160,13 +159,16 @@ class Pipeline:
         pipeline step by step with their own clock)."""
         if messages:
             await self._process_with_retry([self._normalize(m) for m in messages])
-            await self.settled()
-            await self.shadow_written()
+            await self.flushed()
 
     async def idle(self) -> None:
         """Wait until every queued message is processed and stored."""
         while self._busy or not self.queue.empty():
             await asyncio.sleep(0.01)
+        await self.flushed()
+
+    async def flushed(self) -> None:
+        """Wait until what was judged is stored and acknowledged, and its shadow scores too."""
         await self.settled()
         await self.shadow_written()
 

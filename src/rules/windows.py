@@ -106,12 +106,8 @@ class BucketRing:
                 self[name][sr, ss] = _fill(how)
         for name, how in self.fields.items():
             arr, v = self[name], values[name]
-            if how == "sum":
-                arr[rows, slot] += v
-            elif how == "max":
-                arr[rows, slot] = np.fmax(arr[rows, slot], v)
-            elif how == "min":
-                arr[rows, slot] = np.fmin(arr[rows, slot], v)
+            if how in RUNNING:
+                arr[rows, slot] = _merge(how, arr[rows, slot], v)
             elif how == "last":
                 arr[rows, slot] = v
             else:  # first: only into a slot that was empty
@@ -139,10 +135,7 @@ class BucketRing:
         slot = b % self.n
         here = self.bucket[rows, slot] == b
         how = self.fields[name]
-        current = np.where(here, self[name][rows, slot], _fill(how))
-        if how == "sum":
-            return np.asarray(out + current)
-        return np.asarray(np.fmax(out, current) if how == "max" else np.fmin(out, current))
+        return _merge(how, out, np.where(here, self[name][rows, slot], _fill(how)))
 
     def within(self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Which slots of each row hold a bucket in ``[lo, hi]`` (bucket numbers)."""
@@ -162,6 +155,13 @@ class BucketRing:
 
 
 RUNNING = ("sum", "max", "min")  # the fields a span keeps running aggregates of
+
+
+def _merge(how: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two aggregates of a running field into one (NaN: nothing yet, for max and min)."""
+    if how == "sum":
+        return np.asarray(a + b)
+    return np.asarray(np.fmax(a, b) if how == "max" else np.fmin(a, b))
 
 
 def _fill(how: str) -> float:
