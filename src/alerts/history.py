@@ -22,6 +22,7 @@ FIELDS = (
     "state",
     "active",
     "suspect",
+    "suppressed",
     "tier",
     "acked_by",
     "closed_by",
@@ -39,13 +40,22 @@ class HistoryEvent:
     detail: dict[str, Any]
 
 
+# the tracker's events (condition changes): each says whether the alert is suppressed after it
+_CONDITION = {
+    EventKind.OPENED, EventKind.ESCALATED, EventKind.DEESCALATED, EventKind.RESOLVED,
+    EventKind.SUPERSEDED, EventKind.SUSPECT, EventKind.HELD_BACK, EventKind.UNSUPPRESSED,
+}  # fmt: skip
+
+
 def replay(events: Iterable[HistoryEvent]) -> dict[str, Any]:
     """The lifecycle fields after these events, oldest first (``FIELDS``)."""
     out: dict[str, Any] = {}
     for e in events:
         kind = EventKind(e.kind)
+        if kind in _CONDITION:
+            out["suppressed"] = bool(e.detail.get("suppressed"))
         if kind == EventKind.OPENED:
-            out = dict.fromkeys(FIELDS)
+            out = dict.fromkeys(FIELDS) | {"suppressed": bool(e.detail.get("suppressed"))}
             out |= {"level": e.level, "peak_level": e.level, "state": AlertState.OPEN.value}
             out |= {"active": True, "suspect": bool(e.detail.get("suspect")), "tier": 0}
         elif kind in (EventKind.ESCALATED, EventKind.DEESCALATED):

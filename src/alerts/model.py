@@ -43,6 +43,7 @@ class EventKind(StrEnum):
     SUPERSEDED = "superseded"  # closed while active, then worse: a new alert takes over
     SHELVED = "shelved"  # notifications held back by an operator until an expiry
     HELD_BACK = "held-back"  # a red from a sensor in fault held at orange (alerts.holdback)
+    UNSUPPRESSED = "unsuppressed"  # shown after its sensor's fault (alerts.suppression)
 
 
 class ReasonCode(StrEnum):
@@ -85,6 +86,9 @@ class Alert:
     reason_code: ReasonCode | None = None
     note: str | None = None
     suspect: bool = False  # its sensor is in fault (a sensor-health alert is active)
+    # suppressed by design: it came below red while its sensor was in a fault that makes the
+    # readings meaningless, and has not been shown since (alerts.suppression)
+    suppressed: bool = False
     last_ts: float | None = None  # event time of the last transition (restores rule state)
     # condition changes so far (opened, level, suspect, cleared; not people's actions): a
     # replay's stale version of a stored alert has fewer and does not overwrite it
@@ -104,12 +108,15 @@ class Alert:
     def waiting(self) -> bool:
         """On the operators' list: nobody has acknowledged it and nobody has closed it, whether
         or not its condition still holds (ISA-18.2 "unacknowledged" and "returned to normal
-        unacknowledged")."""
-        return self.acked_at is None and not self.done
+        unacknowledged").  A suppressed alert is not on the list."""
+        return self.acked_at is None and not self.done and not self.suppressed
 
     @property
     def isa_state(self) -> str:
-        """The ISA-18.2 / IEC 62682 alarm state: condition crossed with acknowledgement."""
+        """The ISA-18.2 / IEC 62682 alarm state: condition crossed with acknowledgement, or
+        suppressed by design."""
+        if self.suppressed:
+            return "suppressed"
         if self.active:
             return "unack_active" if self.waiting else "ack_active"
         return "rtn_unack" if self.waiting else "normal"
@@ -183,6 +190,7 @@ def alert_view(alert: Alert) -> dict[str, Any]:
         "category": alert.category.value,
         "active": alert.active,
         "suspect": alert.suspect,
+        "suppressed": alert.suppressed,
         "value": alert.value,
         "tier": alert.tier,
         "evidence": alert.evidence,

@@ -2,9 +2,10 @@
 
 ``NoiseControl.decide(event, now)`` answers whether an alert event is to be notified and, if
 not, why: retrospective history, start-up grace, silences (matchers and a time window),
-shelving by an operator (with a mandatory expiry), inhibition (a sensor offline or in fault
-inhibits its own process alerts; a red alert on a site holds back yellow and blue ones of the
-same site) and flapping (too many changes in a window hold notifications until it is stable).
+shelving by an operator (with a mandatory expiry), suppression by design
+(``alerts.suppression``), inhibition (a sensor offline or in fault inhibits its own process
+alerts; a red alert on a site holds back yellow and blue ones of the same site) and flapping
+(too many changes in a window hold notifications until it is stable).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from alerts import suppression
 from alerts.model import Alert, AlertEvent, EventKind
 from monitor.model import Category, Level
 
-NOTIFIED = {EventKind.OPENED, EventKind.ESCALATED, EventKind.OVERDUE, EventKind.RESOLVED}
+NOTIFIED = {
+    EventKind.OPENED, EventKind.ESCALATED, EventKind.OVERDUE, EventKind.RESOLVED,
+    EventKind.UNSUPPRESSED,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class NoiseControl:
             return False, "not a notified kind"
         if alert.retrospective:
             return False, "retrospective"
+        if alert.suppressed:
+            return False, f"suppressed by design: its sensor is in fault ({_faults(active, alert)})"
         if (
             alert.category == Category.DATA_INTERRUPTION
             and now - self.started < self.startup_grace_s
@@ -102,3 +109,7 @@ class NoiseControl:
         while seen and seen[0] < now - self.flap_window_s:
             seen.popleft()
         return len(seen) > self.flap_changes
+
+
+def _faults(active: list[Alert], alert: Alert) -> str:
+    return ", ".join(suppression.faults(active, alert.sensor or "")) or "cleared since"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from alerts import holdback
+from alerts import holdback, suppression
 from alerts.holdback import HELD
 from alerts.model import Alert, AlertEvent, AlertState, EventKind
 from monitor.model import Category, Level, Signal
@@ -78,7 +78,10 @@ class AlertTracker:
         )
 
     def observe(self, signal: Signal, now: float) -> list[AlertEvent]:
-        events = self._observe(holdback.hold(signal, self.active.values()), now)
+        signal = holdback.hold(signal, self.active.values())
+        current = self.active.get(signal.fingerprint)
+        by = suppression.suppressed_by(signal, self.active.values(), current)
+        events = self._observe(signal, now, by)
         if (
             signal.category == Category.SENSOR_HEALTH
             and signal.level != Level.CLEAR
@@ -87,7 +90,16 @@ class AlertTracker:
             events += self._mark_suspects(signal, now)
         for alert, reason in holdback.to_release(self.active.values(), signal):
             events += self._observe(holdback.released(alert, reason, signal), now)
+        for alert in suppression.to_show(self.active.values(), signal):
+            events.append(self._show(alert, "its sensor's fault cleared", signal, now))
         return events
+
+    def _show(self, alert: Alert, reason: str, signal: Signal, now: float) -> AlertEvent:
+        """A suppressed alert goes on the operators' list (``alerts.suppression``)."""
+        shown = _changed(alert, signal, now, suppressed=False)
+        self.active[alert.fingerprint] = shown
+        event = _event(EventKind.UNSUPPRESSED, shown, signal, now, alert.level)
+        return replace(event, detail={**event.detail, "reason": reason})
 
     def _mark_suspects(self, signal: Signal, now: float) -> list[AlertEvent]:
         """A sensor going into fault makes its active process alerts suspect."""
@@ -103,12 +115,16 @@ class AlertTracker:
                 out.append(_event(EventKind.SUSPECT, marked, signal, now, alert.level))
         return out
 
-    def _observe(self, signal: Signal, now: float) -> list[AlertEvent]:
+    def _observe(
+        self, signal: Signal, now: float, suppressed_by: list[str] | None = None
+    ) -> list[AlertEvent]:
+        """``suppressed_by``: the faults that suppress the alert the signal opens or changes
+        (``suppression.suppressed_by``); none, it is shown."""
         current = self.active.get(signal.fingerprint)
         if signal.level == Level.CLEAR:
             return [] if current is None else [self._clear(current, signal, now)]
         if current is None:
-            return [self._open(signal, now)]
+            return [self._open(signal, now, suppressed_by)]
         if current.done:
             # Closed by an operator while the condition held.  The same or a lower level is
             # the condition the operator closed; a worse one is a new alert, and the closed
@@ -116,7 +132,7 @@ class AlertTracker:
             if signal.level >= current.level:
                 return []
             ended = _changed(current, signal, now, active=False)
-            opened = self._open(signal, now)
+            opened = self._open(signal, now, suppressed_by)
             superseded = _event(EventKind.SUPERSEDED, ended, signal, now, current.level)
             detail = {**superseded.detail, "by": opened.alert.id}
             return [replace(superseded, detail=detail), opened]
@@ -132,6 +148,7 @@ class AlertTracker:
             peak_level=min(current.peak_level, signal.level),
             value=signal.value,
             evidence=dict(signal.evidence),
+            suppressed=bool(suppressed_by),
         )
         self.active[signal.fingerprint] = changed
         if signal.level != current.level:
@@ -155,7 +172,7 @@ class AlertTracker:
         self.apply(cleared)  # waits when nobody acknowledged it
         return _event(EventKind.RESOLVED, cleared, signal, now, current.level)
 
-    def _open(self, signal: Signal, now: float) -> AlertEvent:
+    def _open(self, signal: Signal, now: float, suppressed_by: list[str] | None) -> AlertEvent:
         alert = Alert(
             id=self._new_id(signal.fingerprint, signal.ts),
             fingerprint=signal.fingerprint,
@@ -171,12 +188,15 @@ class AlertTracker:
             evidence=dict(signal.evidence),
             retrospective=signal.retrospective,
             suspect=signal.category == Category.PROCESS and self.in_fault(signal.sensor),
+            suppressed=bool(suppressed_by),
             raised_at=now,
             last_ts=signal.ts,
             transitions=1,
         )
         self.active[alert.fingerprint] = alert
         event = _event(EventKind.OPENED, alert, signal, now, None)
+        if suppressed_by:
+            event = replace(event, detail={**event.detail, "suppressed_by": suppressed_by})
         return replace(event, detail={**event.detail, "suspect": True}) if alert.suspect else event
 
 
@@ -202,5 +222,6 @@ def _event(
         ts=signal.ts,
         at=now,
         received=signal.received,
-        detail={"value": signal.value, "evidence": signal.evidence},
+        detail={"value": signal.value, "evidence": signal.evidence}
+        | ({"suppressed": True} if alert.suppressed else {}),
     )

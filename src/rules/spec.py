@@ -61,6 +61,12 @@ class _Base(BaseModel):
         """Whether this rule's sensor-health verdict holds a process red back (``_Graded``)."""
         return False
 
+    @property
+    def fault_suppresses(self) -> bool:
+        """Whether this rule's sensor-health verdict suppresses the sensor's process alerts
+        below red (``_Graded``)."""
+        return False
+
 
 class ThresholdOverride(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -112,6 +118,25 @@ class _Graded(_Base):
         "reading may be a real leak), nor a spike without 'returns' (a real step is as far "
         "from the median)",
     )
+
+    suppresses: StrictBool = Field(
+        default=False,
+        description="sensor-health rules: while this fault is active on a sensor, a process "
+        "alert of that sensor that would open below red opens suppressed by design (stored, "
+        "off the operators' list, not notified, not in the alarm load) and is shown when the "
+        "fault clears while its condition holds, or when it reaches red; for faults that make "
+        "the readings meaningless, such as a piezometer wandering with water in its cable",
+    )
+
+    @model_validator(mode="after")
+    def _suppresses_is_health(self) -> _Graded:
+        if self.suppresses and self.category != Category.SENSOR_HEALTH:
+            raise ValueError("suppresses applies to sensor_health rules only")
+        return self
+
+    @property
+    def fault_suppresses(self) -> bool:
+        return self.suppresses and self.category == Category.SENSOR_HEALTH
 
     @property
     def fault_holds_red(self) -> bool:

@@ -338,10 +338,13 @@ class ThresholdEvaluator(TableState):
         registry: Registry,
     ) -> Signal:
         """A verdict change of this rule for one sensor.  A health verdict whose fault holds
-        reds back says so in its evidence, which the alert keeps (``alerts.holdback``)."""
+        reds back, or suppresses process alerts, says so in its evidence, which the alert keeps
+        (``alerts.holdback``, ``alerts.suppression``)."""
         sensor = registry.by_key[key]
         if level and self.rule.fault_holds_red:
             evidence["holds_red"] = True
+        if level and self.rule.fault_suppresses:
+            evidence["suppresses"] = True  # alerts.suppression.SUPPRESSES
         return Signal(
             rule=self.rule.id,
             sensor=sensor.id,

@@ -115,7 +115,7 @@ class PostgresWorld(World):
         rows = self._run(
             self._query(
                 f"SELECT id, fingerprint, {', '.join(FIELDS)}, (acked_at IS NULL AND state "
-                "NOT IN ('closed', 'reviewed')) AS waiting FROM alerts"
+                "NOT IN ('closed', 'reviewed') AND NOT suppressed) AS waiting FROM alerts"
             )
         )
         return {r["id"]: r for r in rows}

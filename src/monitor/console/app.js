@@ -29,7 +29,7 @@ const T = {
     ack_in: "ack ≤ {0}", dispose_in: "dispose ≤ {0}", overdue: "OVERDUE {0}", tier: "tier {0}",
     suspect: "suspect",
     isa_unack_active: "unacknowledged", isa_ack_active: "acknowledged",
-    isa_rtn_unack: "cleared, unacknowledged", isa_normal: "normal",
+    isa_rtn_unack: "cleared, unacknowledged", isa_normal: "normal", isa_suppressed: "suppressed",
     s_all: "all", s_unack: "unacknowledged", s_ack: "acknowledged", s_rtn: "cleared, unacknowledged",
     shown: "{0} shown", shown_some: "first {0} of {1} shown: filter to see the rest",
     a_ack: "acknowledge", a_disposing: "start disposal", a_dispose: "dispose", a_comment: "comment",
@@ -71,7 +71,7 @@ const T = {
     ack_in: "确认 ≤ {0}", dispose_in: "处置 ≤ {0}", overdue: "超时 {0}", tier: "上报 {0} 级",
     suspect: "可疑",
     isa_unack_active: "未确认", isa_ack_active: "已确认",
-    isa_rtn_unack: "已恢复，未确认", isa_normal: "正常",
+    isa_rtn_unack: "已恢复，未确认", isa_normal: "正常", isa_suppressed: "已抑制",
     s_all: "全部", s_unack: "未确认", s_ack: "已确认", s_rtn: "已恢复未确认",
     shown: "显示 {0} 条", shown_some: "显示前 {0} 条（共 {1} 条），请筛选查看其余",
     a_ack: "确认", a_disposing: "开始处置", a_dispose: "处置完毕", a_comment: "备注",
@@ -276,7 +276,8 @@ function apply(ev) {
 }
 
 // ---- the board ---------------------------------------------------------------------------
-const onBoard = (a) => a.active || a.waiting;
+// suppressed by design (its sensor is in fault; its health alert stands for it): not on the board
+const onBoard = (a) => (a.active || a.waiting) && !a.suppressed;
 const isaState = (a) => a.isa_state || (a.active ? (a.waiting ? "unack_active" : "ack_active")
                                                  : (a.waiting ? "rtn_unack" : "normal"));
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import statistics
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -44,6 +45,7 @@ class Raised:
     category: str
     level: int
     opened: float  # seconds since the scenario start (event time)
+    suppressed: bool = False  # by design, never shown: neither a hit nor a false alert
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Report:
     wrong_level: list[str] = field(default_factory=list)
     rows_per_hazard: list[int] = field(default_factory=list)
     raised: int = 0
+    suppressed: list[Raised] = field(default_factory=list)
     kpis: dict[str, Any] = field(default_factory=dict)
     risk_expected: int = 0
     risk_wrong: list[str] = field(default_factory=list)
@@ -97,8 +100,10 @@ class Report:
         )
 
 
-def score(scenario: Scenario, alerts: list[Raised]) -> Report:
+def score(scenario: Scenario, raised: list[Raised]) -> Report:
     report = Report(scenario.name, scenario.domain, scenario.sensor_days)
+    report.suppressed = [a for a in raised if a.suppressed]
+    alerts = [a for a in raised if not a.suppressed]
     used: set[int] = set()
     for exp in scenario.expect:
         report.expected += 1
@@ -184,13 +189,14 @@ async def run_scenario(scenario: Scenario, server: str) -> Report:
                 async with runtime.db.connect() as conn:
                     rows = await conn.execute(
                         text(
-                            """SELECT rule, sensor, site, category, peak_level, opened_at
+                            """SELECT rule, sensor, site, category, peak_level, opened_at,
+                                      suppressed
                                FROM alerts ORDER BY opened_at, rule, sensor"""
                         )
                     )
                     alerts = [
                         Raised(r.rule, r.sensor, r.site, r.category, int(r.peak_level),
-                               r.opened_at.timestamp() - scenario.epoch0)
+                               r.opened_at.timestamp() - scenario.epoch0, r.suppressed)
                         for r in rows
                     ]  # fmt: skip
                     history = [
@@ -253,7 +259,16 @@ def format_report(reports: list[Report]) -> str:
                 f"- {r.name}: false {a.category} alert {a.rule} level {a.level} on "
                 f"{a.sensor or a.site} at {a.opened / 3600:.1f} h"
             )
+        if r.suppressed:
+            lines.append(
+                f"- {r.name}: {len(r.suppressed)} alerts suppressed by design (sensor in fault;"
+                f" never shown): {_by_rule(r.suppressed)}"
+            )
     return "\n".join(lines)
+
+
+def _by_rule(alerts: list[Raised]) -> str:
+    return ", ".join(f"{rule} {n}" for rule, n in sorted(Counter(a.rule for a in alerts).items()))
 
 
 def _kpi_table(reports: list[Report]) -> list[str]:
@@ -292,6 +307,7 @@ def _total(reports: list[Report]) -> Report:
         total.wrong_level += r.wrong_level
         total.rows_per_hazard += r.rows_per_hazard
         total.raised += r.raised
+        total.suppressed += r.suppressed
     return total
 
 

@@ -19,12 +19,14 @@ _COLUMNS = (
     "id, fingerprint, rule, sensor, site, category, level, peak_level, state, active, "
     "retrospective, value, evidence, opened_at, updated_at, resolved_at, acked_at, acked_by, "
     "closed_at, closed_by, reason_code, note, suspect, raised_at, tier, assignee, reviewed_at, "
-    "reviewed_by, transitions"
+    "reviewed_by, transitions, suppressed"
 )
 # Derived, on every row the API returns: the ISA-18.2 state (condition × acknowledgement).
-_WAITING = "(acked_at IS NULL AND state NOT IN ('closed', 'reviewed'))"
+# A suppressed alert (alerts.suppression) is not on the operators' list.
+_WAITING = "(acked_at IS NULL AND state NOT IN ('closed', 'reviewed') AND NOT suppressed)"
 _VIEW = (
-    f"{_COLUMNS}, {_WAITING} AS waiting, CASE WHEN active AND {_WAITING} THEN 'unack_active' "
+    f"{_COLUMNS}, {_WAITING} AS waiting, CASE WHEN suppressed THEN 'suppressed' "
+    f"WHEN active AND {_WAITING} THEN 'unack_active' "
     f"WHEN active THEN 'ack_active' WHEN {_WAITING} THEN 'rtn_unack' ELSE 'normal' END "
     "AS isa_state"
 )
@@ -33,7 +35,7 @@ _UPSERT = text(
         :category, :level, :peak_level, :state, :active, :retrospective, :value,
         CAST(:evidence AS jsonb), :opened_at, :updated_at, :resolved_at, :acked_at, :acked_by,
         :closed_at, :closed_by, :reason_code, :note, :suspect, :raised_at, :tier, :assignee,
-        :reviewed_at, :reviewed_by, :transitions)
+        :reviewed_at, :reviewed_by, :transitions, :suppressed)
     ON CONFLICT (id) DO UPDATE SET level = EXCLUDED.level,
         peak_level = LEAST(alerts.peak_level, EXCLUDED.peak_level),
         state = CASE
@@ -56,7 +58,7 @@ _UPSERT = text(
         assignee = COALESCE(EXCLUDED.assignee, alerts.assignee),
         reviewed_at = COALESCE(alerts.reviewed_at, EXCLUDED.reviewed_at),
         reviewed_by = COALESCE(alerts.reviewed_by, EXCLUDED.reviewed_by),
-        transitions = EXCLUDED.transitions
+        transitions = EXCLUDED.transitions, suppressed = EXCLUDED.suppressed
     WHERE EXCLUDED.transitions >= alerts.transitions"""
 )
 _EVENT = text(
@@ -102,6 +104,7 @@ def _row(alert: Alert) -> dict[str, Any]:
         "reviewed_at": _dt(alert.reviewed_at),
         "reviewed_by": alert.reviewed_by,
         "transitions": alert.transitions,
+        "suppressed": alert.suppressed,
     }
 
 
@@ -161,6 +164,7 @@ def alert_from_row(m: Any) -> Alert:
         reviewed_at=_epoch(m["reviewed_at"]),
         reviewed_by=m["reviewed_by"],
         transitions=m.get("transitions") or 0,
+        suppressed=bool(m.get("suppressed")),
     )
 
 
@@ -304,8 +308,8 @@ _CHANGES = ("opened", "escalated", "de-escalated", "resolved")
 
 
 async def raised_alerts(conn: AsyncConnection, start: datetime, end: datetime) -> list[RaisedAlert]:
-    """The live (not retrospective) alerts active at some time in [start, end), with the
-    event times of their level changes, for the alarm-load KPIs (``alerts.kpis``)."""
+    """The live alerts (not retrospective, not suppressed) active at some time in [start, end),
+    with the event times of their level changes, for the alarm-load KPIs (``alerts.kpis``)."""
     result = await conn.execute(
         text(
             """SELECT a.rule, a.sensor, a.site, a.peak_level,
@@ -314,7 +318,8 @@ async def raised_alerts(conn: AsyncConnection, start: datetime, end: datetime) -
                       array_remove(array_agg(extract(epoch FROM e.ts)), NULL) AS changes
                FROM alerts a LEFT JOIN alert_events e
                  ON e.alert_id = a.id AND e.kind = ANY(:kinds)
-               WHERE NOT a.retrospective AND COALESCE(a.raised_at, a.opened_at) < :e
+               WHERE NOT a.retrospective AND NOT a.suppressed
+                 AND COALESCE(a.raised_at, a.opened_at) < :e
                  AND COALESCE(a.resolved_at, a.closed_at, :e) >= :s
                GROUP BY a.id"""
         ),

@@ -360,6 +360,11 @@ def _transitions(timescale: bool) -> list[str]:
     return ["ALTER TABLE alerts ADD COLUMN IF NOT EXISTS transitions integer NOT NULL DEFAULT 0"]
 
 
+def _suppression(timescale: bool) -> list[str]:
+    """Alerts suppressed by design while their sensor is in fault (alerts.suppression)."""
+    return ["ALTER TABLE alerts ADD COLUMN IF NOT EXISTS suppressed boolean NOT NULL DEFAULT false"]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -377,6 +382,7 @@ MIGRATIONS: list[Migration] = [
     Migration(14, "risk models per site kind: versions, audit, proposals", _risk_models),
     Migration(15, "alert events by time (the live stream's replay)", _events_by_time),
     Migration(16, "alerts count their condition changes (no regress in replays)", _transitions),
+    Migration(17, "alerts suppressed by design while their sensor is in fault", _suppression),
 ]
 
 
