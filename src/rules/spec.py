@@ -267,10 +267,11 @@ class WindowRule(_Graded):
     )
     buckets: int = Field(
         default=96,
-        ge=4,
+        ge=2,
         le=4096,
         description="resolution: the window is kept in this many time buckets per sensor and "
-        "covers whole buckets, from window_s to window_s + one bucket back (24 h in 96: 15 min)",
+        "covers whole buckets, from window_s to window_s + one bucket back (24 h in 96: 15 min; "
+        "12 h in 2: 12 to 18 h)",
     )
 
 
