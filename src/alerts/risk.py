@@ -178,7 +178,11 @@ def assess(
     number of ``sensors``."""
     model = (models or RiskModels()).for_kind(site.kind)
     mine = [a for a in alerts if a.site == site.id and a.active and not a.retrospective]
-    process = [a for a in mine if a.category == Category.PROCESS and a.level != Level.CLEAR]
+    process = [
+        a
+        for a in mine
+        if a.category == Category.PROCESS and a.level != Level.CLEAR and not a.suppressed
+    ]
     grade = site.hazard_grade or model.ungraded
     worst = min((int(a.level) for a in process), default=5)
     base = model.matrix[grade - 1][worst - 1]

@@ -24,8 +24,8 @@ class SlaPolicy:
     def due_tier(self, alert: Alert, now: float) -> tuple[int, str, float] | None:
         """(tier due, what was missed, limit) for an alert still waiting for people."""
         level = int(alert.level)
-        if alert.retrospective or alert.raised_at is None:
-            return None
+        if alert.retrospective or alert.raised_at is None or alert.suppressed:
+            return None  # a suppressed alert's timers start when it is shown
         top = len(TIERS) - 1
         ack_limit = self.ack_s[level]
         if alert.state == AlertState.OPEN:

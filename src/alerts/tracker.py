@@ -95,8 +95,9 @@ class AlertTracker:
         return events
 
     def _show(self, alert: Alert, reason: str, signal: Signal, now: float) -> AlertEvent:
-        """A suppressed alert goes on the operators' list (``alerts.suppression``)."""
-        shown = _changed(alert, signal, now, suppressed=False)
+        """A suppressed alert goes on the operators' list (``alerts.suppression``); its SLA
+        timers start now."""
+        shown = _changed(alert, signal, now, suppressed=False, raised_at=now)
         self.active[alert.fingerprint] = shown
         event = _event(EventKind.UNSUPPRESSED, shown, signal, now, alert.level)
         return replace(event, detail={**event.detail, "reason": reason})
@@ -149,6 +150,8 @@ class AlertTracker:
             value=signal.value,
             evidence=dict(signal.evidence),
             suppressed=bool(suppressed_by),
+            # shown now (a red): its SLA timers start now
+            raised_at=now if current.suppressed and not suppressed_by else current.raised_at,
         )
         self.active[signal.fingerprint] = changed
         if signal.level != current.level:

@@ -117,6 +117,11 @@ async def test_a_sensor_in_fault_does_not_page_and_is_shown_when_it_recovers(
         rows = await _rows(rt)
         assert not rows["gas.high"]["suppressed"] and rows["gas.high"]["waiting"]
         assert rows["gas.high"]["isa_state"] == "unack_active"
+        # its SLA timers start when it is shown, in memory and in the store alike
+        shown = rt.tracker.active["gas.high|g1"]
+        assert shown.raised_at == T0 + 700 and rows["gas.high"]["raised_at"] == to_datetime(
+            T0 + 700
+        )
         # in fault again, the red is raised at once (suspect), never suppressed
         await node.read(rt, 800, -2.0)
         events = await node.read(rt, 860, 80.0)

@@ -15,6 +15,7 @@ from alerts.history import HistoryEvent, replay
 from alerts.holdback import wanted_level
 from alerts.model import Alert, AlertEvent, EventKind
 from alerts.noise import NoiseControl
+from alerts.sla import SlaPolicy
 from alerts.suppression import SUPPRESSES, faults
 from alerts.tracker import AlertTracker
 from monitor.model import Category, Level, Signal
@@ -172,10 +173,15 @@ def _alert(suppressed: bool) -> Alert:
     return Alert(
         id="a", fingerprint="p|w1", rule="p", sensor="w1", site="z1",
         category=Category.PROCESS, level=Level.BLUE, peak_level=Level.BLUE,
-        opened_at=0.0, updated_at=0.0, suppressed=suppressed,
+        opened_at=0.0, updated_at=0.0, suppressed=suppressed, raised_at=0.0,
     )  # fmt: skip
 
 
 def test_a_suppressed_alert_is_not_waiting() -> None:
     assert _alert(False).waiting and not _alert(True).waiting
     assert _alert(True).isa_state == "suppressed"
+
+
+def test_a_suppressed_alert_runs_no_sla_timer() -> None:
+    assert SlaPolicy().due_tier(_alert(True), 1e6) is None
+    assert SlaPolicy().due_tier(_alert(False), 1e6) is not None

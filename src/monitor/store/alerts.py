@@ -53,7 +53,8 @@ _UPSERT = text(
         reason_code = COALESCE(alerts.reason_code, EXCLUDED.reason_code),
         note = COALESCE(alerts.note, EXCLUDED.note),
         suspect = alerts.suspect OR EXCLUDED.suspect,
-        raised_at = COALESCE(alerts.raised_at, EXCLUDED.raised_at),
+        raised_at = CASE WHEN alerts.suppressed AND NOT EXCLUDED.suppressed
+            THEN EXCLUDED.raised_at ELSE COALESCE(alerts.raised_at, EXCLUDED.raised_at) END,
         tier = GREATEST(alerts.tier, EXCLUDED.tier),
         assignee = COALESCE(EXCLUDED.assignee, alerts.assignee),
         reviewed_at = COALESCE(alerts.reviewed_at, EXCLUDED.reviewed_at),
