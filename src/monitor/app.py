@@ -41,7 +41,7 @@ from monitor.risk_models import RiskModelService
 from monitor.risk_monitor import RiskMonitor
 from monitor.service import Service
 from monitor.store import alerts as alert_store
-from monitor.store import catalog, retention
+from monitor.store import catalog, retention, rollups
 from monitor.store import noise as noise_store
 from monitor.store import rules as rule_store
 from monitor.store.db import ensure_database, open_engine
@@ -295,6 +295,22 @@ async def _ticker(runtime: Runtime) -> None:
             log.exception("timer tick failed; will retry")
 
 
+async def _rollup_ticker(runtime: Runtime) -> None:
+    """Plain PostgreSQL: the rollups catch up with the stored readings on their own timer
+    (``store.rollups``), outside the write of readings."""
+    settings, partitions = runtime.settings, runtime.partitions
+    while True:
+        await asyncio.sleep(settings.rollup_interval_s)
+        upto = rollups.due(partitions.newest, settings.rollup_lag_s)
+        if upto is None:
+            continue
+        try:
+            async with runtime.db.begin() as conn:
+                await rollups.advance(conn, upto)
+        except Exception as err:
+            log.error("rollups did not catch up (%s: %s); will retry", type(err).__name__, err)
+
+
 async def _risk_ticker(risk: RiskMonitor, interval_s: float) -> None:
     """Site risk on its own timer: a slow reassessment never delays the alert timers (SLA
     escalation, data interruption), and a failing one never stops them."""
@@ -360,6 +376,8 @@ async def _run_until_stopped(rt: Runtime, server: uvicorn.Server) -> None:
         else:
             worker = tg.create_task(rt.pipeline.run(), name="pipeline")
             sources.append(tg.create_task(_ticker(rt), name="ticker"))
+            if rt.partitions.enabled:
+                sources.append(tg.create_task(_rollup_ticker(rt), name="rollups"))
             if rt.risk is not None:
                 interval = rt.settings.tick_interval_s
                 sources.append(tg.create_task(_risk_ticker(rt.risk, interval), name="risk"))

@@ -141,6 +141,19 @@ class Settings(BaseSettings):
         "many seconds is a resend: dropped before any judgement (0: the same time only)",
     )
     partition_days_ahead: int = Field(default=3, ge=1)
+    rollup_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="plain PostgreSQL: how often the 1 min and 1 h rollups catch up with the "
+        "stored readings",
+    )
+    rollup_lag_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="plain PostgreSQL: the rollups catch up to this long before the newest "
+        "stored reading (whole minutes); a reading older than that when it is stored is folded "
+        "in as it is written",
+    )
     retention_days: int = Field(
         default=90, ge=30, description="raw readings kept (DOMAIN.md 2.1: at least 30 days)"
     )

@@ -1,5 +1,5 @@
 """Store benchmark (``make bench``): at least 10 million readings over 30 days in PostgreSQL
-(plain path: daily partitions, rollups kept by the writer), then the readings API asked for a
+(plain path: daily partitions, rollups behind a watermark), then the readings API asked for a
 30-day range of one sensor, served from the rollups.  Prints a Markdown table; ``--out FILE``
 also writes it.  Query figures are medians of ``--repeat`` requests."""
 
@@ -13,6 +13,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import yaml
 from monitor import devservices
 from monitor.config import Settings
 from monitor.model import ReadingBatch
+from monitor.store import rollups
 from monitor.store.db import ensure_database, open_engine
 from monitor.store.migrations import migrate
 from monitor.store.readings import PartitionKeeper, write_readings
@@ -81,7 +83,11 @@ async def run(args: argparse.Namespace) -> list[str]:
                     )
                     async with db.begin() as conn:
                         written += await write_readings(conn, batch, partitions)
+                    async with db.begin() as conn:  # the rollups catch up, as the timer does
+                        await rollups.advance(conn, rollups.due(partitions.newest, 120.0))
                     print(f"\r  loaded {written:,} readings", end="", file=sys.stderr)
+                async with db.begin() as conn:
+                    await rollups.advance(conn, datetime(2100, 1, 1, tzinfo=UTC))
                 load_s = time.perf_counter() - t0
                 print(file=sys.stderr)
                 async with db.connect() as conn:
@@ -107,8 +113,8 @@ async def run(args: argparse.Namespace) -> list[str]:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; PostgreSQL (plain path) on the same machine.",
         f"Dataset: {written:,} readings, {sensors} sensors, one every {args.interval:g} s for 30 "
-        f"days; loaded with the service's writer (binary COPY, daily partitions, 1 min and 1 h "
-        f"rollups in the same statement) in {load_s:.0f} s ({written / load_s:,.0f} readings/s).",
+        f"days; loaded with the service's writer (binary COPY, daily partitions) and the rollups' "
+        f"catch-up after each batch in {load_s:.0f} s ({written / load_s:,.0f} readings/s).",
         "",
         f"`GET /api/v1/sensors/{{id}}/readings` over 30 days, median of {args.repeat}:",
         "",

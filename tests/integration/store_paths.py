@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import text
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor import devservices
 from monitor.model import ReadingBatch
+from monitor.store import rollups
 from monitor.store.db import open_engine
 from monitor.store.migrations import migrate, uses_timescale
 from monitor.store.readings import PartitionKeeper, write_readings
@@ -33,7 +35,11 @@ class Store:
 
     async def refresh(self) -> None:
         """Continuous aggregates are real-time; refreshing materializes them like the
-        policy would."""
+        policy would.  On plain PostgreSQL the rollups catch up with every stored reading, as
+        the service's timer does once they are older than its lag."""
+        if not self.timescale:
+            async with self.db.begin() as conn:
+                await rollups.advance(conn, datetime(2100, 1, 1, tzinfo=UTC))
         if self.timescale:
             async with self.db.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -365,6 +365,42 @@ def _suppression(timescale: bool) -> list[str]:
     return ["ALTER TABLE alerts ADD COLUMN IF NOT EXISTS suppressed boolean NOT NULL DEFAULT false"]
 
 
+_ORIGIN = "timestamptz '2000-01-01 00:00Z'"
+# Plain PostgreSQL, real-time like TimescaleDB's continuous aggregates: the rollup rows before
+# the watermark merged with the readings after it, aggregated as they are asked for.
+_REAL_TIME = """CREATE OR REPLACE VIEW readings_{b} AS
+    SELECT sensor_key, bucket, min(min) AS min, max(max) AS max, sum(sum) / sum(count) AS mean,
+           (array_agg(last ORDER BY last_ts DESC))[1] AS last, sum(count)::bigint AS count
+    FROM (
+        SELECT sensor_key, bucket, count, sum, min, max, last_ts, last FROM readings_{b}_t
+        UNION ALL
+        SELECT sensor_key, date_bin(interval '{width}', ts, {origin}), count(*), sum(value),
+               min(value), max(value), max(ts), (array_agg(value ORDER BY ts DESC))[1]
+        FROM readings WHERE ts >= (SELECT upto FROM rollup_watermark) GROUP BY 1, 2
+    ) parts GROUP BY sensor_key, bucket"""
+
+
+def _rollup_watermark(timescale: bool) -> list[str]:
+    """Plain PostgreSQL: the rollups are kept behind a watermark (store/rollups.py), out of
+    the write of readings; every reading stored so far is in them already.  A BRIN index on
+    ``ts`` finds the readings to fold, and the views add the readings after the watermark."""
+    if timescale:
+        return []
+    return [
+        """CREATE TABLE rollup_watermark (
+            id integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+            upto timestamptz NOT NULL)""",
+        f"""INSERT INTO rollup_watermark (upto) SELECT COALESCE(
+            date_bin(interval '1 minute', max(ts), {_ORIGIN}) + interval '1 minute',
+            timestamptz '1970-01-01 00:00Z') FROM readings""",
+        "CREATE INDEX readings_ts_brin ON readings USING brin (ts)",
+        *(
+            _REAL_TIME.format(b=b, width=width, origin=_ORIGIN)
+            for b, width in (("1m", "1 minute"), ("1h", "1 hour"))
+        ),
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _init),
     Migration(2, "idempotent alert history, partition state snapshots", _partition_state),
@@ -383,6 +419,7 @@ MIGRATIONS: list[Migration] = [
     Migration(15, "alert events by time (the live stream's replay)", _events_by_time),
     Migration(16, "alerts count their condition changes (no regress in replays)", _transitions),
     Migration(17, "alerts suppressed by design while their sensor is in fault", _suppression),
+    Migration(18, "rollups behind a watermark, out of the write of readings", _rollup_watermark),
 ]
 
 

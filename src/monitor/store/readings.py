@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.clock import to_datetime
 from monitor.model import ReadingBatch
-from monitor.store import binary_copy
+from monitor.store import binary_copy, rollups
 from monitor.store.db import raw_connection
 
 _STAGE = "readings_stage"
@@ -28,31 +28,14 @@ def encode_copy(batch: ReadingBatch) -> bytes:
     )  # fmt: skip
 
 
-_ORIGIN = "timestamptz '2000-01-01 00:00Z'"
-_MERGE = """INSERT INTO readings_{bucket}_t AS r
-      (sensor_key, bucket, count, sum, min, max, last_ts, last)
-    {select}
-    ON CONFLICT (sensor_key, bucket) DO UPDATE SET
-      count = r.count + excluded.count, sum = r.sum + excluded.sum,
-      min = least(r.min, excluded.min), max = greatest(r.max, excluded.max),
-      last = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last ELSE r.last END,
-      last_ts = greatest(r.last_ts, excluded.last_ts)"""
-_HOURS = f"""SELECT sensor_key, date_bin(interval '1 hour', bucket, {_ORIGIN}), sum(count),
-      sum(sum), min(min), max(max), max(last_ts), (array_agg(last ORDER BY last_ts DESC))[1]
-    FROM d GROUP BY 1, 2"""
-# Plain PostgreSQL: the rows actually inserted (not duplicates) are aggregated once per minute,
-# folded into the 1 min rollup, and the minutes into the 1 h rollup, in the same statement; the
-# rollups count every stored reading exactly once.
+# Plain PostgreSQL: the rows actually inserted (not duplicates) and older than the rollups'
+# watermark (late data) are folded into the 1 min and 1 h rollups in the same statement; the
+# rest are folded by ``rollups.advance`` (see there: every stored reading counts once).
 _INSERT_WITH_ROLLUPS = f"""WITH new AS (
     INSERT INTO readings SELECT * FROM {{source}} ON CONFLICT DO NOTHING
     RETURNING sensor_key, ts, value),
-  d AS (
-    SELECT sensor_key, date_bin(interval '1 minute', ts, {_ORIGIN}) AS bucket,
-           count(*) AS count, sum(value) AS sum, min(value) AS min, max(value) AS max,
-           max(ts) AS last_ts, (array_agg(value ORDER BY ts DESC))[1] AS last
-    FROM new GROUP BY 1, 2),
-  m AS ({_MERGE.format(bucket="1m", select="SELECT * FROM d")}),
-  h AS ({_MERGE.format(bucket="1h", select=_HOURS)})
+  late AS (SELECT * FROM new WHERE ts < {{upto}}),
+  {rollups.fold("late")}
 SELECT count(*) FROM new"""
 _INSERT = """WITH new AS (
     INSERT INTO readings SELECT * FROM {source} ON CONFLICT DO NOTHING RETURNING 1)
@@ -66,13 +49,15 @@ UNNEST_CHUNK = 500  # rows per statement: keeps each message small
 
 class PartitionKeeper:
     """The readings layout the writer follows.  Plain PostgreSQL (``enabled``): daily range
-    partitions created ahead of time, rollup tables kept by the writer.  TimescaleDB: chunks
-    and continuous aggregates are the server's.  ``copy`` False writes without COPY."""
+    partitions created ahead of time, rollup tables behind a watermark (``rollups``).
+    TimescaleDB: chunks and continuous aggregates are the server's.  ``copy`` False writes
+    without COPY.  ``newest``: the newest event time written (where the rollups may follow)."""
 
     def __init__(self, enabled: bool, copy: bool = True) -> None:
         self.enabled = enabled
         self.copy = copy
         self.known: set[str] = set()
+        self.newest = float("-inf")
 
     @property
     def insert_sql(self) -> str:
@@ -108,8 +93,10 @@ async def write_readings(
     if not len(batch):
         return 0
     await partitions.ensure(conn, (batch.ts // 86400).astype(np.int64))
+    upto = await rollups.watermark(conn) if partitions.enabled else None
+    partitions.newest = max(partitions.newest, float(batch.ts.max()))
     if not partitions.copy:
-        return await _write_without_copy(conn, batch, partitions)
+        return await _write_without_copy(conn, batch, partitions, upto)
     raw = await raw_connection(conn)
     async with raw.cursor() as cur:
         await cur.execute(
@@ -119,16 +106,17 @@ async def write_readings(
         )
         async with cur.copy(f"COPY {_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
             await copy.write(encode_copy(batch))
-        await cur.execute(partitions.insert_sql.format(source=_STAGE))
+        sql = partitions.insert_sql.format(source=_STAGE, upto="%(upto)s")
+        await cur.execute(sql, {"upto": upto} if partitions.enabled else None)
         row = await cur.fetchone()
         return int(row[0]) if isinstance(row, tuple) else 0
 
 
 async def _write_without_copy(
-    conn: AsyncConnection, batch: ReadingBatch, partitions: PartitionKeeper
+    conn: AsyncConnection, batch: ReadingBatch, partitions: PartitionKeeper, upto: object
 ) -> int:
     stored = 0
-    sql = text(partitions.insert_sql.format(source=f"{_UNNEST} AS u"))
+    sql = text(partitions.insert_sql.format(source=f"{_UNNEST} AS u", upto=":upto"))
     for i in range(0, len(batch), UNNEST_CHUNK):
         part = batch.take(np.arange(i, min(i + UNNEST_CHUNK, len(batch))))
         params = {
@@ -137,6 +125,7 @@ async def _write_without_copy(
             "v": part.value.tolist(),
             "q": part.quality.tolist(),
             "rx": [to_datetime(t) for t in part.received.tolist()],
+            **({"upto": upto} if upto is not None else {}),
         }
         stored += int((await conn.execute(sql, params)).scalar_one())
     return stored
