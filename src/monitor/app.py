@@ -305,8 +305,7 @@ async def _rollup_ticker(runtime: Runtime) -> None:
         if upto is None:
             continue
         try:
-            async with runtime.db.begin() as conn:
-                await rollups.advance(conn, upto)
+            await rollups.catch_up(runtime.db, upto)
         except Exception as err:
             log.error("rollups did not catch up (%s: %s); will retry", type(err).__name__, err)
 

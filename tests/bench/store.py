@@ -83,11 +83,11 @@ async def run(args: argparse.Namespace) -> list[str]:
                     )
                     async with db.begin() as conn:
                         written += await write_readings(conn, batch, partitions)
-                    async with db.begin() as conn:  # the rollups catch up, as the timer does
-                        await rollups.advance(conn, rollups.due(partitions.newest, 120.0))
+                    due = rollups.due(partitions.newest, 120.0)
+                    if due is not None:  # the rollups catch up, as the timer does
+                        await rollups.catch_up(db, due)
                     print(f"\r  loaded {written:,} readings", end="", file=sys.stderr)
-                async with db.begin() as conn:
-                    await rollups.advance(conn, datetime(2100, 1, 1, tzinfo=UTC))
+                await rollups.catch_up(db, datetime(2100, 1, 1, tzinfo=UTC))
                 load_s = time.perf_counter() - t0
                 print(file=sys.stderr)
                 async with db.connect() as conn:

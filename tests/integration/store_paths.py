@@ -38,8 +38,7 @@ class Store:
         policy would.  On plain PostgreSQL the rollups catch up with every stored reading, as
         the service's timer does once they are older than its lag."""
         if not self.timescale:
-            async with self.db.begin() as conn:
-                await rollups.advance(conn, datetime(2100, 1, 1, tzinfo=UTC))
+            await rollups.catch_up(self.db, datetime(2100, 1, 1, tzinfo=UTC))
         if self.timescale:
             async with self.db.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -62,9 +62,12 @@ async def _scenario(server: str, plan: list[tuple[str, int, int, int]], seed: in
         async def run(step: tuple[str, int, int, int]) -> None:
             await asyncio.sleep(rng.random() * 0.01)
             kind, first, n, late = step
-            if kind == "advance":
-                async with db.begin() as conn:
-                    await rollups.advance(conn, to_datetime(T0 + 60 * first))
+            if kind == "advance":  # in one step, or in steps of a few readings
+                if rng.random() < 0.5:
+                    async with db.begin() as conn:
+                        await rollups.advance(conn, to_datetime(T0 + 60 * first))
+                else:
+                    await rollups.catch_up(db, to_datetime(T0 + 60 * first), chunk=7)
                 return
             i = np.arange(first, first + n)
             ts = T0 + 10.0 * i - late  # two sensors every 10 s; a late copy 15 min back
@@ -74,8 +77,7 @@ async def _scenario(server: str, plan: list[tuple[str, int, int, int]], seed: in
 
         await asyncio.gather(*(run(s) for s in plan))
         await _views_agree(db)  # wherever the watermark is, the views are up to date
-        async with db.begin() as conn:
-            await rollups.advance(conn, datetime(2100, 1, 1, tzinfo=UTC))
+        await rollups.catch_up(db, datetime(2100, 1, 1, tzinfo=UTC))
         async with db.connect() as conn:
             for b, table in (("1 minute", "1m"), ("1 hour", "1h")):
                 truth = [tuple(r) for r in await conn.execute(text(_TRUTH[b]))]
@@ -116,7 +118,7 @@ async def test_a_late_write_waits_for_a_catch_up_in_flight(database_url: str) ->
         async with db.begin() as conn:
             await write_readings(conn, batch([1], [T0 + 30], [1.0]), partitions)
         async with db.begin() as catch_up:
-            assert await rollups.advance(catch_up, to_datetime(T0 + 3600)) == 1
+            assert (await rollups.advance(catch_up, to_datetime(T0 + 3600)))[1] == 1
             write = asyncio.create_task(_write(db, partitions, T0 + 90, 2.0))
             await asyncio.sleep(0.3)
             assert not write.done()  # waiting for the watermark

@@ -30,7 +30,7 @@ def encode_copy(batch: ReadingBatch) -> bytes:
 
 # Plain PostgreSQL: the rows actually inserted (not duplicates) and older than the rollups'
 # watermark (late data) are folded into the 1 min and 1 h rollups in the same statement; the
-# rest are folded by ``rollups.advance`` (see there: every stored reading counts once).
+# rest are folded by ``rollups.catch_up`` (see there: every stored reading counts once).
 _INSERT_WITH_ROLLUPS = f"""WITH new AS (
     INSERT INTO readings SELECT * FROM {{source}} ON CONFLICT DO NOTHING
     RETURNING sensor_key, ts, value),

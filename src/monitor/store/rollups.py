@@ -7,11 +7,11 @@ watermark (``rollup_watermark.upto``), exactly once:
 - a write folds into the rollups only its new readings **older than the watermark** (late
   data, replays), in the statement that inserts them, holding the watermark row ``FOR SHARE``
   until it commits;
-- ``advance`` (the service's timer, every ``RISKMON_ROLLUP_INTERVAL_S``) locks the watermark
-  row ``FOR UPDATE``, so it waits for the writes in flight, folds the readings of
-  ``[watermark, upto)`` from the readings table (a BRIN index on ``ts`` finds them), and moves
-  the watermark to ``upto``, in one transaction.  A write that comes meanwhile waits for it
-  and then sees the new watermark.
+- ``advance`` (the service's timer, every ``RISKMON_ROLLUP_INTERVAL_S``, through
+  ``catch_up``'s short steps) locks the watermark row ``FOR UPDATE``, so it waits for the
+  writes in flight, folds the readings of ``[watermark, upto)`` from the readings table (a
+  BRIN index on ``ts`` finds them), and moves the watermark to ``upto``, in one transaction.
+  A write that comes meanwhile waits for it and then sees the new watermark.
 
 So the write of readings in order pays for the insert alone, and the rollups trail the newest
 reading by ``RISKMON_ROLLUP_LAG_S`` plus the timer's interval.
@@ -20,14 +20,15 @@ reading by ``RISKMON_ROLLUP_LAG_S`` plus the timer's interval.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.clock import to_datetime
 
 ORIGIN = "timestamptz '2000-01-01 00:00Z'"
+CHUNK = 50_000  # readings a catch-up step folds, about: what a write may wait for
 _MERGE = """INSERT INTO readings_{bucket}_t AS r
       (sensor_key, bucket, count, sum, min, max, last_ts, last)
     {select}
@@ -72,16 +73,39 @@ async def watermark(conn: AsyncConnection, lock: str = "SHARE") -> datetime:
     return row[0]  # type: ignore[no-any-return]
 
 
-async def advance(conn: AsyncConnection, upto: datetime) -> int:
-    """Fold the readings of ``[watermark, upto)`` into the rollups and move the watermark to
-    ``upto`` (never back).  Returns the readings folded.  Runs inside the caller's
-    transaction; commit it soon: writes of late readings wait for it."""
+async def advance(
+    conn: AsyncConnection, upto: datetime, most: timedelta | None = None
+) -> tuple[datetime, int]:
+    """Fold the readings of ``[watermark, upto)`` into the rollups, at most ``most`` of event
+    time of them, and move the watermark there (never back).  Returns the new watermark and
+    the readings folded.  Runs inside the caller's transaction; commit it soon: every write of
+    readings waits for it."""
     lo = await watermark(conn, "UPDATE")
+    if most is not None:
+        upto = min(upto, lo + most)
     if upto <= lo:
-        return 0
+        return lo, 0
     folded = int((await conn.execute(text(_ADVANCE), {"lo": lo, "hi": upto})).scalar_one())
     await conn.execute(text("UPDATE rollup_watermark SET upto = :u"), {"u": upto})
-    return folded
+    return upto, folded
+
+
+async def catch_up(db: AsyncEngine, upto: datetime, chunk: int = CHUNK) -> int:
+    """Move the watermark to ``upto`` in steps of about ``chunk`` readings, each in its own
+    short transaction, so a write never waits for more than one step.  A step spans a minute
+    of event time at first, twice as long after a light one (empty years pass in a few
+    steps), half as long after a heavy one.  Returns the readings folded."""
+    step, total = timedelta(minutes=1), 0
+    while True:
+        async with db.begin() as conn:
+            reached, folded = await advance(conn, upto, step)
+        total += folded
+        if reached >= upto:
+            return total
+        if folded < chunk // 2:
+            step *= 2
+        elif folded > chunk and step > timedelta(minutes=1):
+            step = max(step / 2, timedelta(minutes=1))
 
 
 def due(newest: float, lag_s: float) -> datetime | None:
