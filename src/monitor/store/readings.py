@@ -113,7 +113,7 @@ async def write_readings(
 
 
 async def _write_without_copy(
-    conn: AsyncConnection, batch: ReadingBatch, partitions: PartitionKeeper, upto: object
+    conn: AsyncConnection, batch: ReadingBatch, partitions: PartitionKeeper, upto: datetime | None
 ) -> int:
     stored = 0
     sql = text(partitions.insert_sql.format(source=f"{_UNNEST} AS u", upto=":upto"))
