@@ -35,8 +35,9 @@ def _refuse(alert: Alert, message: str) -> AlertStateError:
 
 
 def acknowledge(alert: Alert, actor: str, now: float, note: str | None = None) -> AlertEvent:
-    """签收.  Allowed once, on an alert nobody has acknowledged or closed, active or cleared."""
-    if not alert.waiting:
+    """签收.  Allowed once, on an alert nobody has acknowledged or closed, active or cleared
+    (suppressed ones too: an operator may take in what a faulty sensor raised)."""
+    if alert.acked_at is not None or alert.done:
         raise _refuse(alert, f"alert {alert.id} is {alert.state} and cannot be acknowledged")
     state = AlertState.ACKNOWLEDGED if alert.state == AlertState.OPEN else alert.state
     after = replace(alert, state=state, acked_at=now, acked_by=actor)

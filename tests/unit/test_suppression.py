@@ -11,6 +11,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alerts import workflow
 from alerts.history import HistoryEvent, replay
 from alerts.holdback import wanted_level
 from alerts.model import Alert, AlertEvent, EventKind
@@ -185,3 +186,19 @@ def test_a_suppressed_alert_is_not_waiting() -> None:
 def test_a_suppressed_alert_runs_no_sla_timer() -> None:
     assert SlaPolicy().due_tier(_alert(True), 1e6) is None
     assert SlaPolicy().due_tier(_alert(False), 1e6) is not None
+
+
+def test_an_operator_may_handle_a_suppressed_alert_and_it_stays_handled() -> None:
+    """Acknowledged while suppressed (an operator looked at the health alert's sensor), the
+    alert is shown acknowledged when the fault clears: not waiting, its dispose timer running."""
+    tracker, rules = AlertTracker(), Suppressing()
+    run(tracker, rules, [("s", "w1", 4), ("p", "w1", 3)])
+    suppressed = tracker.active["p|w1"]
+    acked = workflow.acknowledge(suppressed, "op-li", 3.0)
+    tracker.apply(acked.alert)
+    assert acked.alert.suppressed and not acked.alert.waiting
+    events = run(tracker, rules, [("s", "w1", 4), ("p", "w1", 3), ("s", "w1", 0)], start=2)
+    shown = events[-1].alert
+    assert events[-1].kind == EventKind.UNSUPPRESSED and shown.acked_by == "op-li"
+    assert not shown.waiting and not shown.suppressed
+    assert SlaPolicy().due_tier(shown, 1e6) is not None  # the dispose timer runs now
