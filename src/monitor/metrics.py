@@ -49,7 +49,10 @@ class Metrics:
             registry=r,
         )
         self.alerts_active = Gauge(
-            "riskmon_alerts_active", "Alerts whose condition holds, by level", ["level"], registry=r
+            "riskmon_alerts_active",
+            "Alerts whose condition holds, by level (not the ones suppressed by design)",
+            ["level"],
+            registry=r,
         )
         self.alerts_waiting = Gauge(
             "riskmon_alerts_waiting",

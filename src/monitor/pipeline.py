@@ -441,7 +441,9 @@ class Pipeline:
         if alert.retrospective:
             return
         raised = alert.raised_at if alert.raised_at is not None else event.at
-        if event.kind == EventKind.OPENED:
+        if (event.kind == EventKind.OPENED and not alert.suppressed) or (
+            event.kind == EventKind.UNSUPPRESSED
+        ):  # raised to the operators (a suppressed alert is, when it is shown)
             self._raised.append(event.at)
         elif event.kind == EventKind.ACKNOWLEDGED:
             m.time_to_ack.labels(str(int(alert.level))).observe(max(0.0, event.at - raised))
@@ -452,11 +454,15 @@ class Pipeline:
         while self._raised and self._raised[0] < now - 600:
             self._raised.popleft()
         self.metrics.recent_alerts.set(len(self._raised))
-        held = [*self.tracker.active.values(), *self.tracker.waiting.values()]
+        held = [
+            a
+            for a in (*self.tracker.active.values(), *self.tracker.waiting.values())
+            if not a.suppressed  # off the operators' list (alerts.suppression)
+        ]
         self.metrics.stale_alerts.set(
             sum(1 for a in held if not a.done and (a.raised_at or now) < now - 86400)
         )
-        active = Counter(int(a.level) for a in self.tracker.active.values())
+        active = Counter(int(a.level) for a in self.tracker.active.values() if not a.suppressed)
         waiting = Counter(int(a.level) for a in held if a.waiting)
         for level in (1, 2, 3, 4):
             self.metrics.alerts_active.labels(str(level)).set(active[level])

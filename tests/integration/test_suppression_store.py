@@ -107,6 +107,10 @@ async def test_a_sensor_in_fault_does_not_page_and_is_shown_when_it_recovers(
         async with rt.db.connect() as conn:
             load = await alert_store.raised_alerts(conn, to_datetime(T0), to_datetime(T0 + 900))
         assert [a.source[0] for a in load] == ["gas.loop"]  # the health alert stands for it
+        rt.pipeline.update_kpis(T0 + 60)
+        sample = rt.metrics.registry.get_sample_value
+        assert sample("riskmon_alerts_active", {"level": "4"}) == 1  # gas.loop, not gas.high
+        assert sample("riskmon_alerts_raised_last_10m") == 1
     async with node.running() as rt:  # a restart keeps it suppressed
         assert rt.tracker.active["gas.high|g1"].suppressed
         await node.read(rt, 300, 13.0)

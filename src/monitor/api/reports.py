@@ -45,7 +45,8 @@ async def alarm_load(
             for r in await conn.execute(
                 text(
                     "SELECT id, rule, sensor, site, level, state, raised_at FROM alerts "
-                    "WHERE NOT retrospective AND state IN ('open', 'acknowledged', 'disposing') "
+                    "WHERE NOT retrospective AND NOT suppressed "
+                    "AND state IN ('open', 'acknowledged', 'disposing') "
                     "AND COALESCE(raised_at, opened_at) < :cut ORDER BY raised_at"
                 ),
                 {"cut": end - timedelta(hours=stale_after_h)},
@@ -58,7 +59,8 @@ async def alarm_load(
                     "SELECT level, count(*) AS alerts, "
                     "CAST(avg(extract(epoch FROM acked_at - raised_at)) AS float8) AS mtta_s, "
                     "CAST(avg(extract(epoch FROM closed_at - raised_at)) AS float8) AS mttr_s "
-                    "FROM alerts WHERE NOT retrospective AND raised_at >= :s AND raised_at < :e "
+                    "FROM alerts WHERE NOT retrospective AND NOT suppressed "
+                    "AND raised_at >= :s AND raised_at < :e "
                     "GROUP BY level ORDER BY level"
                 ),
                 window,
