@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.clock import to_datetime
 from monitor.store import rollups
@@ -93,8 +94,8 @@ _VIEW = """SELECT sensor_key, bucket, count, round(mean::numeric, 6), min, max, 
     FROM readings_{b} ORDER BY 1, 2"""
 
 
-async def _views_agree(db: object) -> None:
-    async with db.connect() as conn:  # type: ignore[attr-defined]
+async def _views_agree(db: AsyncEngine) -> None:
+    async with db.connect() as conn:
         for b, view in (("1 minute", "1m"), ("1 hour", "1h")):
             truth = await conn.execute(text(_VIEW_TRUTH.format(b=b, origin=rollups.ORIGIN)))
             seen = await conn.execute(text(_VIEW.format(b=view)))
@@ -128,6 +129,6 @@ async def test_a_late_write_waits_for_a_catch_up_in_flight(database_url: str) ->
         assert tuple(row) == (2, 3.0)
 
 
-async def _write(db: object, partitions: PartitionKeeper, ts: float, value: float) -> None:
-    async with db.begin() as conn:  # type: ignore[attr-defined]
+async def _write(db: AsyncEngine, partitions: PartitionKeeper, ts: float, value: float) -> None:
+    async with db.begin() as conn:
         await write_readings(conn, batch([1], [ts], [value]), partitions)

@@ -71,14 +71,19 @@ steps = st.lists(
 )
 
 
-def restarted(stream: list[Step], cut: int, level_of: Callable[[Alert], int]) -> bool:
+def restarted(
+    stream: list[Step],
+    cut: int,
+    level_of: Callable[[Alert], int],
+    rules_of: Callable[[], Rules] = Rules,
+) -> bool:
     """Whether a run stopped after ``cut`` steps and started again from the store records
-    what a clean run records."""
-    clean = run(AlertTracker(), Rules(), stream)
-    first = run(AlertTracker(), Rules(), stream[:cut])
+    what a clean run records (``rules_of``: the rules, new for each run)."""
+    clean = run(AlertTracker(), rules_of(), stream)
+    first = run(AlertTracker(), rules_of(), stream[:cut])
     alerts = in_store(first)
     active = [a for a in alerts if a.active]
-    second, rules = AlertTracker(), Rules()
+    second, rules = AlertTracker(), rules_of()
     second.restore([*active, *(a for a in alerts if not a.active and a.waiting)])
     rules.rearm(active, level_of)
     return stored(first + run(second, rules, stream, cut)) == stored(clean)

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from alerts import workflow
 from alerts.history import HistoryEvent, replay
 from alerts.holdback import wanted_level
-from alerts.model import Alert, AlertEvent, EventKind
+from alerts.model import Alert, EventKind
 from alerts.noise import NoiseControl
 from alerts.sla import SlaPolicy
 from alerts.suppression import SUPPRESSES, faults
 from alerts.tracker import AlertTracker
 from monitor.model import Category, Level, Signal
-from tests.unit.test_holdback import SENSORS, Rules, Step, in_store, stored
+from tests.unit.test_holdback import SENSORS, Rules, Step, in_store, restarted, run
 
 
 class Suppressing(Rules):
@@ -32,17 +32,6 @@ class Suppressing(Rules):
             signal.rule, signal.sensor, signal.site, signal.level, signal.category,
             signal.ts, signal.received, signal.value, {SUPPRESSES: True},
         )  # fmt: skip
-
-
-def run(
-    tracker: AlertTracker, rules: Rules, stream: list[Step], start: int = 0
-) -> list[AlertEvent]:
-    out = []
-    for i, step in enumerate(stream[start:], start):
-        signal = rules.judge(i, step)
-        if signal is not None:
-            out += tracker.observe(signal, float(i))
-    return out
 
 
 steps = st.lists(
@@ -92,14 +81,7 @@ def test_a_restart_records_what_a_clean_run_records(
     stream: list[Step], data: st.DataObject
 ) -> None:
     cut = data.draw(st.integers(0, len(stream)), label="stopped after")
-    clean = run(AlertTracker(), Suppressing(), stream)
-    first = run(AlertTracker(), Suppressing(), stream[:cut])
-    alerts = in_store(first)
-    active = [a for a in alerts if a.active]
-    second, rules = AlertTracker(), Suppressing()
-    second.restore([*active, *(a for a in alerts if not a.active and a.waiting)])
-    rules.rearm(active, lambda a: int(wanted_level(a)))
-    assert stored(first + run(second, rules, stream, cut)) == stored(clean)
+    assert restarted(stream, cut, lambda a: int(wanted_level(a)), Suppressing)
 
 
 @settings(max_examples=300)
